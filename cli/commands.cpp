@@ -1,0 +1,10 @@
+#include "cli/commands.hpp"
+
+namespace t2s::cli {
+
+// One line per subcommand; each add_* lives in cli/cmd_<name>.cpp.
+void add_all_commands(CLI::App& app) {
+  (void)app;
+}
+
+}  // namespace t2s::cli

@@ -1,0 +1,10 @@
+#pragma once
+//! Registration of every `t2s` subcommand; each lives in its own cli/cmd_<name>.cpp.
+#include <CLI/CLI.hpp>
+
+namespace t2s::cli {
+
+//! Adds every subcommand to `app`.
+void add_all_commands(CLI::App& app);
+
+}  // namespace t2s::cli

@@ -1,0 +1,119 @@
+#include "common/json.hpp"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/prettywriter.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/status.hpp"
+
+namespace t2s::json {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("cannot open file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw InputError("cannot read file '" + path + "'");
+  return ss.str();
+}
+
+void write_file(const std::string& path, std::string_view text) {
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw std::runtime_error("cannot write file '" + path + "'");
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!out) throw std::runtime_error("short write to '" + path + "'");
+}
+
+rapidjson::Document parse(std::string_view text, const std::string& what) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    throw InputError(what + ": JSON parse error at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+                     rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  return doc;
+}
+
+rapidjson::Document parse_file(const std::string& path) { return parse(read_file(path), path); }
+
+static const rapidjson::Value& member(const rapidjson::Value& obj, const char* key, const std::string& where,
+                                      const char* kind) {
+  if (!obj.IsObject()) throw InputError(where + ": expected a JSON object");
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) throw InputError(where + ": missing " + kind + " field '" + key + "'");
+  return it->value;
+}
+
+std::string get_string(const rapidjson::Value& obj, const char* key, const std::string& where) {
+  const auto& v = member(obj, key, where, "string");
+  if (!v.IsString()) throw InputError(where + ": field '" + key + "' must be a string");
+  return {v.GetString(), v.GetStringLength()};
+}
+
+int64_t get_int(const rapidjson::Value& obj, const char* key, const std::string& where) {
+  const auto& v = member(obj, key, where, "integer");
+  if (!v.IsInt64()) throw InputError(where + ": field '" + key + "' must be an integer");
+  return v.GetInt64();
+}
+
+double get_double(const rapidjson::Value& obj, const char* key, const std::string& where) {
+  const auto& v = member(obj, key, where, "number");
+  if (!v.IsNumber()) throw InputError(where + ": field '" + key + "' must be a number");
+  return v.GetDouble();
+}
+
+std::string opt_string(const rapidjson::Value& obj, const char* key, std::string def) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return def;
+  return {it->value.GetString(), it->value.GetStringLength()};
+}
+
+double opt_double(const rapidjson::Value& obj, const char* key, double def) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsNumber()) return def;
+  return it->value.GetDouble();
+}
+
+int64_t opt_int(const rapidjson::Value& obj, const char* key, int64_t def) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsInt64()) return def;
+  return it->value.GetInt64();
+}
+
+bool opt_bool(const rapidjson::Value& obj, const char* key, bool def) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsBool()) return def;
+  return it->value.GetBool();
+}
+
+const rapidjson::Value& get_array(const rapidjson::Value& obj, const char* key, const std::string& where) {
+  const auto& v = member(obj, key, where, "array");
+  if (!v.IsArray()) throw InputError(where + ": field '" + key + "' must be an array");
+  return v;
+}
+
+std::string to_string(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return {sb.GetString(), sb.GetSize()};
+}
+
+std::string to_pretty_string(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
+  w.SetIndent(' ', 2);
+  v.Accept(w);
+  return {sb.GetString(), sb.GetSize()};
+}
+
+}  // namespace t2s::json
