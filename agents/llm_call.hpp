@@ -103,6 +103,9 @@ class AgentEnv {
                         std::function<void(double elapsed_s)> done) = 0;
   //! Unique call id for this run.
   virtual uint64_t next_call_id() = 0;
+  //! Standalone time (s) of one call of these lengths on the reference instance, by the active cost model;
+  //! agents use it to express remaining work in seconds.
+  virtual double reference_seconds(int prompt_tokens, int output_tokens) const = 0;
 };
 
 }  // namespace t2s::agents
