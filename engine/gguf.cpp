@@ -271,8 +271,17 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& g) {
       for (size_t i = 0; i < pieces.size(); ++i) scores[i] = static_cast<float>(s->second.floats[i]);
     }
     const std::string marker = "\xe2\x96\x81";  // U+2581 "▁"
-    for (auto& p : pieces)
-      for (size_t pos = 0; (pos = p.find(marker, pos)) != std::string::npos;) p.replace(pos, marker.size(), " ");
+    for (auto& p : pieces) {
+      std::string plain;
+      for (size_t pos = 0; pos < p.size();) {
+        size_t hit = p.find(marker, pos);
+        plain.append(p, pos, hit == std::string::npos ? std::string::npos : hit - pos);
+        if (hit == std::string::npos) break;
+        plain += ' ';
+        pos = hit + marker.size();
+      }
+      p = std::move(plain);
+    }
     bool prefix = g.get_int("tokenizer.ggml.add_space_prefix", 1) != 0;
     tok = std::make_unique<SentencePieceTokenizer>(std::move(pieces), std::move(scores), bos, eos, prefix);
   } else if (kind == "gpt2") {
