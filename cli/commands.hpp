@@ -12,5 +12,7 @@ void add_eval_sql_command(CLI::App& app);
 void add_schema_command(CLI::App& app);
 //! `t2s workload` (cli/cmd_workload.cpp).
 void add_workload_command(CLI::App& app);
+//! `t2s generate`: raw text generation with the embedded engine.
+void add_generate_command(CLI::App& app);
 
 }  // namespace t2s::cli

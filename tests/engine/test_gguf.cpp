@@ -1,0 +1,203 @@
+// GGUF loading and the forward pass against the independent numpy reference (tests/reference/gguf_reference.py).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <iterator>
+#include <sstream>
+
+#include "common/status.hpp"
+#include "engine/backend.hpp"
+#include "engine/gguf.hpp"
+#include "tests/engine/gguf_models.hpp"
+#include "tests/support.hpp"
+
+using namespace t2s::engine;
+using t2s::test::GgufSpec;
+
+namespace {
+
+const std::vector<int> kTokens = {1, 17, 99, 3, 42, 42, 7, 120, 64, 5, 88, 31, 2, 77, 15, 16, 23, 9};
+
+// Our logits for every position of kTokens, computed in two chunks to exercise the paged cache.
+std::vector<std::vector<float>> our_logits(const std::string& path, int threads = 1) {
+  auto model = load_gguf_model(path);
+  CpuBackendOptions o;
+  o.threads = threads;
+  o.max_batch_tokens = 32;
+  o.kv_budget_bytes = kv_block_bytes(model->config) * 4;
+  auto be = make_cpu_backend(model, o);
+  const int V = model->config.vocab_size, T = static_cast<int>(kTokens.size());
+  std::vector<int> table = {3, 0};  // non-identity block ids
+  std::vector<std::vector<float>> out;
+  for (int start : {0, 11}) {
+    int end = start == 0 ? 11 : T;
+    std::vector<int> toks(kTokens.begin() + start, kTokens.begin() + end), pos, rows;
+    std::vector<const int*> tables;
+    for (int i = start; i < end; ++i) {
+      pos.push_back(i);
+      tables.push_back(table.data());
+      rows.push_back(i - start);
+    }
+    std::vector<float> lg(rows.size() * static_cast<size_t>(V));
+    ForwardBatch fb{toks, pos, tables, rows};
+    be->forward(fb, lg.data());
+    for (size_t r = 0; r < rows.size(); ++r) out.emplace_back(lg.begin() + static_cast<long>(r * V), lg.begin() + static_cast<long>((r + 1) * V));
+  }
+  return out;
+}
+
+// The reference's logits for every model in `paths` (one Python run).
+std::map<std::string, std::vector<std::vector<double>>> reference_logits(const std::vector<std::string>& paths,
+                                                                        const t2s::test::TempDir& dir) {
+  std::string toks, out = dir.file("ref.txt");
+  for (int t : kTokens) toks += (toks.empty() ? "" : ",") + std::to_string(t);
+  std::string cmd = "/usr/bin/python3 " + t2s::test::source_dir() + "/tests/reference/gguf_reference.py " + toks;
+  for (const auto& p : paths) cmd += " " + p;
+  cmd += " > " + out;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::ifstream f(out);
+  std::map<std::string, std::vector<std::vector<double>>> all;
+  std::vector<std::vector<double>>* cur = nullptr;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("== ", 0) == 0) {
+      cur = &all[line.substr(3)];
+      continue;
+    }
+    REQUIRE(cur != nullptr);
+    std::istringstream ss(line);
+    cur->emplace_back(std::istream_iterator<double>(ss), std::istream_iterator<double>());
+  }
+  return all;
+}
+
+// max |a - b| / max |b| over all positions.
+double rel_error(const std::vector<std::vector<float>>& a, const std::vector<std::vector<double>>& b) {
+  REQUIRE(a.size() == b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    REQUIRE(a[i].size() == b[i].size());
+    for (size_t j = 0; j < a[i].size(); ++j) {
+      num = std::max(num, std::fabs(a[i][j] - b[i][j]));
+      den = std::max(den, std::fabs(b[i][j]));
+    }
+  }
+  return num / den;
+}
+
+}  // namespace
+
+TEST_CASE("GGUF forward pass matches the numpy reference", "[engine]") {
+  t2s::test::TempDir dir("engine-gguf");
+  struct Case {
+    const char* name;
+    GgufSpec spec;
+  };
+  GgufSpec llama;
+  GgufSpec qwen;
+  qwen.arch = "qwen2";
+  qwen.tied = true;
+  qwen.bias = true;
+  qwen.theta = 1e6f;
+  qwen.eps = 1e-6f;
+  qwen.kv_heads = 1;
+  GgufSpec llama3 = llama;
+  llama3.rope_freqs = true;
+  llama3.theta = 500000.0f;
+  struct Built {
+    std::string path, label;
+    DType type;
+  };
+  std::vector<Built> built;
+  for (auto* base : {&llama, &qwen, &llama3}) {
+    for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+      GgufSpec s = *base;
+      s.type = t;
+      std::string label = s.arch + (s.rope_freqs ? "-llama3rope" : "") + "-" + dtype_name(t);
+      built.push_back({dir.file(label + ".gguf"), label, t});
+      t2s::test::write_random_gguf(built.back().path, s);
+    }
+  }
+  std::vector<std::string> paths;
+  for (auto& b : built) paths.push_back(b.path);
+  auto refs = reference_logits(paths, dir);
+  std::vector<std::vector<float>> f32_logits;
+  for (auto& b : built) {
+    auto ours = our_logits(b.path, b.type == DType::Q8_0 ? 2 : 1);
+    double err = rel_error(ours, refs.at(b.path));
+    INFO(b.label << " relative error " << err);
+    // Both sides read the same stored (possibly quantised) weights; only float32 vs float64 arithmetic differs.
+    CHECK(err < 1e-4);
+    if (b.type == DType::F32) {
+      f32_logits = ours;
+    } else {
+      // The quantisation error itself, against the same model in F32: the stated F16/BF16/Q8_0 bounds.
+      std::vector<std::vector<double>> f32d;
+      for (auto& r : f32_logits) f32d.emplace_back(r.begin(), r.end());
+      double q = rel_error(ours, f32d);
+      INFO("vs F32 " << q);
+      CHECK(q < (b.type == DType::F16 ? 5e-3 : 5e-2));
+    }
+  }
+}
+
+TEST_CASE("malformed GGUF files are errors naming the tensor or field", "[engine]") {
+  t2s::test::TempDir dir("engine-gguf-bad");
+  std::string path = dir.file("m.gguf");
+  t2s::test::write_random_gguf(path, GgufSpec{});
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  auto expect_error = [&](const std::string& content, const std::string& needle) {
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f.write(content.data(), static_cast<std::streamsize>(content.size()));
+    }
+    try {
+      load_gguf_model(path);
+      FAIL("no error for " << needle);
+    } catch (const t2s::InputError& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(needle) != std::string::npos);
+    }
+  };
+  expect_error(bytes.substr(0, bytes.size() - 1000), "tensor output.weight extends past the end");
+  expect_error(bytes.substr(0, 200), "truncated while reading");
+  std::string bad = bytes;
+  bad[0] = 'X';
+  expect_error(bad, "bad magic");
+  // A model whose metadata disagrees with a tensor's shape.
+  GgufSpec s;
+  t2s::test::write_random_gguf(path, s);
+  std::string wrong = dir.file("wrong.gguf");
+  {
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.block_count", 1);
+    w.add_u32("llama.attention.head_count", 4);
+    std::vector<float> z(64 * 128, 0.0f);
+    w.add_tensor("token_embd.weight", DType::F32, 128, 64, z.data());
+    w.write(wrong);
+  }
+  CHECK_THROWS_WITH(load_gguf_model(wrong), Catch::Contains("llama.feed_forward_length"));
+  {
+    GgufWriter w;
+    w.add_string("general.architecture", "llama");
+    w.add_u32("llama.embedding_length", 64);
+    w.add_u32("llama.feed_forward_length", 96);
+    w.add_u32("llama.block_count", 1);
+    w.add_u32("llama.attention.head_count", 4);
+    std::vector<float> z(128 * 128, 0.0f);
+    w.add_tensor("token_embd.weight", DType::F32, 128, 64, z.data());
+    w.add_tensor("blk.0.attn_norm.weight", DType::F32, 1, 64, z.data());
+    w.add_tensor("blk.0.attn_q.weight", DType::F32, 32, 64, z.data());
+    w.write(wrong);
+  }
+  CHECK_THROWS_WITH(load_gguf_model(wrong), Catch::Contains("blk.0.attn_q.weight has shape"));
+}
