@@ -7,6 +7,7 @@ void add_all_commands(CLI::App& app) {
   (void)app;
   add_eval_sql_command(app);
   add_schema_command(app);
+  add_workload_command(app);
 }
 
 }  // namespace t2s::cli

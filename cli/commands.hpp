@@ -10,5 +10,7 @@ void add_all_commands(CLI::App& app);
 void add_eval_sql_command(CLI::App& app);
 //! `t2s schema` (cli/cmd_schema.cpp).
 void add_schema_command(CLI::App& app);
+//! `t2s workload` (cli/cmd_workload.cpp).
+void add_workload_command(CLI::App& app);
 
 }  // namespace t2s::cli
