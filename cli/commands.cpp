@@ -9,6 +9,8 @@ void add_all_commands(CLI::App& app) {
   add_schema_command(app);
   add_workload_command(app);
   add_generate_command(app);
+  add_replay_command(app);
+  add_compare_command(app);
 }
 
 }  // namespace t2s::cli
