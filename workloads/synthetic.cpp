@@ -733,6 +733,30 @@ bool nontrivial(sqlite3* db, const std::string& sql) {
   return n > 0 && non_null && !(n == 1 && lone_zero);
 }
 
+// For a generated "SELECT … FROM rest ORDER BY expr DIR LIMIT k": true when rows k and k+1 of the ordering tie, so
+// the gold answer would depend on SQLite's tie order (a correct prediction could fail the comparison).
+bool ties_at_limit(sqlite3* db, const std::string& sql) {
+  size_t from = sql.find(" FROM "), order = sql.rfind(" ORDER BY "), limit = sql.rfind(" LIMIT ");
+  if (from == std::string::npos || order == std::string::npos || limit == std::string::npos || limit < order)
+    return false;
+  std::string by = sql.substr(order + 10, limit - order - 10);  // "expr DESC"
+  size_t space = by.rfind(' ');
+  std::string expr = by.substr(0, space);
+  long k = std::stol(sql.substr(limit + 7));
+  std::string check = "SELECT " + expr + sql.substr(from, limit - from) + " LIMIT " + std::to_string(k + 1);
+  Statement st(db, check);
+  std::vector<double> values;
+  std::vector<int> types;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    values.push_back(sqlite3_column_double(st.get(), 0));
+    types.push_back(sqlite3_column_type(st.get(), 0));
+  }
+  if (rc != SQLITE_DONE) throw std::logic_error("synthetic: tie check fails: " + check + ": " + sqlite3_errmsg(db));
+  size_t kk = static_cast<size_t>(k);
+  return values.size() > kk && types[kk] == types[kk - 1] && values[kk] == values[kk - 1];
+}
+
 // Spider dev's hardness mix (easy/medium/hard/extra, as measured on the shared dev.json: 192/324/126/136 of 778).
 constexpr double kTargetMix[4] = {0.25, 0.42, 0.16, 0.17};
 
@@ -755,7 +779,7 @@ std::vector<Question> make_questions(const Domain& d, const std::string& path,
     Difficulty level = sql_hardness(cand->sql);
     size_t li = static_cast<size_t>(level);
     if (attempts < quota_attempts && quota[li] == 0) continue;
-    if (!nontrivial(c.get(), cand->sql)) continue;
+    if (!nontrivial(c.get(), cand->sql) || ties_at_limit(c.get(), cand->sql)) continue;
     seen.insert(cand->sql);
     if (quota[li] > 0) --quota[li];
     Question q;
