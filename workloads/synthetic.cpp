@@ -16,6 +16,7 @@
 #include "common/rng.hpp"
 #include "common/status.hpp"
 #include "workloads/hardness.hpp"
+#include "workloads/loaders.hpp"
 #include "workloads/synthetic_domains.hpp"
 
 namespace t2s::workloads {
@@ -930,7 +931,8 @@ Workload generate_synthetic(const std::string& dir, const SyntheticOptions& opti
   auto doms = synth::domains();
   Workload w;
   w.name = "synthetic";
-  for (const auto& d : doms) w.databases[d.db_id] = database_info(d, (fs::path(dir) / d.db_id / (d.db_id + ".sqlite")).string());
+  for (const auto& d : doms)
+    w.databases[d.db_id] = database_info(d, (fs::path(dir) / "database" / d.db_id / (d.db_id + ".sqlite")).string());
 
   std::string manifest = (fs::path(dir) / "manifest.json").string();
   std::string qpath = (fs::path(dir) / "questions.json").string();
@@ -957,6 +959,9 @@ Workload generate_synthetic(const std::string& dir, const SyntheticOptions& opti
     auto qs = make_questions(d, w.databases[d.db_id].path, rows, options.questions_per_db, drng.fork(2));
     w.questions.insert(w.questions.end(), qs.begin(), qs.end());
   }
+  std::vector<DatabaseInfo> infos;
+  for (const auto& d : doms) infos.push_back(w.databases.at(d.db_id));
+  json::write_file((fs::path(dir) / "tables.json").string(), format_tables_json(infos));
   json::write_file(qpath, questions_text(w.questions));
   json::write_file(manifest, want);
   return w;

@@ -253,3 +253,28 @@ TEST_CASE("spider fixture with a real database: execution available, parsed sql 
   spec.questions_file = dir.file("dev.json");
   CHECK(load_workload(spec).questions.size() == 2);
 }
+
+TEST_CASE("format_tables_json is the inverse of load_tables_json", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("tables.json"), kTables);
+  auto a = load_tables_json(dir.file("tables.json"));
+  std::vector<DatabaseInfo> list;
+  for (const auto& [id, db] : a) list.push_back(db);
+  t2s::json::write_file(dir.file("again.json"), format_tables_json(list));
+  auto b = load_tables_json(dir.file("again.json"));
+  REQUIRE(b.size() == a.size());
+  const auto &x = a.at("shop"), &y = b.at("shop");
+  REQUIRE(x.tables.size() == y.tables.size());
+  for (size_t t = 0; t < x.tables.size(); ++t) {
+    CHECK(x.tables[t].name == y.tables[t].name);
+    REQUIRE(x.tables[t].columns.size() == y.tables[t].columns.size());
+    for (size_t c = 0; c < x.tables[t].columns.size(); ++c) {
+      CHECK(x.tables[t].columns[c].name == y.tables[t].columns[c].name);
+      CHECK(x.tables[t].columns[c].type == y.tables[t].columns[c].type);
+      CHECK(x.tables[t].columns[c].primary_key == y.tables[t].columns[c].primary_key);
+    }
+  }
+  REQUIRE(y.foreign_keys.size() == 1);
+  CHECK(y.foreign_keys[0].from_column == "customer_id");
+  CHECK(y.foreign_keys[0].to_column == "id");
+}

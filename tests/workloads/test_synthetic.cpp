@@ -96,6 +96,24 @@ TEST_CASE("synthetic set: valid gold SQL, all levels, determinism, reuse", "[wor
   REQUIRE(w3.questions.size() == w.questions.size());
   CHECK(w3.questions[5].gold_sql == w.questions[5].gold_sql);
 
+  // The set is in Spider's layout: the Spider loader reads it with the same questions, levels and files.
+  WorkloadSpec as_spider;
+  as_spider.kind = "spider";
+  as_spider.data_dir = a.path().string();
+  as_spider.questions_file = a.file("questions.json");
+  Workload sp = load_workload(as_spider);
+  REQUIRE(sp.questions.size() == w.questions.size());
+  CHECK(sp.execution_available);
+  for (size_t i = 0; i < sp.questions.size(); ++i) {
+    CHECK(sp.questions[i].gold_sql == w.questions[i].gold_sql);
+    CHECK(sp.questions[i].difficulty == w.questions[i].difficulty);
+  }
+  for (const auto& [id, db] : w.databases) {
+    CHECK(sp.databases.at(id).path == db.path);
+    CHECK(sp.databases.at(id).tables.size() == db.tables.size());
+    CHECK(sp.databases.at(id).foreign_keys.size() == db.foreign_keys.size());
+  }
+
   // Another seed: different data.
   o.seed = 12;
   Workload w4 = generate_synthetic(b.path().string(), o);
