@@ -1,6 +1,8 @@
 #include "workloads/loaders.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <stdexcept>
 #include <filesystem>
 
 #include "common/json.hpp"
@@ -166,6 +168,83 @@ std::map<std::string, DatabaseInfo> load_tables_json(const std::string& path) {
     out[db.db_id] = std::move(db);
   }
   return out;
+}
+
+std::string format_tables_json(const std::vector<DatabaseInfo>& databases) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  auto str = [&](const std::string& s) { w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size())); };
+  auto spider_type = [](std::string t) {
+    for (auto& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool numeric = t.find("int") != std::string::npos || t.find("real") != std::string::npos ||
+                   t.find("num") != std::string::npos || t.find("float") != std::string::npos ||
+                   t.find("double") != std::string::npos || t.find("dec") != std::string::npos;
+    return std::string(numeric ? "number" : "text");
+  };
+  w.StartArray();
+  for (const auto& db : databases) {
+    // Column indices as tables.json counts them: 0 is "*", then every table's columns in order.
+    std::map<std::pair<std::string, std::string>, int> index;
+    int next = 1;
+    for (const auto& t : db.tables)
+      for (const auto& c : t.columns) index[{t.name, c.name}] = next++;
+    auto col_index = [&](const std::string& table, const std::string& column) {
+      auto it = index.find({table, column});
+      if (it == index.end())
+        throw std::invalid_argument("format_tables_json: " + db.db_id + ": foreign key names unknown column " + table +
+                                    "." + column);
+      return it->second;
+    };
+    w.StartObject();
+    w.Key("db_id");
+    str(db.db_id);
+    for (const char* key : {"table_names_original", "table_names"}) {
+      w.Key(key);
+      w.StartArray();
+      for (const auto& t : db.tables) str(t.name);
+      w.EndArray();
+    }
+    for (const char* key : {"column_names_original", "column_names"}) {
+      w.Key(key);
+      w.StartArray();
+      w.StartArray();
+      w.Int(-1);
+      str("*");
+      w.EndArray();
+      for (size_t ti = 0; ti < db.tables.size(); ++ti)
+        for (const auto& c : db.tables[ti].columns) {
+          w.StartArray();
+          w.Int(static_cast<int>(ti));
+          str(c.name);
+          w.EndArray();
+        }
+      w.EndArray();
+    }
+    w.Key("column_types");
+    w.StartArray();
+    str("text");
+    for (const auto& t : db.tables)
+      for (const auto& c : t.columns) str(spider_type(c.type));
+    w.EndArray();
+    w.Key("primary_keys");
+    w.StartArray();
+    for (const auto& t : db.tables)
+      for (const auto& c : t.columns)
+        if (c.primary_key) w.Int(col_index(t.name, c.name));
+    w.EndArray();
+    w.Key("foreign_keys");
+    w.StartArray();
+    for (const auto& fk : db.foreign_keys) {
+      w.StartArray();
+      w.Int(col_index(fk.from_table, fk.from_column));
+      w.Int(col_index(fk.to_table, fk.to_column));
+      w.EndArray();
+    }
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }
 
 Workload load_spider(const WorkloadSpec& spec) {

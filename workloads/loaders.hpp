@@ -2,6 +2,7 @@
 //! Loaders for the official Spider and BIRD layouts and for the paper's hexgen call traces.
 #include <map>
 #include <string>
+#include <vector>
 
 #include "workloads/workload.hpp"
 
@@ -9,6 +10,9 @@ namespace t2s::workloads {
 
 //! Reads a Spider/BIRD `tables.json` into schemas by db_id (paths left empty); errors name the file and entry.
 std::map<std::string, DatabaseInfo> load_tables_json(const std::string& path);
+
+//! Writes schemas in Spider's `tables.json` format (the inverse of load_tables_json; types "number"/"text").
+std::string format_tables_json(const std::vector<DatabaseInfo>& databases);
 
 //! Spider: `<data_dir>/dev.json` (or `questions_file`), `<data_dir>/tables.json`,
 //! `<data_dir>/database/<db>/<db>.sqlite`. Difficulty by the official hardness rules.

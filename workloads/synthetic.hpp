@@ -9,7 +9,7 @@
 namespace t2s::workloads {
 
 //! Bumped whenever generation changes, so cached sets from older code are regenerated.
-inline constexpr int kSyntheticVersion = 2;
+inline constexpr int kSyntheticVersion = 5;
 
 //! What to generate.
 struct SyntheticOptions {
@@ -21,8 +21,8 @@ struct SyntheticOptions {
 //! The domain names, in generation order.
 std::vector<std::string> synthetic_domains();
 
-//! Generates the set into `dir` (`<dir>/<db>/<db>.sqlite`, `<dir>/questions.json` in Spider's dev.json form with
-//! `difficulty`, `<dir>/manifest.json`) unless `<dir>/manifest.json` already matches version, seed, scale and count;
+//! Generates the set into `dir` in Spider's layout (`<dir>/database/<db>/<db>.sqlite`, `<dir>/tables.json`,
+//! `<dir>/questions.json` in dev.json form with `id` and `difficulty`, `<dir>/manifest.json`) unless `<dir>/manifest.json` already matches version, seed, scale and count;
 //! returns the workload either way. Same options → byte-identical files.
 Workload generate_synthetic(const std::string& dir, const SyntheticOptions& options);
 

@@ -141,6 +141,8 @@ TEST_CASE("bird loader on shared mini-dev without databases", "[workloads][share
   CHECK(w.databases.size() == 11);
   CHECK_FALSE(w.execution_available);
   CHECK(w.execution_note.find("dev_databases/formula_1/formula_1.sqlite") != std::string::npos);
+  // A replay that needs execution fails naming the files.
+  CHECK(error_of([&] { require_execution(w); }).find("dev_databases/financial/financial.sqlite") != std::string::npos);
   CHECK(w.questions[0].id == "bird:1471");
   CHECK_FALSE(w.questions[0].evidence.empty());
   // Schemas are there for prompt sizes.
@@ -250,4 +252,29 @@ TEST_CASE("spider fixture with a real database: execution available, parsed sql 
   spec.data_dir.clear();
   spec.questions_file = dir.file("dev.json");
   CHECK(load_workload(spec).questions.size() == 2);
+}
+
+TEST_CASE("format_tables_json is the inverse of load_tables_json", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("tables.json"), kTables);
+  auto a = load_tables_json(dir.file("tables.json"));
+  std::vector<DatabaseInfo> list;
+  for (const auto& [id, db] : a) list.push_back(db);
+  t2s::json::write_file(dir.file("again.json"), format_tables_json(list));
+  auto b = load_tables_json(dir.file("again.json"));
+  REQUIRE(b.size() == a.size());
+  const auto &x = a.at("shop"), &y = b.at("shop");
+  REQUIRE(x.tables.size() == y.tables.size());
+  for (size_t t = 0; t < x.tables.size(); ++t) {
+    CHECK(x.tables[t].name == y.tables[t].name);
+    REQUIRE(x.tables[t].columns.size() == y.tables[t].columns.size());
+    for (size_t c = 0; c < x.tables[t].columns.size(); ++c) {
+      CHECK(x.tables[t].columns[c].name == y.tables[t].columns[c].name);
+      CHECK(x.tables[t].columns[c].type == y.tables[t].columns[c].type);
+      CHECK(x.tables[t].columns[c].primary_key == y.tables[t].columns[c].primary_key);
+    }
+  }
+  REQUIRE(y.foreign_keys.size() == 1);
+  CHECK(y.foreign_keys[0].from_column == "customer_id");
+  CHECK(y.foreign_keys[0].to_column == "id");
 }
