@@ -201,6 +201,13 @@ TEST_CASE("hostile statements stop at their limit with their class", "[sqlexec]"
       {"SELECT replace(hex(zeroblob(600000)), '0', 'ab')", ErrorClass::too_large},
       {"SELECT group_concat(hex(randomblob(1000))) FROM big", ErrorClass::too_large},
       {"SELECT hex(randomblob(500)) FROM big", ErrorClass::too_large},  // 2000 rows × 1000 bytes > max_bytes
+      {"SELECT 'a' LIKE '%' || replace(hex(zeroblob(1000)), '0', '%a') || 'b'", ErrorClass::too_large},
+      {"SELECT count(*) FROM big WHERE replace(hex(zeroblob(60000 + n % 2)), '0', 'a') LIKE '%' || "
+       "replace(hex(zeroblob(490)), '0', '%a') || 'b'",
+       ErrorClass::timeout},
+      {"SELECT count(*) FROM big WHERE instr(replace(hex(zeroblob(60000 + n % 2)), '0', 'a'), "
+       "replace(hex(zeroblob(30000)), '0', 'a') || 'b')",
+       ErrorClass::timeout},
   };
   for (const auto& c : cases) {
     auto r = run(*db, c.sql);
