@@ -338,8 +338,10 @@ void Database::watchdog_loop() {
       continue;
     }
     auto first = running_.begin();
-    if (Clock::now() < first->first) {
-      watch_cv_.wait_until(lock, first->first);
+    // A copy: the entry may be erased while this thread waits on it.
+    const Clock::time_point deadline = first->first;
+    if (Clock::now() < deadline) {
+      watch_cv_.wait_until(lock, deadline);
       continue;
     }
     // sqlite3_interrupt is safe from another thread; the VM checks its flag at every loop jump.
