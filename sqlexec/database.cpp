@@ -313,11 +313,14 @@ Database::~Database() {
 }
 
 void Database::watch(Connection* c) const {
+  bool wake;
   {
     std::lock_guard lock(watch_mu_);
     running_.emplace(c->deadline, c);
+    // Deadlines mostly arrive in increasing order: wake the watchdog only when it sleeps past this one.
+    wake = c->deadline < watch_wakeup_;
   }
-  watch_cv_.notify_all();
+  if (wake) watch_cv_.notify_one();
 }
 
 void Database::unwatch(Connection* c) const {
@@ -334,6 +337,7 @@ void Database::watchdog_loop() {
   std::unique_lock lock(watch_mu_);
   while (!stopping_) {
     if (running_.empty()) {
+      watch_wakeup_ = Clock::time_point::max();
       watch_cv_.wait(lock);
       continue;
     }
@@ -341,6 +345,7 @@ void Database::watchdog_loop() {
     // A copy: the entry may be erased while this thread waits on it.
     const Clock::time_point deadline = first->first;
     if (Clock::now() < deadline) {
+      watch_wakeup_ = deadline;
       watch_cv_.wait_until(lock, deadline);
       continue;
     }

@@ -121,6 +121,7 @@ class Database {
   mutable std::mutex watch_mu_;
   mutable std::condition_variable watch_cv_;
   mutable std::multimap<std::chrono::steady_clock::time_point, Connection*> running_;
+  std::chrono::steady_clock::time_point watch_wakeup_ = std::chrono::steady_clock::time_point::min();
   bool stopping_ = false;
   std::thread watchdog_;
 };
