@@ -274,3 +274,10 @@ TEST_CASE("comparators agree with a brute-force reading of the rules on random r
   CHECK(spider_true < 2400);
   CHECK(bird_true > 300);
 }
+
+TEST_CASE("to_json writes the eval-sql contract object", "[sqlexec]") {
+  CHECK(to_json(MatchOutcome{true, std::nullopt, std::nullopt}) ==
+        R"({"match":true,"pred_error":null,"gold_error":null})");
+  CHECK(to_json(MatchOutcome{false, std::string("syntax: near \"x\": syntax error"), std::nullopt}) ==
+        R"({"match":false,"pred_error":"syntax: near \"x\": syntax error","gold_error":null})");
+}
