@@ -279,3 +279,35 @@ TEST_CASE("execute is thread-safe with one pooled connection per thread", "[sqle
   CHECK(db->connections_opened() <= 4);
   f.check_untouched();
 }
+
+TEST_CASE("concurrent deadlines interrupt only their own statements", "[sqlexec]") {
+  Fixture f;
+  auto db = Database::open(f.path);
+  const std::vector<double> deadlines = {0.6, 0.2, 0.4};
+  std::vector<ExecResult> slow(deadlines.size());
+  std::atomic<int> quick_failures{0};
+  std::atomic<bool> slow_done{false};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < deadlines.size(); ++i)
+    threads.emplace_back([&, i] { slow[i] = db->execute("SELECT count(*) FROM big a, big b, big c", deadlines[i]); });
+  // Quick statements keep running on another connection while the slow ones are interrupted around them.
+  threads.emplace_back([&] {
+    for (int k = 0; k < 100 || !slow_done; ++k) {
+      auto r = db->execute("SELECT sum(n) FROM big", 5.0);
+      if (!r.ok() || std::get<int64_t>(r.result.rows[0][0]) != 2001000) ++quick_failures;
+      if (k > 100000) break;
+    }
+  });
+  for (size_t i = 0; i < deadlines.size(); ++i) threads[i].join();
+  slow_done = true;
+  threads.back().join();
+  for (size_t i = 0; i < deadlines.size(); ++i) {
+    INFO("deadline " << deadlines[i] << " s: " << error_class_name(slow[i].error) << " after " << slow[i].elapsed_s);
+    CHECK(slow[i].error == ErrorClass::timeout);
+    CHECK(slow[i].elapsed_s >= deadlines[i]);
+    CHECK(slow[i].elapsed_s < deadlines[i] + 0.5);
+  }
+  CHECK(quick_failures == 0);
+  CHECK(db->connections_opened() <= 4);
+  f.check_untouched();
+}
