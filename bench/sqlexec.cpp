@@ -12,6 +12,8 @@
 #include <memory>
 #include <thread>
 
+#include <time.h>
+
 #include "common/json.hpp"
 #include "sqlexec/database.hpp"
 
@@ -67,24 +69,47 @@ class RawRunner {
   std::map<std::string, sqlite3*> dbs_;
 };
 
-// Runs `passes` passes over `queries` on each of `threads` threads (thread t starts at a different offset);
-// returns executions per second over all threads, or -1 when any execution failed.
-double measure(int threads, int passes, const std::vector<Query>& queries,
-               const std::function<std::function<bool(const Query&)>()>& make_worker) {
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> pool;
-  auto start = Clock::now();
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&, t] {
-      auto work = make_worker();
-      size_t n = queries.size();
-      for (int p = 0; p < passes; ++p)
-        for (size_t i = 0; i < n; ++i)
-          if (!work(queries[(i + size_t(t) * n / size_t(threads)) % n])) failed = true;
-    });
-  for (auto& th : pool) th.join();
-  double s = std::chrono::duration<double>(Clock::now() - start).count();
-  return failed ? -1 : double(threads) * double(passes) * double(queries.size()) / s;
+struct Rate {
+  double wall = 0;  // executions per wall-clock second, all threads together
+  double cpu = 0;   // executions per CPU second of the worker threads (insensitive to other load on the machine)
+};
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// Runs `passes` passes over `queries` on each of `threads` threads (thread t starts at a different offset),
+// `repeats` times, and keeps the best wall rate (the run least disturbed by other processes).
+// Returns {-1, -1} when any execution failed.
+Rate measure(int threads, int passes, int repeats, const std::vector<Query>& queries,
+             const std::function<std::function<bool(const Query&)>()>& make_worker) {
+  Rate best;
+  for (int rep = 0; rep < repeats; ++rep) {
+    std::atomic<bool> failed{false};
+    std::vector<double> cpu(size_t(threads), 0.0);
+    std::vector<std::thread> pool;
+    auto start = Clock::now();
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        auto work = make_worker();
+        double c0 = thread_cpu_seconds();
+        size_t n = queries.size();
+        for (int p = 0; p < passes; ++p)
+          for (size_t i = 0; i < n; ++i)
+            if (!work(queries[(i + size_t(t) * n / size_t(threads)) % n])) failed = true;
+        cpu[size_t(t)] = thread_cpu_seconds() - c0;
+      });
+    for (auto& th : pool) th.join();
+    if (failed) return {-1, -1};
+    double s = std::chrono::duration<double>(Clock::now() - start).count();
+    double total = double(threads) * double(passes) * double(queries.size());
+    double cpu_s = 0;
+    for (double c : cpu) cpu_s += c;
+    if (total / s > best.wall) best = {total / s, total / cpu_s};
+  }
+  return best;
 }
 
 }  // namespace
@@ -92,9 +117,12 @@ double measure(int threads, int passes, const std::vector<Query>& queries,
 int main(int argc, char** argv) {
   CLI::App app{"bench_sqlexec: executions/s of the Spider dev gold queries, sandboxed vs raw SQLite"};
   std::string shared = T2S_SHARED_DIR_DEFAULT;
-  int passes = 5;
+  int passes = 3, repeats = 3;
   app.add_option("--shared", shared, "the shared folder (holds data/spider)")->capture_default_str();
   app.add_option("--passes", passes, "passes over the 778 queries per thread and setting")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--repeats", repeats, "runs per setting; the best wall-clock rate is reported")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -120,24 +148,28 @@ int main(int argc, char** argv) {
       };
     };
     auto raw = raw_runner(false), raw_immutable = raw_runner(true);
-    measure(1, 1, queries, sandboxed);  // warm the page cache and the connection pools
-    measure(1, 1, queries, raw);
-    std::printf("bench_sqlexec: %zu Spider dev gold queries on %zu databases, %d passes per thread\n", queries.size(),
-                dbs.size(), passes);
-    std::printf("%-14s %8s %10s %10s %14s %8s\n", "runner", "threads", "exec/s", "vs raw", "vs immutable", "vs 1T");
-    double raw1 = measure(1, passes, queries, raw);
-    double raw2 = measure(2, passes, queries, raw);
-    double im1 = measure(1, passes, queries, raw_immutable);
-    double im2 = measure(2, passes, queries, raw_immutable);
-    double sb1 = measure(1, passes, queries, sandboxed);
-    double sb2 = measure(2, passes, queries, sandboxed);
-    if (raw1 < 0 || raw2 < 0 || im1 < 0 || im2 < 0 || sb1 < 0 || sb2 < 0) {
-      std::fprintf(stderr, "bench_sqlexec: some gold query failed to execute\n");
-      return 1;
-    }
-    auto row = [&](const char* name, int threads, double v, double one_thread) {
-      std::printf("%-14s %8d %10.0f %10.3f %14.3f %8.3f\n", name, threads, v, v / (threads == 1 ? raw1 : raw2),
-                  v / (threads == 1 ? im1 : im2), v / one_thread);
+    measure(1, 1, 1, queries, sandboxed);  // warm the page cache and the connection pools
+    measure(1, 1, 1, queries, raw);
+    std::printf("bench_sqlexec: %zu Spider dev gold queries on %zu databases, %d passes per thread, best of %d\n",
+                queries.size(), dbs.size(), passes, repeats);
+    Rate raw1 = measure(1, passes, repeats, queries, raw);
+    Rate raw2 = measure(2, passes, repeats, queries, raw);
+    Rate im1 = measure(1, passes, repeats, queries, raw_immutable);
+    Rate im2 = measure(2, passes, repeats, queries, raw_immutable);
+    Rate sb1 = measure(1, passes, repeats, queries, sandboxed);
+    Rate sb2 = measure(2, passes, repeats, queries, sandboxed);
+    for (const Rate& r : {raw1, raw2, im1, im2, sb1, sb2})
+      if (r.wall < 0) {
+        std::fprintf(stderr, "bench_sqlexec: some gold query failed to execute\n");
+        return 1;
+      }
+    std::printf("%-14s %7s %10s %12s %8s %10s %14s\n", "runner", "threads", "exec/s", "exec/cpu-s", "vs 1T",
+                "cpu vs raw", "cpu vs immut.");
+    auto row = [&](const char* name, int threads, const Rate& v, const Rate& one_thread) {
+      const Rate& r = threads == 1 ? raw1 : raw2;
+      const Rate& im = threads == 1 ? im1 : im2;
+      std::printf("%-14s %7d %10.0f %12.0f %8.3f %10.3f %14.3f\n", name, threads, v.wall, v.cpu,
+                  v.wall / one_thread.wall, v.cpu / r.cpu, v.cpu / im.cpu);
     };
     row("raw", 1, raw1, raw1);
     row("raw", 2, raw2, raw1);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -234,7 +235,8 @@ ErrorClass classify_error(int rc, std::string_view message, std::string* detail)
     if (contains(message, p)) return ErrorClass::syntax;
   if (contains(message, "not authorized") || contains(message, "may not be modified")) return ErrorClass::forbidden;
   if (contains(message, "interrupted")) return ErrorClass::timeout;
-  if (contains(message, "too big") || contains(message, "out of memory")) return ErrorClass::too_large;
+  if (contains(message, "too big") || contains(message, "out of memory") || contains(message, "pattern too complex"))
+    return ErrorClass::too_large;
   return ErrorClass::other;
 }
 
@@ -242,7 +244,7 @@ ErrorClass classify_error(int rc, std::string_view message, std::string* detail)
 struct Database::Connection {
   sqlite3* db = nullptr;
   Clock::time_point deadline{};
-  bool timed_out = false;
+  std::atomic<bool> timed_out{false};  // set by the progress handler or the watchdog thread
   std::string refused;  // what the authorizer refused first, for ExecResult::detail
 
   ~Connection() {
@@ -301,7 +303,58 @@ struct Database::Connection {
 Database::Database(Key, std::string path, Limits limits)
     : path_(std::move(path)), uri_("file:" + uri_escape(path_) + "?mode=ro&immutable=1"), limits_(limits) {}
 
-Database::~Database() = default;
+Database::~Database() {
+  {
+    std::lock_guard lock(watch_mu_);
+    stopping_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+void Database::watch(Connection* c) const {
+  bool wake;
+  {
+    std::lock_guard lock(watch_mu_);
+    running_.emplace(c->deadline, c);
+    // Deadlines mostly arrive in increasing order: wake the watchdog only when it sleeps past this one.
+    wake = c->deadline < watch_wakeup_;
+  }
+  if (wake) watch_cv_.notify_one();
+}
+
+void Database::unwatch(Connection* c) const {
+  // Under the lock, so the watchdog never interrupts a connection that has moved on to another statement.
+  std::lock_guard lock(watch_mu_);
+  for (auto it = running_.begin(); it != running_.end(); ++it)
+    if (it->second == c) {
+      running_.erase(it);
+      return;
+    }
+}
+
+void Database::watchdog_loop() {
+  std::unique_lock lock(watch_mu_);
+  while (!stopping_) {
+    if (running_.empty()) {
+      watch_wakeup_ = Clock::time_point::max();
+      watch_cv_.wait(lock);
+      continue;
+    }
+    auto first = running_.begin();
+    // A copy: the entry may be erased while this thread waits on it.
+    const Clock::time_point deadline = first->first;
+    if (Clock::now() < deadline) {
+      watch_wakeup_ = deadline;
+      watch_cv_.wait_until(lock, deadline);
+      continue;
+    }
+    // sqlite3_interrupt is safe from another thread; the VM checks its flag at every loop jump.
+    first->second->timed_out = true;
+    sqlite3_interrupt(first->second->db);
+    running_.erase(first);
+  }
+}
 
 std::unique_ptr<Database::Connection> Database::open_connection() const {
   auto c = std::make_unique<Connection>();
@@ -326,6 +379,9 @@ std::unique_ptr<Database::Connection> Database::open_connection() const {
   sqlite3_limit(db, SQLITE_LIMIT_LENGTH, std::max(length_cap, 1024));
   sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, std::max(std::min(length_cap, 1 << 20), 1024));
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  // One call of a built-in function is not interruptible, and LIKE and instr() cost up to the product of their
+  // operands' lengths: the value and pattern caps bound that (≈0.3 s worst case at the defaults).
+  sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, int(std::clamp<size_t>(limits_.max_like_pattern, 1, 50000)));
   sqlite3_progress_handler(db, kProgressInterval, &Connection::progress, c.get());
   sqlite3_set_authorizer(db, &Connection::authorize, c.get());
   return c;
@@ -347,6 +403,7 @@ std::shared_ptr<Database> Database::open(const std::string& path, Limits limits)
   if (rc != SQLITE_ROW) throw InputError("'" + path + "' is not a readable SQLite database: " + sqlite3_errmsg(c->db));
   database->idle_.push_back(std::move(c));
   database->opened_ = 1;
+  database->watchdog_ = std::thread([raw = database.get()] { raw->watchdog_loop(); });
   return database;
 }
 
@@ -390,15 +447,20 @@ ExecResult Database::execute(std::string_view sql, double timeout_s) const {
     return fail(ErrorClass::syntax, "SQL text is not valid UTF-8 (byte " + std::to_string(bad) + ")");
 
   auto conn = acquire();
+  // Declared before the statement, so the statement is finalized first, then unwatched, then pooled.
   struct Return {
     const Database* self;
     std::unique_ptr<Connection>& c;
-    ~Return() { self->release(std::move(c)); }
+    ~Return() {
+      self->unwatch(c.get());
+      self->release(std::move(c));
+    }
   } give_back{this, conn};
 
   sqlite3* db = conn->db;
   conn->deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
   conn->timed_out = false;
+  watch(conn.get());
   conn->refused.clear();
 
   auto sqlite_failure = [&](int rc) {

@@ -2,10 +2,14 @@
 //! Sandboxed, read-only SQLite execution with deadlines, result caps and classified errors.
 #include <cstddef>
 #include <cstdint>
+#include <chrono>
+#include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -66,7 +70,8 @@ struct Limits {
   double timeout_s = 5.0;                //!< wall-clock deadline per statement (BIRD uses 30 s)
   size_t max_rows = 100000;              //!< more rows → too_many_rows
   size_t max_bytes = 64 << 20;           //!< total bytes of returned values; more → too_large
-  size_t max_value_bytes = 1 << 20;      //!< largest single TEXT/BLOB value SQLite may build (SQLITE_LIMIT_LENGTH)
+  size_t max_value_bytes = 256 << 10;    //!< largest TEXT/BLOB value SQLite may build or read (SQLITE_LIMIT_LENGTH)
+  size_t max_like_pattern = 2000;        //!< longest LIKE/GLOB pattern (SQLITE_LIMIT_LIKE_PATTERN_LENGTH)
 };
 
 //! A read-only, sandboxed SQLite database; `execute` is thread-safe (one pooled connection per calling thread).
@@ -101,6 +106,9 @@ class Database {
   std::unique_ptr<Connection> open_connection() const;
   std::unique_ptr<Connection> acquire() const;
   void release(std::unique_ptr<Connection> c) const;
+  void watch(Connection* c) const;
+  void unwatch(Connection* c) const;
+  void watchdog_loop();
 
   std::string path_;
   std::string uri_;
@@ -108,6 +116,14 @@ class Database {
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<Connection>> idle_;
   mutable size_t opened_ = 0;
+  // The watchdog interrupts statements at their deadline. The progress handler alone is not enough: a
+  // statement that spends long in few VM instructions (an expensive function per row) would overrun it.
+  mutable std::mutex watch_mu_;
+  mutable std::condition_variable watch_cv_;
+  mutable std::multimap<std::chrono::steady_clock::time_point, Connection*> running_;
+  std::chrono::steady_clock::time_point watch_wakeup_ = std::chrono::steady_clock::time_point::min();
+  bool stopping_ = false;
+  std::thread watchdog_;
 };
 
 //! Sets SQLite's process-wide hard heap limit (sqlite3_hard_heap_limit64; 0 = none); returns the previous limit.

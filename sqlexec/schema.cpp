@@ -1,5 +1,7 @@
 #include "sqlexec/schema.hpp"
 
+#include <sqlite3.h>
+
 #include "sqlexec/text.hpp"
 
 #include <algorithm>
@@ -62,7 +64,8 @@ std::string quote_identifier(std::string_view name) {
   bool plain = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
   for (char c : name)
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) plain = false;
-  if (plain) return std::string(name);
+  // Keywords (ORDER, GROUP, ...) must be quoted too, or the DDL and the SQL a model copies from it break.
+  if (plain && !sqlite3_keyword_check(name.data(), int(name.size()))) return std::string(name);
   std::string q = "\"";
   for (char c : name) {
     q += c;

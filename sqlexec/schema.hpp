@@ -65,7 +65,7 @@ int estimate_tokens(std::string_view text);
 int schema_prompt_tokens(const Schema& schema, const SchemaPromptOptions& options = {},
                          const TokenCounter& counter = {});
 
-//! `name` as an SQL identifier: unchanged when it is a plain word, else double-quoted with quotes doubled.
+//! `name` as an SQL identifier: unchanged when it is a plain word and not an SQLite keyword, else double-quoted.
 std::string quote_identifier(std::string_view name);
 
 }  // namespace t2s::sqlexec

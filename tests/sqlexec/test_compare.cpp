@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <random>
+
 #include "common/status.hpp"
 #include "sqlexec/compare.hpp"
 #include "tests/sqlexec/fixture.hpp"
@@ -153,4 +156,128 @@ TEST_CASE("execution_match runs both queries and reports errors by class", "[sql
   REQUIRE(bad_gold.gold_error);
   CHECK_THAT(*bad_gold.gold_error, Catch::StartsWith("forbidden: "));
   CHECK(t2s::test::file_hash(path) == before);
+}
+
+namespace {
+
+// An independent, brute-force reading of the official rules, for differential testing.
+// Python equality on SQLite values: None == None; int and float compare exactly (long double holds both
+// an int64 and a double exactly); str with str, bytes with bytes.
+bool py_equal(const Value& a, const Value& b) {
+  auto num = [](const Value& v, long double& out) {
+    if (const auto* i = std::get_if<int64_t>(&v)) out = static_cast<long double>(*i);
+    else if (const auto* d = std::get_if<double>(&v)) out = *d;
+    else return false;
+    return true;
+  };
+  long double x, y;
+  if (num(a, x) && num(b, y)) return x == y;
+  if (a.index() != b.index()) return false;
+  return a == b;
+}
+
+bool rows_py_equal(const std::vector<Value>& a, const std::vector<Value>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!py_equal(a[i], b[i])) return false;
+  return true;
+}
+
+bool bag_equal(const std::vector<std::vector<Value>>& a, const std::vector<std::vector<Value>>& b) {
+  if (a.size() != b.size()) return false;
+  std::vector<bool> used(b.size(), false);
+  for (const auto& r : a) {
+    bool found = false;
+    for (size_t j = 0; j < b.size() && !found; ++j)
+      if (!used[j] && rows_py_equal(r, b[j])) used[j] = found = true;
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool set_contains_all(const std::vector<std::vector<Value>>& a, const std::vector<std::vector<Value>>& b) {
+  for (const auto& r : a)
+    if (std::none_of(b.begin(), b.end(), [&](const auto& s) { return rows_py_equal(r, s); })) return false;
+  return true;
+}
+
+bool brute_spider(const ResultSet& pred, const ResultSet& gold, bool order_matters) {
+  if (pred.rows.empty() && gold.rows.empty()) return true;
+  if (pred.rows.size() != gold.rows.size()) return false;
+  size_t n = gold.rows[0].size();
+  if (pred.rows[0].size() != n) return false;
+  std::vector<size_t> perm(n);
+  for (size_t i = 0; i < n; ++i) perm[i] = i;
+  do {
+    std::vector<std::vector<Value>> permuted;
+    for (const auto& r : pred.rows) {
+      std::vector<Value> p;
+      for (size_t i : perm) p.push_back(r[i]);
+      permuted.push_back(p);
+    }
+    bool eq = order_matters ? std::equal(permuted.begin(), permuted.end(), gold.rows.begin(), gold.rows.end(),
+                                         rows_py_equal)
+                            : bag_equal(permuted, gold.rows);
+    if (eq) return true;
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("comparators agree with a brute-force reading of the rules on random results", "[sqlexec]") {
+  std::mt19937 rng(20261128);
+  const std::vector<Value> pool = {N, I(0), I(1), R(1.0), I(2), R(2.5), S("a"), S("b"), Value{Blob{"a"}}};
+  auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+  int spider_true = 0, bird_true = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    size_t ncols = 1 + pick(4), nrows = pick(5);
+    ResultSet gold = rs({}, ncols), pred;
+    for (size_t r = 0; r < nrows; ++r) {
+      std::vector<Value> row;
+      for (size_t c = 0; c < ncols; ++c) row.push_back(pool[pick(4) == 0 ? pick(pool.size()) : pick(3)]);
+      gold.rows.push_back(row);
+    }
+    // The prediction: gold with permuted columns and shuffled rows, then sometimes damaged.
+    std::vector<size_t> perm(ncols);
+    for (size_t i = 0; i < ncols; ++i) perm[i] = i;
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (const auto& r : gold.rows) {
+      std::vector<Value> p(ncols);
+      for (size_t c = 0; c < ncols; ++c) p[perm[c]] = r[c];
+      pred.rows.push_back(p);
+    }
+    if (pick(2)) std::shuffle(pred.rows.begin(), pred.rows.end(), rng);
+    switch (pick(5)) {
+      case 0:
+        if (!pred.rows.empty()) pred.rows[pick(pred.rows.size())][pick(ncols)] = pool[pick(pool.size())];
+        break;
+      case 1:
+        if (!pred.rows.empty()) pred.rows.push_back(pred.rows[pick(pred.rows.size())]);
+        break;
+      case 2:
+        if (!pred.rows.empty()) pred.rows.pop_back();
+        break;
+      default: break;
+    }
+    bool order = pick(3) == 0;
+    bool expected_spider = brute_spider(pred, gold, order);
+    bool expected_bird = set_contains_all(pred.rows, gold.rows) && set_contains_all(gold.rows, pred.rows);
+    INFO("iteration " << iter);
+    REQUIRE(spider_match(pred, gold, order) == expected_spider);
+    REQUIRE(bird_match(pred, gold) == expected_bird);
+    spider_true += expected_spider;
+    bird_true += expected_bird;
+  }
+  // Both outcomes must be well represented for the comparison to mean something.
+  CHECK(spider_true > 600);
+  CHECK(spider_true < 2400);
+  CHECK(bird_true > 300);
+}
+
+TEST_CASE("to_json writes the eval-sql contract object", "[sqlexec]") {
+  CHECK(to_json(MatchOutcome{true, std::nullopt, std::nullopt}) ==
+        R"({"match":true,"pred_error":null,"gold_error":null})");
+  CHECK(to_json(MatchOutcome{false, std::string("syntax: near \"x\": syntax error"), std::nullopt}) ==
+        R"({"match":false,"pred_error":"syntax: near \"x\": syntax error","gold_error":null})");
 }

@@ -201,11 +201,22 @@ TEST_CASE("hostile statements stop at their limit with their class", "[sqlexec]"
       {"SELECT replace(hex(zeroblob(600000)), '0', 'ab')", ErrorClass::too_large},
       {"SELECT group_concat(hex(randomblob(1000))) FROM big", ErrorClass::too_large},
       {"SELECT hex(randomblob(500)) FROM big", ErrorClass::too_large},  // 2000 rows × 1000 bytes > max_bytes
+      {"SELECT 'a' LIKE '%' || replace(hex(zeroblob(1000)), '0', '%a') || 'b'", ErrorClass::too_large},
+      {"SELECT count(*) FROM big WHERE replace(hex(zeroblob(60000 + n % 2)), '0', 'a') LIKE '%' || "
+       "replace(hex(zeroblob(490)), '0', '%a') || 'b'",
+       ErrorClass::timeout},
+      {"SELECT count(*) FROM big WHERE instr(replace(hex(zeroblob(60000 + n % 2)), '0', 'a'), "
+       "replace(hex(zeroblob(30000)), '0', 'a') || 'b')",
+       ErrorClass::timeout},
   };
   for (const auto& c : cases) {
-    auto r = run(*db, c.sql);
+    // Statements that must hit a cap get a roomy deadline, so a loaded machine (or ASan) cannot turn
+    // them into timeouts; the ones that must time out get the short one.
+    double deadline = c.cls == ErrorClass::timeout ? limits.timeout_s : 5.0;
+    ExecResult r = db->execute(c.sql, deadline);
+    INFO(c.sql << " -> " << error_class_name(r.error) << ": " << r.message);
     CHECK(r.error == c.cls);
-    CHECK(r.elapsed_s < limits.timeout_s + slack);
+    CHECK(r.elapsed_s < deadline + slack);
     CHECK(r.result.rows.empty());
   }
   auto t = run(*db, "SELECT count(*) FROM big a, big b, big c");
@@ -265,6 +276,38 @@ TEST_CASE("execute is thread-safe with one pooled connection per thread", "[sqle
   for (auto& th : threads) th.join();
   CHECK(wrong == 0);
   CHECK(db->connections_opened() >= 1);
+  CHECK(db->connections_opened() <= 4);
+  f.check_untouched();
+}
+
+TEST_CASE("concurrent deadlines interrupt only their own statements", "[sqlexec]") {
+  Fixture f;
+  auto db = Database::open(f.path);
+  const std::vector<double> deadlines = {0.6, 0.2, 0.4};
+  std::vector<ExecResult> slow(deadlines.size());
+  std::atomic<int> quick_failures{0};
+  std::atomic<bool> slow_done{false};
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < deadlines.size(); ++i)
+    threads.emplace_back([&, i] { slow[i] = db->execute("SELECT count(*) FROM big a, big b, big c", deadlines[i]); });
+  // Quick statements keep running on another connection while the slow ones are interrupted around them.
+  threads.emplace_back([&] {
+    for (int k = 0; k < 100 || !slow_done; ++k) {
+      auto r = db->execute("SELECT sum(n) FROM big", 5.0);
+      if (!r.ok() || std::get<int64_t>(r.result.rows[0][0]) != 2001000) ++quick_failures;
+      if (k > 100000) break;
+    }
+  });
+  for (size_t i = 0; i < deadlines.size(); ++i) threads[i].join();
+  slow_done = true;
+  threads.back().join();
+  for (size_t i = 0; i < deadlines.size(); ++i) {
+    INFO("deadline " << deadlines[i] << " s: " << error_class_name(slow[i].error) << " after " << slow[i].elapsed_s);
+    CHECK(slow[i].error == ErrorClass::timeout);
+    CHECK(slow[i].elapsed_s >= deadlines[i]);
+    CHECK(slow[i].elapsed_s < deadlines[i] + 0.5);
+  }
+  CHECK(quick_failures == 0);
   CHECK(db->connections_opened() <= 4);
   f.check_untouched();
 }

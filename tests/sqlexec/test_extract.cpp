@@ -35,6 +35,11 @@ TEST_CASE("extract_sql finds the query in typical model output", "[sqlexec]") {
        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n<3) SELECT n FROM c"},
       {"prose 'with' is not a CTE", "With the singer table we get:\nSELECT name FROM singer", "SELECT name FROM singer"},
       {"after a colon in prose", "The answer is: SELECT count(*) FROM singer", "SELECT count(*) FROM singer"},
+      {"reasoning before the answer", "<think>I should select the name.</think>\nSELECT a FROM t", "SELECT a FROM t"},
+      {"tagged fence on one line", "SQL: ```sql SELECT 2 ```", "SELECT 2"},
+      {"compound over lines", "SELECT a FROM t\nUNION\nSELECT b FROM u", "SELECT a FROM t\nUNION\nSELECT b FROM u"},
+      {"capitalised words inside a string", "SELECT a FROM t WHERE b = \"The quick\"",
+       "SELECT a FROM t WHERE b = \"The quick\""},
       {"multi-line IN list keeps going", "SELECT a FROM t\nWHERE b\nIN (1, 2)", "SELECT a FROM t\nWHERE b\nIN (1, 2)"},
   };
   for (const auto& c : cases) {

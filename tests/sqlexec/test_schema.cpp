@@ -117,6 +117,16 @@ TEST_CASE("schema_prompt is valid DDL that rebuilds the same schema", "[sqlexec]
   CHECK(schema_prompt_tokens(s, only, [](std::string_view t) { return int(t.size()); }) == int(small.size()));
 }
 
+TEST_CASE("quote_identifier quotes what SQLite would not read as a plain name", "[sqlexec]") {
+  CHECK(quote_identifier("singer_id") == "singer_id");
+  CHECK(quote_identifier("order") == "\"order\"");
+  CHECK(quote_identifier("Group") == "\"Group\"");
+  CHECK(quote_identifier("a col") == "\"a col\"");
+  CHECK(quote_identifier("2nd") == "\"2nd\"");
+  CHECK(quote_identifier("say \"hi\"") == "\"say \"\"hi\"\"\"");
+  CHECK(quote_identifier("") == "\"\"");
+}
+
 TEST_CASE("estimate_tokens tracks cl100k_base counts", "[sqlexec]") {
   // Reference counts: OpenAI's cl100k_base tokenizer (js-tiktoken 1.0.21), measured once for these strings.
   struct Ref {
