@@ -10,6 +10,7 @@
 #include "agents/staged_workflow.hpp"
 #include "common/status.hpp"
 #include "sqlexec/extract.hpp"
+#include "workloads/loaders.hpp"
 
 namespace t2s::agents {
 
@@ -501,10 +502,6 @@ class Text2SqlFactory final : public WorkflowFactory {
   std::shared_ptr<AgentContext> ctx_;
 };
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<WorkflowFactory> make_text2sql_factory(const workloads::Workload& workload, AgentOptions options) {
@@ -519,17 +516,14 @@ std::unique_ptr<WorkflowFactory> make_text2sql_factory(const workloads::Workload
       ctx->backend = make_sqlite_backend(workload, metric);
     } else {
       std::map<std::string, sqlexec::Schema> schemas;
-      std::vector<std::string> sources;
-      if (!options.tables_json.empty()) sources.push_back(options.tables_json);
       for (const auto& [id, info] : workload.databases)
-        if (ends_with(info.schema_source, ".json") &&
-            std::find(sources.begin(), sources.end(), info.schema_source) == sources.end())
-          sources.push_back(info.schema_source);
-      for (const auto& s : sources)
-        for (auto& [id, schema] : load_tables_json(s)) schemas.emplace(id, std::move(schema));
+        if (!info.tables.empty()) schemas.emplace(id, schema_from_database_info(info));
+      if (!options.tables_json.empty())
+        for (const auto& [id, info] : workloads::load_tables_json(options.tables_json))
+          schemas.insert_or_assign(id, schema_from_database_info(info));
       if (schemas.empty())
         throw InputError("workload '" + workload.name +
-                         "' has no database files and no schema file (give AgentOptions::tables_json): " +
+                         "' has neither database files nor known schemas (give AgentOptions::tables_json): " +
                          workload.execution_note);
       ctx->backend = make_simulated_backend(std::move(schemas));
     }

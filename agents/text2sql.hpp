@@ -27,9 +27,9 @@ struct AgentOptions {
   uint64_t seed = 1;               //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)
   //! Execution backend; empty: real SQLite when every database file is present, else simulated from the oracle's
-  //! labels with schemas from `tables_json` (or each DatabaseInfo::schema_source that is a .json file).
+  //! labels with the schemas the workload read from tables.json (DatabaseInfo::tables).
   std::shared_ptr<ExecutionBackend> backend;
-  std::string tables_json;         //!< Spider-format schema file for simulated execution
+  std::string tables_json;         //!< optional Spider-format schema file overriding those schemas
   //! The agent's prior for its remaining-work estimates: probability that a candidate needs a revise, and that
   //! a revise round fixes it (updated per question as outcomes arrive).
   double revise_need_prior = 0.3, revise_fix_prior = 0.6;

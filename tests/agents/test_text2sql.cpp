@@ -25,18 +25,26 @@ struct ScriptedResponder : Responder {
   std::string name() const override { return "scripted"; }
 };
 
+sqlexec::Column col(const std::string& name, const std::string& type, bool key) {
+  sqlexec::Column c;
+  c.name = name;
+  c.type = type;
+  c.primary_key = key;
+  return c;
+}
+
 sqlexec::Schema concert_schema() {
   sqlexec::Schema s;
   s.db_id = "concert";
   s.tables.push_back({"singer",
-                      {{"Singer_ID", "integer", true, {}},
-                       {"Name", "text", false, {}},
-                       {"Country", "text", false, {}},
-                       {"Age", "integer", false, {}}}});
+                      {col("Singer_ID", "integer", true),
+                       col("Name", "text", false),
+                       col("Country", "text", false),
+                       col("Age", "integer", false)}});
   s.tables.push_back({"concert",
-                      {{"concert_ID", "integer", true, {}},
-                       {"Year", "text", false, {}},
-                       {"Singer_ID", "integer", false, {}}}});
+                      {col("concert_ID", "integer", true),
+                       col("Year", "text", false),
+                       col("Singer_ID", "integer", false)}});
   s.foreign_keys.push_back({"concert", "Singer_ID", "singer", "Singer_ID"});
   return s;
 }
@@ -52,7 +60,7 @@ workloads::Workload concert_workload() {
   q.gold_sql = "SELECT count(*) FROM singer WHERE Country = 'France'";
   q.difficulty = workloads::Difficulty::easy;
   w.questions.push_back(q);
-  w.databases["concert"] = {"concert", "", "test"};
+  w.databases["concert"].db_id = "concert";
   w.execution_available = false;
   return w;
 }
@@ -402,14 +410,4 @@ TEST_CASE("answer parsers accept the forms models write", "[agents]") {
   CHECK(parse_unit_tests("Tests:\n1. first\n2) second\n- third\nprose") ==
         std::vector<std::string>{"first", "second", "third"});
   CHECK(parse_judgement("Candidate 1: PASS\ncandidate 2: fail", 3) == std::vector<int>{1, 0, -1});
-}
-
-TEST_CASE("schemas load from a Spider-format tables.json", "[agents][shared]") {
-  auto schemas = load_tables_json(test::shared_data("bird_minidev/dev_tables.json"));
-  CHECK(schemas.size() == 11);
-  const auto& s = schemas.at("debit_card_specializing");
-  REQUIRE(!s.tables.empty());
-  CHECK(s.tables[0].name == "customers");
-  CHECK(s.tables[0].columns[0].name == "CustomerID");
-  CHECK(s.tables[0].columns[0].primary_key);
 }
