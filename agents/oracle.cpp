@@ -261,6 +261,7 @@ class OracleResponder final : public Responder {
  public:
   OracleResponder(const workloads::Workload& w, OracleOptions o) : opt_(o) {
     for (const auto& q : w.questions) questions_[q.id] = q;
+    factor_ = w.name.rfind("bird", 0) == 0 ? opt_.bird_factor : 1.0;
     double s = std::max(0.0, opt_.error_scale);
     for (size_t i = 0; i < 4; ++i) p_wrong_[i] = std::clamp(opt_.p_wrong[i] * s, 0.0, 1.0);
     q_fix_ = std::clamp(1.0 - (1.0 - opt_.q_fix) * s, 0.0, 1.0);
@@ -320,8 +321,15 @@ class OracleResponder final : public Responder {
       }
       case StageKind::candidate_generation: {
         std::string sql = q.gold_sql;
-        if (rng.bernoulli(p_wrong_[static_cast<size_t>(q.difficulty)]))
+        const double p = std::min(1.0, p_wrong_[static_cast<size_t>(q.difficulty)] * factor_);
+        // The question's own stream: its shared draw and its common mistake, the same for every candidate.
+        Rng common(opt_.seed ^ stable_hash(q.id + "/common-mistake"));
+        const bool common_wrong = common.bernoulli(p);
+        if (rng.bernoulli(opt_.correlation)) {
+          if (common_wrong) sql = wrong_variant(q.gold_sql, opt_.mutation_weights, columns, common).first;
+        } else if (rng.bernoulli(p)) {
           sql = wrong_variant(q.gold_sql, opt_.mutation_weights, columns, rng).first;
+        }
         r.text = "Let me work through the question step by step and write the final query.\n```sql\n" + sql +
                  "\n```";
         break;
@@ -378,7 +386,7 @@ class OracleResponder final : public Responder {
   OracleOptions opt_;
   std::map<std::string, workloads::Question> questions_;
   std::array<double, 4> p_wrong_{};
-  double q_fix_ = 1, judge_error_ = 0;
+  double q_fix_ = 1, judge_error_ = 0, factor_ = 1;
 };
 
 }  // namespace
