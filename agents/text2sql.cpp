@@ -505,6 +505,9 @@ class Text2SqlFactory final : public WorkflowFactory {
 }  // namespace
 
 std::unique_ptr<WorkflowFactory> make_text2sql_factory(const workloads::Workload& workload, AgentOptions options) {
+  if (workload.databases.empty() && !workload.questions.empty() && !workload.questions[0].trace_calls.empty())
+    throw InputError("workload '" + workload.name +
+                     "' is a recorded call trace without databases: replay it with the trace workflow");
   auto ctx = std::make_shared<AgentContext>();
   ctx->backend = options.backend;
   if (!ctx->backend) {

@@ -6,6 +6,7 @@
 #include "agents/oracle.hpp"
 #include "agents/sim_env.hpp"
 #include "agents/text2sql.hpp"
+#include "agents/trace_workflow.hpp"
 #include "workloads/loaders.hpp"
 #include "tests/support.hpp"
 
@@ -89,4 +90,30 @@ TEST_CASE("schemas known from tables.json convert to sqlexec schemas", "[agents]
   CHECK(s.tables[0].columns[0].name == "CustomerID");
   CHECK(s.tables[0].columns[0].primary_key);
   CHECK(sqlexec::schema_prompt(s).find("CREATE TABLE customers") != std::string::npos);
+}
+
+TEST_CASE("hexgen traces replay call for call through the workload loader", "[agents][shared]") {
+  workloads::WorkloadSpec spec;
+  spec.kind = "hexgen-trace";
+  spec.questions_file = test::shared_data("hexgen_traces/financial.json");
+  auto w = workloads::load_workload(spec);
+  REQUIRE(w.questions.size() == 94);
+  auto responder = make_trace_responder();
+  auto factory = make_trace_factory(w);
+  size_t recorded = 0;
+  for (const auto& q : w.questions) recorded += q.trace_calls.size();
+  StandaloneEnv env(*responder);
+  std::vector<WorkflowOutcome> outs;
+  std::vector<std::unique_ptr<Workflow>> live;
+  for (size_t i = 0; i < w.questions.size(); ++i) {
+    live.push_back(factory->make(w.questions[i], {i + 1, i, 0, 1e12}, env,
+                                 [&](const WorkflowOutcome& o) { outs.push_back(o); }, nullptr));
+    live.back()->start();
+  }
+  env.run();  // all 94 at once: the event loop interleaves them
+  REQUIRE(outs.size() == 94);
+  for (const auto& o : outs) CHECK(o.completed);
+  CHECK(env.calls().size() == recorded);
+  // The Text-to-SQL factory refuses a trace workload with a clear message.
+  CHECK_THROWS_WITH(make_text2sql_factory(w), Catch::Contains("trace"));
 }
