@@ -68,10 +68,13 @@ PromptParts column_selection_prompt(const workloads::Question& q, const std::str
   return p;
 }
 
-PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style) {
+PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style,
+                             const std::string& examples) {
   PromptParts p;
   p.prefix = sql_prefix(schema_text);
-  p.body = std::string(kStyles[static_cast<size_t>(style) % 3]) + question_block(q) +
+  p.body = std::string(kStyles[static_cast<size_t>(style) % 3]);
+  if (!examples.empty()) p.body += "Solved questions from other databases:\n" + examples + "\n";
+  p.body += question_block(q) +
            "Think it through, then give the final query in a ```sql code block.\n";
   return p;
 }

@@ -23,6 +23,9 @@ struct AgentOptions {
   int max_unit_tests = 11;         //!< evaluation calls at most (one per generated test)
   bool end_at_deadline = true;     //!< past the deadline, end with the best executed candidate so far
   int schema_samples = 3;          //!< sample values per column in schema prompts
+  //! Few-shot examples per candidate prompt: question/gold-SQL pairs of the workload from other databases (never
+  //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.
+  int few_shot_examples = 0;
   double candidate_temperature = 0.7;  //!< sampling temperature of candidates and revisions
   uint64_t seed = 1;               //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)
@@ -65,8 +68,10 @@ PromptParts keyword_prompt(const workloads::Question& q);
 //! Column selection prompt over the full schema, with the matched values.
 PromptParts column_selection_prompt(const workloads::Question& q, const std::string& full_schema_text,
                                     const std::vector<ValueMatch>& values);
-//! Candidate generation prompt in `style` (0: divide and conquer, 1: query plan, 2: direct with examples).
-PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style);
+//! Candidate generation prompt in `style` (0: divide and conquer, 1: query plan, 2: direct with examples);
+//! `examples` (question/SQL pairs from other databases) go between the method and the question.
+PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style,
+                             const std::string& examples = {});
 //! Revise prompt: the failing query and the real SQLite error (or the finding, e.g. "returned no rows").
 PromptParts revise_prompt(const workloads::Question& q, const std::string& schema_text, const std::string& sql,
                           const std::string& error);

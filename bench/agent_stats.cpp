@@ -96,16 +96,19 @@ int main(int argc, char** argv) {
   double error_scale = 1.0;
   uint64_t seed = 42;
   bool no_picker = false;
+  int few_shot = 0;
   app.add_option("--data", data, "shared data folder (spider/, bird_minidev/, hexgen_traces/)");
   app.add_option("--limit", limit, "questions per workload (0 = all)");
   app.add_option("--oracle-error-scale", error_scale, "0 = the oracle never errs, 1 = calibrated default");
   app.add_option("--seed", seed, "oracle seed");
   app.add_option("--synthetic-cache", cache, "where the synthetic databases are generated");
   app.add_flag("--no-tool-picker", no_picker, "drop the agentic tool-picker calls");
+  app.add_option("--few-shot", few_shot, "few-shot examples per candidate prompt (AgentOptions::few_shot_examples)");
   CLI11_PARSE(app, argc, argv);
   try {
-    std::printf("# agent_stats (responder: oracle, error scale %.2f, seed %llu; standalone reference instance)\n",
-                error_scale, static_cast<unsigned long long>(seed));
+    std::printf("# agent_stats (responder: oracle, error scale %.2f, seed %llu, few-shot %d; standalone reference "
+                "instance)\n",
+                error_scale, static_cast<unsigned long long>(seed), few_shot);
     std::vector<WorkloadStats> all;
     // The paper's traces, replayed call for call.
     for (const char* f : {"trace1", "trace2", "financial", "formula1"}) {
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
       auto oracle = make_oracle_responder(w, oo);
       AgentOptions ao;
       ao.tool_picker = !no_picker;
+      ao.few_shot_examples = few_shot;
       auto factory = make_text2sql_factory(w, ao);
       all.push_back(measure(s.label, w, *factory, *oracle));
       print(all.back());

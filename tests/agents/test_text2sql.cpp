@@ -411,3 +411,37 @@ TEST_CASE("answer parsers accept the forms models write", "[agents]") {
         std::vector<std::string>{"first", "second", "third"});
   CHECK(parse_judgement("Candidate 1: PASS\ncandidate 2: fail", 3) == std::vector<int>{1, 0, -1});
 }
+
+TEST_CASE("few-shot examples come from other databases, never the question's own", "[agents]") {
+  auto w = concert_workload();
+  for (int i = 0; i < 3; ++i) {
+    workloads::Question other;
+    other.id = "test:other" + std::to_string(i);
+    other.db_id = "zoo";
+    other.question = "How many animals live in enclosure " + std::to_string(i) + "?";
+    other.gold_sql = "SELECT count(*) FROM animal WHERE enclosure = " + std::to_string(i);
+    w.questions.push_back(other);
+  }
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  StandaloneEnv env(*oracle);
+  auto opt = simulated_options();
+  opt.few_shot_examples = 2;
+  auto factory = make_text2sql_factory(w, opt);
+  Run run;
+  run_one(env, *factory, w, run);
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->correct);
+  int seen = 0;
+  for (const auto& r : env.calls())
+    if (r.call.kind == StageKind::candidate_generation) {
+      ++seen;
+      CHECK(r.call.prompt.find("FROM animal WHERE enclosure") != std::string::npos);
+      CHECK(r.call.prompt.find(w.questions[0].gold_sql) == std::string::npos);
+      size_t n = 0;
+      for (size_t p = 0; (p = r.call.prompt.find("FROM animal", p)) != std::string::npos; ++p) ++n;
+      CHECK(n == 2);
+    }
+  CHECK(seen == 2);
+}
