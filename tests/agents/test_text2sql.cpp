@@ -86,6 +86,12 @@ void run_one(StandaloneEnv& env, WorkflowFactory& factory, const workloads::Work
   env.run();
 }
 
+// Runs question 0 of `w` with a Text-to-SQL factory built from `opt`.
+void run_with(StandaloneEnv& env, const workloads::Workload& w, const AgentOptions& opt, Run& run) {
+  auto factory = make_text2sql_factory(w, opt);
+  run_one(env, *factory, w, run);
+}
+
 // The concert question answered by a never-erring oracle on simulated execution.
 struct PerfectRun {
   workloads::Workload w = concert_workload();
@@ -191,9 +197,8 @@ TEST_CASE("the revise loop feeds the real SQLite error back and stops at K round
   StandaloneEnv env(model);
   auto opt = simulated_options();
   opt.max_revise_rounds = 4;
-  auto factory = make_text2sql_factory(w, opt);
   Run run;
-  run_one(env, *factory, w, run);
+  run_with(env, w, opt, run);
   REQUIRE(run.outcome);
   CHECK(run.outcome->completed);
   CHECK_FALSE(run.outcome->correct);
@@ -228,9 +233,8 @@ TEST_CASE("a model that keeps its query ends the revise loop at once", "[agents]
   StandaloneEnv env(model);
   auto opt = simulated_options();
   opt.unit_tests = false;
-  auto factory = make_text2sql_factory(w, opt);
   Run run;
-  run_one(env, *factory, w, run);
+  run_with(env, w, opt, run);
   REQUIRE(run.outcome);
   CHECK(run.rec.ended(StageKind::revise).size() == 2);  // one round each, then the same query again
   CHECK(run.outcome->completed);  // the first query written is kept even though none ran
@@ -428,9 +432,8 @@ TEST_CASE("few-shot examples come from other databases, never the question's own
   StandaloneEnv env(*oracle);
   auto opt = simulated_options();
   opt.few_shot_examples = 2;
-  auto factory = make_text2sql_factory(w, opt);
   Run run;
-  run_one(env, *factory, w, run);
+  run_with(env, w, opt, run);
   REQUIRE(run.outcome);
   CHECK(run.outcome->correct);
   int seen = 0;
