@@ -8,9 +8,8 @@
 #include <filesystem>
 
 #include "agents/stage_model.hpp"
-#include "agents/text_util.hpp"
-#include "common/json.hpp"
 #include "common/status.hpp"
+#include "sqlexec/text.hpp"
 
 namespace t2s::agents {
 
@@ -79,7 +78,7 @@ class SqliteBackend final : public ExecutionBackend {
     }
     std::vector<ValueMatch> found;
     for (const auto& kw : keywords) {
-      std::string k = ascii_lower(kw);
+      std::string k = sqlexec::lower_ascii(kw);
       if (k.size() < 3) continue;
       for (const auto& v : e.values) {
         if (found.size() >= limit) return found;
@@ -125,7 +124,7 @@ class SqliteBackend final : public ExecutionBackend {
     e.values_built = true;
     for (const auto& t : e.schema.tables)
       for (const auto& c : t.columns) {
-        std::string type = ascii_lower(c.type);
+        std::string type = sqlexec::lower_ascii(c.type);
         bool text = type.empty() || type.find("char") != std::string::npos || type.find("text") != std::string::npos ||
                     type.find("clob") != std::string::npos;
         if (!text) continue;
@@ -137,7 +136,7 @@ class SqliteBackend final : public ExecutionBackend {
           if (row.empty() || !std::holds_alternative<std::string>(row[0])) continue;
           const auto& v = std::get<std::string>(row[0]);
           if (v.size() > 200) continue;
-          e.values.push_back({t.name, c.name, v, ascii_lower(v)});
+          e.values.push_back({t.name, c.name, v, sqlexec::lower_ascii(v)});
         }
       }
   }
@@ -268,61 +267,22 @@ std::string normalize_sql(std::string_view sql) {
   return out;
 }
 
-std::map<std::string, sqlexec::Schema> load_tables_json(const std::string& path) {
-  auto doc = json::parse_file(path);
-  if (!doc.IsArray()) throw InputError(path + ": expected a JSON list of schemas");
-  std::map<std::string, sqlexec::Schema> out;
-  size_t index = 0;
-  for (const auto& db : doc.GetArray()) {
-    const std::string where = path + ": entry " + std::to_string(index++);
-    sqlexec::Schema s;
-    s.db_id = json::get_string(db, "db_id", where);
-    const auto& tables = json::get_array(db, "table_names_original", where);
-    const auto& cols = json::get_array(db, "column_names_original", where);
-    const auto& types = json::get_array(db, "column_types", where);
-    for (const auto& t : tables.GetArray()) s.tables.push_back({t.GetString(), {}});
-    std::vector<std::pair<int, int>> where_col;  // column index → (table, position)
-    for (rapidjson::SizeType i = 0; i < cols.Size(); ++i) {
-      const auto& c = cols[i];
-      if (!c.IsArray() || c.Size() != 2 || !c[0].IsInt() || !c[1].IsString())
-        throw InputError(where + " (" + s.db_id + "): column_names_original[" + std::to_string(i) +
-                         "] is not [table, name]");
-      int t = c[0].GetInt();
-      if (t < 0 || t >= static_cast<int>(s.tables.size())) {
-        where_col.emplace_back(-1, -1);
-        continue;
-      }
+sqlexec::Schema schema_from_database_info(const workloads::DatabaseInfo& db) {
+  sqlexec::Schema s;
+  s.db_id = db.db_id;
+  for (const auto& t : db.tables) {
+    sqlexec::Table table{t.name, {}};
+    for (const auto& c : t.columns) {
       sqlexec::Column col;
-      col.name = c[1].GetString();
-      col.type = i < types.Size() && types[i].IsString() ? types[i].GetString() : "";
-      s.tables[t].columns.push_back(col);
-      where_col.emplace_back(t, static_cast<int>(s.tables[t].columns.size()) - 1);
+      col.name = c.name;
+      col.type = c.type;
+      col.primary_key = c.primary_key;
+      table.columns.push_back(std::move(col));
     }
-    auto column = [&](int i) -> std::pair<int, int> {
-      return i >= 0 && i < static_cast<int>(where_col.size()) ? where_col[i] : std::pair<int, int>{-1, -1};
-    };
-    if (db.HasMember("primary_keys") && db["primary_keys"].IsArray())
-      for (const auto& pk : db["primary_keys"].GetArray()) {
-        std::vector<int> ids;
-        if (pk.IsInt()) ids.push_back(pk.GetInt());
-        if (pk.IsArray())
-          for (const auto& x : pk.GetArray())
-            if (x.IsInt()) ids.push_back(x.GetInt());
-        for (int id : ids)
-          if (auto [t, p] = column(id); t >= 0) s.tables[t].columns[p].primary_key = true;
-      }
-    if (db.HasMember("foreign_keys") && db["foreign_keys"].IsArray())
-      for (const auto& fk : db["foreign_keys"].GetArray()) {
-        if (!fk.IsArray() || fk.Size() != 2 || !fk[0].IsInt() || !fk[1].IsInt()) continue;
-        auto [ft, fp] = column(fk[0].GetInt());
-        auto [tt, tp] = column(fk[1].GetInt());
-        if (ft < 0 || tt < 0) continue;
-        s.foreign_keys.push_back({s.tables[ft].name, s.tables[ft].columns[fp].name, s.tables[tt].name,
-                                  s.tables[tt].columns[tp].name});
-      }
-    out[s.db_id] = std::move(s);
+    s.tables.push_back(std::move(table));
   }
-  return out;
+  for (const auto& f : db.foreign_keys) s.foreign_keys.push_back({f.from_table, f.from_column, f.to_table, f.to_column});
+  return s;
 }
 
 std::unique_ptr<ExecutionBackend> make_sqlite_backend(const workloads::Workload& workload, sqlexec::Metric metric,

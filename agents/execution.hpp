@@ -59,13 +59,13 @@ class ExecutionBackend {
 //! index of TEXT columns built on first use). `metric` picks the comparator for correctness.
 std::unique_ptr<ExecutionBackend> make_sqlite_backend(const workloads::Workload& workload, sqlexec::Metric metric,
                                                       sqlexec::Limits limits = {});
-//! Simulated execution: schemas from `schemas` (e.g. BIRD's dev_tables.json), statements prepared on an empty
+//! Simulated execution: schemas from `schemas` (e.g. BIRD's dev_tables.json as the workload loader read it), statements prepared on an empty
 //! in-memory database with that schema (real SQLite errors), success outcomes labelled by comparing the
 //! normalised query with the gold query (what the oracle knows).
 std::unique_ptr<ExecutionBackend> make_simulated_backend(std::map<std::string, sqlexec::Schema> schemas);
 
-//! Schemas of a Spider-format tables.json (Spider, BIRD), by db_id; throws InputError naming the file and entry.
-std::map<std::string, sqlexec::Schema> load_tables_json(const std::string& path);
+//! The schema a workload knows without the database file (from tables.json), as sqlexec's Schema.
+sqlexec::Schema schema_from_database_info(const workloads::DatabaseInfo& db);
 //! A query normalised for textual comparison: lower case outside quotes, whitespace collapsed, no trailing `;`.
 std::string normalize_sql(std::string_view sql);
 

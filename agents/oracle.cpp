@@ -8,8 +8,8 @@
 #include "agents/execution.hpp"
 #include "agents/stage_model.hpp"
 #include "agents/text2sql.hpp"
-#include "agents/text_util.hpp"
 #include "sqlexec/schema.hpp"
+#include "sqlexec/text.hpp"
 
 namespace t2s::agents {
 
@@ -69,12 +69,12 @@ std::string replace_at(const std::string& s, size_t pos, size_t len, const std::
 
 std::optional<std::string> misspell_column(const std::string& sql, const std::vector<std::string>& columns, Rng& rng) {
   std::set<std::string> cols;
-  for (const auto& c : columns) cols.insert(ascii_lower(c));
+  for (const auto& c : columns) cols.insert(sqlexec::lower_ascii(c));
   auto toks = lex(sql);
   std::vector<size_t> choices;
   for (size_t i = 0; i < toks.size(); ++i) {
     if (!toks[i].word) continue;
-    std::string w = ascii_lower(text_of(sql, toks[i]));
+    std::string w = sqlexec::lower_ascii(text_of(sql, toks[i]));
     if (std::isdigit(static_cast<unsigned char>(w[0])) || sql_keywords().count(w)) continue;
     if (i + 1 < toks.size() && sql[toks[i + 1].pos] == '(') continue;  // a function
     if (!cols.empty() && !cols.count(w)) continue;
@@ -90,13 +90,13 @@ std::optional<std::string> misspell_column(const std::string& sql, const std::ve
   if (w.size() > 3) variants.push_back(w.substr(0, w.size() - 1));
   variants.push_back(w + "_name");
   for (const auto& v : variants)
-    if (!cols.count(ascii_lower(v))) return replace_at(sql, t.pos, t.len, v);
+    if (!cols.count(sqlexec::lower_ascii(v))) return replace_at(sql, t.pos, t.len, v);
   return std::nullopt;
 }
 
 std::optional<std::string> syntax_slip(const std::string& sql) {
   for (const auto& t : lex(sql))
-    if (t.word && ascii_lower(text_of(sql, t)) == "from") return replace_at(sql, t.pos, 0, ", ");
+    if (t.word && sqlexec::lower_ascii(text_of(sql, t)) == "from") return replace_at(sql, t.pos, 0, ", ");
   return sql + " )";
 }
 
@@ -105,11 +105,11 @@ std::optional<std::string> drop_join_condition(const std::string& sql) {
   static const std::set<std::string> stop = {"join", "where", "group", "order", "limit", "union", "intersect",
                                              "except", "left", "inner", "cross"};
   for (size_t i = 0; i < toks.size(); ++i) {
-    if (!toks[i].word || ascii_lower(text_of(sql, toks[i])) != "on") continue;
+    if (!toks[i].word || sqlexec::lower_ascii(text_of(sql, toks[i])) != "on") continue;
     size_t end = sql.size();
     int depth = 0;
     for (size_t j = i + 1; j < toks.size(); ++j) {
-      std::string w = ascii_lower(text_of(sql, toks[j]));
+      std::string w = sqlexec::lower_ascii(text_of(sql, toks[j]));
       if (w == "(") ++depth;
       if (w == ")" && depth-- == 0) {
         end = toks[j].pos;
@@ -132,10 +132,10 @@ std::optional<std::string> wrong_aggregate(const std::string& sql) {
                                                           {"sum", "AVG"}};
   for (size_t i = 0; i + 1 < toks.size(); ++i) {
     if (!toks[i].word || sql[toks[i + 1].pos] != '(') continue;
-    std::string w = ascii_lower(text_of(sql, toks[i]));
+    std::string w = sqlexec::lower_ascii(text_of(sql, toks[i]));
     if (auto it = swap.find(w); it != swap.end()) return replace_at(sql, toks[i].pos, toks[i].len, it->second);
     if (w == "count" && i + 2 < toks.size()) {
-      std::string arg = ascii_lower(text_of(sql, toks[i + 2]));
+      std::string arg = sqlexec::lower_ascii(text_of(sql, toks[i + 2]));
       if (arg != "*" && arg != "distinct") return replace_at(sql, toks[i + 2].pos, 0, "DISTINCT ");
       if (arg == "distinct") return replace_at(sql, toks[i + 2].pos, toks[i + 2].len + 1, "");
     }
@@ -149,14 +149,14 @@ std::optional<std::string> wrong_condition(const std::string& sql) {
   static const std::map<std::string, std::string> flip = {{"=", "!="}, {"!=", "="}, {"<>", "="}, {">", "<"},
                                                           {"<", ">"},  {">=", "<"}, {"<=", ">"}};
   for (const auto& t : toks) {
-    std::string w = ascii_lower(text_of(sql, t));
+    std::string w = sqlexec::lower_ascii(text_of(sql, t));
     if (t.word && w == "where") in_where = true;
     if (!in_where) continue;
     if (auto it = flip.find(w); it != flip.end() && !t.word) return replace_at(sql, t.pos, t.len, it->second);
     if (t.word && w == "like") return replace_at(sql, t.pos, t.len, "NOT LIKE");
   }
   for (size_t i = 0; i < toks.size(); ++i) {
-    std::string w = ascii_lower(text_of(sql, toks[i]));
+    std::string w = sqlexec::lower_ascii(text_of(sql, toks[i]));
     if (toks[i].word && (w == "desc" || w == "asc")) return replace_at(sql, toks[i].pos, toks[i].len, w == "desc" ? "ASC" : "DESC");
     if (toks[i].word && w == "limit" && i + 1 < toks.size() && std::isdigit(static_cast<unsigned char>(sql[toks[i + 1].pos])))
       return replace_at(sql, toks[i + 1].pos, toks[i + 1].len,
@@ -220,7 +220,7 @@ std::vector<std::string> oracle_keywords(const std::string& text) {
   std::vector<std::string> out;
   std::set<std::string> seen;
   auto add = [&](std::string k) {
-    if (k.empty() || !seen.insert(ascii_lower(k)).second) return;
+    if (k.empty() || !seen.insert(sqlexec::lower_ascii(k)).second) return;
     out.push_back(std::move(k));
   };
   for (size_t i = 0; i < text.size(); ++i)
@@ -237,7 +237,7 @@ std::vector<std::string> oracle_keywords(const std::string& text) {
       word += c;
       continue;
     }
-    if (word.size() >= 3 && !stopwords().count(ascii_lower(word))) add(word);
+    if (word.size() >= 3 && !stopwords().count(sqlexec::lower_ascii(word))) add(word);
     word.clear();
   }
   if (out.size() > 12) out.resize(12);
@@ -245,7 +245,7 @@ std::vector<std::string> oracle_keywords(const std::string& text) {
 }
 
 bool mentions(const std::string& gold_lower, const std::string& name) {
-  std::string n = ascii_lower(name);
+  std::string n = sqlexec::lower_ascii(name);
   size_t p = 0;
   while ((p = gold_lower.find(n, p)) != std::string::npos) {
     bool left = p == 0 || !(std::isalnum(static_cast<unsigned char>(gold_lower[p - 1])) || gold_lower[p - 1] == '_');
@@ -261,6 +261,7 @@ class OracleResponder final : public Responder {
  public:
   OracleResponder(const workloads::Workload& w, OracleOptions o) : opt_(o) {
     for (const auto& q : w.questions) questions_[q.id] = q;
+    factor_ = w.name.rfind("bird", 0) == 0 ? opt_.bird_factor : 1.0;
     double s = std::max(0.0, opt_.error_scale);
     for (size_t i = 0; i < 4; ++i) p_wrong_[i] = std::clamp(opt_.p_wrong[i] * s, 0.0, 1.0);
     q_fix_ = std::clamp(1.0 - (1.0 - opt_.q_fix) * s, 0.0, 1.0);
@@ -300,7 +301,7 @@ class OracleResponder final : public Responder {
         break;
       }
       case StageKind::column_selection: {
-        std::string g = ascii_lower(q.gold_sql);
+        std::string g = sqlexec::lower_ascii(q.gold_sql);
         r.text = "{";
         bool first_table = true;
         for (const auto& [table, cols] : m->schema_columns) {
@@ -320,8 +321,15 @@ class OracleResponder final : public Responder {
       }
       case StageKind::candidate_generation: {
         std::string sql = q.gold_sql;
-        if (rng.bernoulli(p_wrong_[static_cast<size_t>(q.difficulty)]))
+        const double p = std::min(1.0, p_wrong_[static_cast<size_t>(q.difficulty)] * factor_);
+        // The question's own stream: its shared draw and its common mistake, the same for every candidate.
+        Rng common(opt_.seed ^ stable_hash(q.id + "/common-mistake"));
+        const bool common_wrong = common.bernoulli(p);
+        if (rng.bernoulli(opt_.correlation)) {
+          if (common_wrong) sql = wrong_variant(q.gold_sql, opt_.mutation_weights, columns, common).first;
+        } else if (rng.bernoulli(p)) {
           sql = wrong_variant(q.gold_sql, opt_.mutation_weights, columns, rng).first;
+        }
         r.text = "Let me work through the question step by step and write the final query.\n```sql\n" + sql +
                  "\n```";
         break;
@@ -378,7 +386,7 @@ class OracleResponder final : public Responder {
   OracleOptions opt_;
   std::map<std::string, workloads::Question> questions_;
   std::array<double, 4> p_wrong_{};
-  double q_fix_ = 1, judge_error_ = 0;
+  double q_fix_ = 1, judge_error_ = 0, factor_ = 1;
 };
 
 }  // namespace

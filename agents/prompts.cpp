@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <cctype>
 
-#include "agents/text_util.hpp"
 #include "agents/text2sql.hpp"
 #include "common/json.hpp"
+#include "sqlexec/text.hpp"
 
 namespace t2s::agents {
 
@@ -68,10 +68,13 @@ PromptParts column_selection_prompt(const workloads::Question& q, const std::str
   return p;
 }
 
-PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style) {
+PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style,
+                             const std::string& examples) {
   PromptParts p;
   p.prefix = sql_prefix(schema_text);
-  p.body = std::string(kStyles[static_cast<size_t>(style) % 3]) + question_block(q) +
+  p.body = std::string(kStyles[static_cast<size_t>(style) % 3]);
+  if (!examples.empty()) p.body += "Solved questions from other databases:\n" + examples + "\n";
+  p.body += question_block(q) +
            "Think it through, then give the final query in a ```sql code block.\n";
   return p;
 }
@@ -163,12 +166,12 @@ std::vector<std::pair<std::string, std::vector<std::string>>> parse_column_selec
   if (doc.HasParseError() || !doc.IsObject()) return out;
   for (const auto& t : schema.tables) {
     for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
-      if (ascii_lower(it->name.GetString()) != ascii_lower(t.name)) continue;
+      if (sqlexec::lower_ascii(it->name.GetString()) != sqlexec::lower_ascii(t.name)) continue;
       std::vector<std::string> cols;
       if (it->value.IsArray())
         for (const auto& c : t.columns)
           for (const auto& v : it->value.GetArray())
-            if (v.IsString() && ascii_lower(v.GetString()) == ascii_lower(c.name)) {
+            if (v.IsString() && sqlexec::lower_ascii(v.GetString()) == sqlexec::lower_ascii(c.name)) {
               cols.push_back(c.name);
               break;
             }
@@ -204,7 +207,7 @@ std::vector<std::string> parse_unit_tests(const std::string& text) {
 
 std::vector<int> parse_judgement(const std::string& text, size_t candidates) {
   std::vector<int> out(candidates, -1);
-  std::string t = ascii_lower(text);
+  std::string t = sqlexec::lower_ascii(text);
   size_t p = 0;
   while ((p = t.find("candidate", p)) != std::string::npos) {
     p += 9;

@@ -10,6 +10,7 @@
 #include "agents/staged_workflow.hpp"
 #include "common/status.hpp"
 #include "sqlexec/extract.hpp"
+#include "workloads/loaders.hpp"
 
 namespace t2s::agents {
 
@@ -25,6 +26,25 @@ struct AgentContext {
     std::shared_ptr<const std::vector<std::string>> columns;
   };
   std::map<std::string, DbText> db_text;
+  std::vector<workloads::Question> example_pool;  // few-shot candidates (copies), in a fixed spread order
+  std::map<std::string, std::string> examples_by_db;      // rendered examples excluding that database
+
+  // Up to few_shot_examples pairs from databases other than `db_id` (the same text for every question of it).
+  std::string examples_for(const std::string& db_id) {
+    if (opt.few_shot_examples <= 0) return {};
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = examples_by_db.find(db_id);
+    if (it != examples_by_db.end()) return it->second;
+    std::string text;
+    int n = 0;
+    for (const auto& q : example_pool) {
+      if (n >= opt.few_shot_examples) break;
+      if (q.db_id == db_id || q.gold_sql.empty()) continue;
+      text += "Question: " + q.question + "\n```sql\n" + q.gold_sql + "\n```\n";
+      ++n;
+    }
+    return examples_by_db.emplace(db_id, std::move(text)).first->second;
+  }
 
   int tokens(std::string_view s) const { return opt.count_tokens ? opt.count_tokens(s) : sqlexec::estimate_tokens(s); }
 
@@ -61,6 +81,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     full_schema_ = text.full_schema;
     linked_schema_ = full_schema_;
     columns_ = text.columns;
+    examples_ = ctx_->examples_for(question().db_id);
     estimate_prompts();
     if (opt_.keyword_extraction) {
       picker("extract_keywords", Pos::pick_kw, {}, [this](std::vector<uint32_t> p) { keywords(std::move(p)); });
@@ -206,7 +227,8 @@ class Text2SqlWorkflow final : public StagedWorkflow {
       auto m = meta(StageKind::candidate_generation);
       m->candidate = i;
       m->style = i % 3;
-      auto c = make_call(candidate_prompt(question(), linked_schema_, i % 3), 1024, StageKind::candidate_generation, m);
+      auto c = make_call(candidate_prompt(question(), linked_schema_, i % 3, examples_), 1024,
+                         StageKind::candidate_generation, m);
       c.temperature = i == 0 ? 0.0 : opt_.candidate_temperature;
       calls.push_back(std::move(c));
     }
@@ -423,7 +445,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     tok_picker_ = ctx_->tokens(tool_picker_prompt(q, {"extract_keywords", "retrieve_entity"}).text());
     tok_kw_ = ctx_->tokens(keyword_prompt(q).text());
     tok_col_ = ctx_->tokens(column_selection_prompt(q, full_schema_, {}).text());
-    tok_cand_ = ctx_->tokens(candidate_prompt(q, linked_schema_, 0).text());
+    tok_cand_ = ctx_->tokens(candidate_prompt(q, linked_schema_, 0, examples_).text());
     tok_rev_ = tok_cand_ + 120;
     tok_ut_ = tok_cand_ + 150 * std::max(1, opt_.candidates);
     tok_eval_ = tok_ut_;
@@ -477,7 +499,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
 
   std::shared_ptr<AgentContext> ctx_;
   const AgentOptions& opt_;
-  std::string full_schema_, linked_schema_;
+  std::string full_schema_, linked_schema_, examples_;
   std::shared_ptr<const std::vector<std::string>> columns_;
   std::vector<std::string> keywords_, tools_done_, tests_;
   std::vector<Candidate> cands_;
@@ -501,13 +523,12 @@ class Text2SqlFactory final : public WorkflowFactory {
   std::shared_ptr<AgentContext> ctx_;
 };
 
-bool ends_with(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<WorkflowFactory> make_text2sql_factory(const workloads::Workload& workload, AgentOptions options) {
+  if (workload.databases.empty() && !workload.questions.empty() && !workload.questions[0].trace_calls.empty())
+    throw InputError("workload '" + workload.name +
+                     "' is a recorded call trace without databases: replay it with the trace workflow");
   auto ctx = std::make_shared<AgentContext>();
   ctx->backend = options.backend;
   if (!ctx->backend) {
@@ -519,20 +540,22 @@ std::unique_ptr<WorkflowFactory> make_text2sql_factory(const workloads::Workload
       ctx->backend = make_sqlite_backend(workload, metric);
     } else {
       std::map<std::string, sqlexec::Schema> schemas;
-      std::vector<std::string> sources;
-      if (!options.tables_json.empty()) sources.push_back(options.tables_json);
       for (const auto& [id, info] : workload.databases)
-        if (ends_with(info.schema_source, ".json") &&
-            std::find(sources.begin(), sources.end(), info.schema_source) == sources.end())
-          sources.push_back(info.schema_source);
-      for (const auto& s : sources)
-        for (auto& [id, schema] : load_tables_json(s)) schemas.emplace(id, std::move(schema));
+        if (!info.tables.empty()) schemas.emplace(id, schema_from_database_info(info));
+      if (!options.tables_json.empty())
+        for (const auto& [id, info] : workloads::load_tables_json(options.tables_json))
+          schemas.insert_or_assign(id, schema_from_database_info(info));
       if (schemas.empty())
         throw InputError("workload '" + workload.name +
-                         "' has no database files and no schema file (give AgentOptions::tables_json): " +
+                         "' has neither database files nor known schemas (give AgentOptions::tables_json): " +
                          workload.execution_note);
       ctx->backend = make_simulated_backend(std::move(schemas));
     }
+  }
+  // A spread of the workload (every k-th question) so examples cover its databases and difficulties.
+  if (options.few_shot_examples > 0 && !workload.questions.empty()) {
+    size_t step = std::max<size_t>(1, workload.questions.size() / static_cast<size_t>(4 * options.few_shot_examples));
+    for (size_t i = 0; i < workload.questions.size(); i += step) ctx->example_pool.push_back(workload.questions[i]);
   }
   ctx->opt = std::move(options);
   ctx->opt.backend = ctx->backend;

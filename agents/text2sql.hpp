@@ -23,13 +23,16 @@ struct AgentOptions {
   int max_unit_tests = 11;         //!< evaluation calls at most (one per generated test)
   bool end_at_deadline = true;     //!< past the deadline, end with the best executed candidate so far
   int schema_samples = 3;          //!< sample values per column in schema prompts
+  //! Few-shot examples per candidate prompt: question/gold-SQL pairs of the workload from other databases (never
+  //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.
+  int few_shot_examples = 0;
   double candidate_temperature = 0.7;  //!< sampling temperature of candidates and revisions
   uint64_t seed = 1;               //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)
   //! Execution backend; empty: real SQLite when every database file is present, else simulated from the oracle's
-  //! labels with schemas from `tables_json` (or each DatabaseInfo::schema_source that is a .json file).
+  //! labels with the schemas the workload read from tables.json (DatabaseInfo::tables).
   std::shared_ptr<ExecutionBackend> backend;
-  std::string tables_json;         //!< Spider-format schema file for simulated execution
+  std::string tables_json;         //!< optional Spider-format schema file overriding those schemas
   //! The agent's prior for its remaining-work estimates: probability that a candidate needs a revise, and that
   //! a revise round fixes it (updated per question as outcomes arrive).
   double revise_need_prior = 0.3, revise_fix_prior = 0.6;
@@ -65,8 +68,10 @@ PromptParts keyword_prompt(const workloads::Question& q);
 //! Column selection prompt over the full schema, with the matched values.
 PromptParts column_selection_prompt(const workloads::Question& q, const std::string& full_schema_text,
                                     const std::vector<ValueMatch>& values);
-//! Candidate generation prompt in `style` (0: divide and conquer, 1: query plan, 2: direct with examples).
-PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style);
+//! Candidate generation prompt in `style` (0: divide and conquer, 1: query plan, 2: direct with examples);
+//! `examples` (question/SQL pairs from other databases) go between the method and the question.
+PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style,
+                             const std::string& examples = {});
 //! Revise prompt: the failing query and the real SQLite error (or the finding, e.g. "returned no rows").
 PromptParts revise_prompt(const workloads::Question& q, const std::string& schema_text, const std::string& sql,
                           const std::string& error);

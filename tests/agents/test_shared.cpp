@@ -6,7 +6,8 @@
 #include "agents/oracle.hpp"
 #include "agents/sim_env.hpp"
 #include "agents/text2sql.hpp"
-#include "common/json.hpp"
+#include "agents/trace_workflow.hpp"
+#include "workloads/loaders.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s;
@@ -14,47 +15,11 @@ using namespace t2s::agents;
 
 namespace {
 
-// The Spider dev questions of the shared data with their databases (read here directly, independently of the
-// workloads module, so that this test checks the agent alone).
-workloads::Workload spider_dev() {
-  workloads::Workload w;
-  w.name = "spider";
-  auto doc = json::parse_file(test::shared_data("spider/dev.json"));
-  size_t i = 0;
-  for (const auto& item : doc.GetArray()) {
-    workloads::Question q;
-    q.id = "spider:" + std::to_string(i++);
-    q.db_id = item["db_id"].GetString();
-    q.question = item["question"].GetString();
-    q.gold_sql = item["query"].GetString();
-    w.questions.push_back(q);
-    w.databases[q.db_id] = {q.db_id, test::shared_data("spider/database/" + q.db_id + "/" + q.db_id + ".sqlite"),
-                            "sqlite"};
-  }
-  return w;
-}
-
-workloads::Workload bird_minidev() {
-  workloads::Workload w;
-  w.name = "bird";
-  auto doc = json::parse_file(test::shared_data("bird_minidev/mini_dev_sqlite.json"));
-  const std::map<std::string, workloads::Difficulty> diff = {{"simple", workloads::Difficulty::easy},
-                                                             {"moderate", workloads::Difficulty::medium},
-                                                             {"challenging", workloads::Difficulty::hard}};
-  for (const auto& item : doc.GetArray()) {
-    workloads::Question q;
-    q.id = "bird:" + std::to_string(item["question_id"].GetInt());
-    q.db_id = item["db_id"].GetString();
-    q.question = item["question"].GetString();
-    q.evidence = item["evidence"].GetString();
-    q.gold_sql = item["SQL"].GetString();
-    q.difficulty = diff.at(item["difficulty"].GetString());
-    w.questions.push_back(q);
-    w.databases[q.db_id] = {q.db_id, "", test::shared_data("bird_minidev/dev_tables.json")};
-  }
-  w.execution_available = false;
-  w.execution_note = "BIRD database files are not in the shared data";
-  return w;
+workloads::Workload load(const std::string& kind, const std::string& dir) {
+  workloads::WorkloadSpec spec;
+  spec.kind = kind;
+  spec.data_dir = test::shared_data(dir);
+  return workloads::load_workload(spec);
 }
 
 // Runs every question (one after another, in one env) and returns the outcomes.
@@ -76,7 +41,7 @@ std::vector<WorkflowOutcome> run_all(const workloads::Workload& w, WorkflowFacto
 
 TEST_CASE("on Spider dev with a never-erring oracle every question ends with a query matching gold",
           "[agents][shared]") {
-  auto w = spider_dev();
+  auto w = load("spider", "spider");
   REQUIRE(w.questions.size() == 778);
   OracleOptions oo;
   oo.error_scale = 0;
@@ -96,7 +61,8 @@ TEST_CASE("on Spider dev with a never-erring oracle every question ends with a q
 }
 
 TEST_CASE("BIRD mini-dev without database files runs on simulated execution", "[agents][shared]") {
-  auto w = bird_minidev();
+  auto w = load("bird", "bird_minidev");
+  REQUIRE_FALSE(w.execution_available);
   OracleOptions oo;
   oo.error_scale = 0;
   auto oracle = make_oracle_responder(w, oo);
@@ -113,4 +79,41 @@ TEST_CASE("BIRD mini-dev without database files runs on simulated execution", "[
   CHECK(simulated == 500);
   // Every gold query prepares on the schema-only database, so a perfect oracle is always right.
   CHECK(correct == 500);
+}
+
+TEST_CASE("schemas known from tables.json convert to sqlexec schemas", "[agents][shared]") {
+  auto dbs = workloads::load_tables_json(test::shared_data("bird_minidev/dev_tables.json"));
+  REQUIRE(dbs.size() == 11);
+  auto s = schema_from_database_info(dbs.at("debit_card_specializing"));
+  REQUIRE(!s.tables.empty());
+  CHECK(s.tables[0].name == "customers");
+  CHECK(s.tables[0].columns[0].name == "CustomerID");
+  CHECK(s.tables[0].columns[0].primary_key);
+  CHECK(sqlexec::schema_prompt(s).find("CREATE TABLE customers") != std::string::npos);
+}
+
+TEST_CASE("hexgen traces replay call for call through the workload loader", "[agents][shared]") {
+  workloads::WorkloadSpec spec;
+  spec.kind = "hexgen-trace";
+  spec.questions_file = test::shared_data("hexgen_traces/financial.json");
+  auto w = workloads::load_workload(spec);
+  REQUIRE(w.questions.size() == 94);
+  auto responder = make_trace_responder();
+  auto factory = make_trace_factory(w);
+  size_t recorded = 0;
+  for (const auto& q : w.questions) recorded += q.trace_calls.size();
+  StandaloneEnv env(*responder);
+  std::vector<WorkflowOutcome> outs;
+  std::vector<std::unique_ptr<Workflow>> live;
+  for (size_t i = 0; i < w.questions.size(); ++i) {
+    live.push_back(factory->make(w.questions[i], {i + 1, i, 0, 1e12}, env,
+                                 [&](const WorkflowOutcome& o) { outs.push_back(o); }, nullptr));
+    live.back()->start();
+  }
+  env.run();  // all 94 at once: the event loop interleaves them
+  REQUIRE(outs.size() == 94);
+  for (const auto& o : outs) CHECK(o.completed);
+  CHECK(env.calls().size() == recorded);
+  // The Text-to-SQL factory refuses a trace workload with a clear message.
+  CHECK_THROWS_WITH(make_text2sql_factory(w), Catch::Contains("trace"));
 }

@@ -25,18 +25,26 @@ struct ScriptedResponder : Responder {
   std::string name() const override { return "scripted"; }
 };
 
+sqlexec::Column col(const std::string& name, const std::string& type, bool key) {
+  sqlexec::Column c;
+  c.name = name;
+  c.type = type;
+  c.primary_key = key;
+  return c;
+}
+
 sqlexec::Schema concert_schema() {
   sqlexec::Schema s;
   s.db_id = "concert";
   s.tables.push_back({"singer",
-                      {{"Singer_ID", "integer", true, {}},
-                       {"Name", "text", false, {}},
-                       {"Country", "text", false, {}},
-                       {"Age", "integer", false, {}}}});
+                      {col("Singer_ID", "integer", true),
+                       col("Name", "text", false),
+                       col("Country", "text", false),
+                       col("Age", "integer", false)}});
   s.tables.push_back({"concert",
-                      {{"concert_ID", "integer", true, {}},
-                       {"Year", "text", false, {}},
-                       {"Singer_ID", "integer", false, {}}}});
+                      {col("concert_ID", "integer", true),
+                       col("Year", "text", false),
+                       col("Singer_ID", "integer", false)}});
   s.foreign_keys.push_back({"concert", "Singer_ID", "singer", "Singer_ID"});
   return s;
 }
@@ -52,7 +60,7 @@ workloads::Workload concert_workload() {
   q.gold_sql = "SELECT count(*) FROM singer WHERE Country = 'France'";
   q.difficulty = workloads::Difficulty::easy;
   w.questions.push_back(q);
-  w.databases["concert"] = {"concert", "", "test"};
+  w.databases["concert"].db_id = "concert";
   w.execution_available = false;
   return w;
 }
@@ -76,6 +84,12 @@ void run_one(StandaloneEnv& env, WorkflowFactory& factory, const workloads::Work
   wf->start();
   if (during) during(*wf);
   env.run();
+}
+
+// Runs question 0 of `w` with a Text-to-SQL factory built from `opt`.
+void run_with(StandaloneEnv& env, const workloads::Workload& w, const AgentOptions& opt, Run& run) {
+  auto factory = make_text2sql_factory(w, opt);
+  run_one(env, *factory, w, run);
 }
 
 // The concert question answered by a never-erring oracle on simulated execution.
@@ -183,9 +197,8 @@ TEST_CASE("the revise loop feeds the real SQLite error back and stops at K round
   StandaloneEnv env(model);
   auto opt = simulated_options();
   opt.max_revise_rounds = 4;
-  auto factory = make_text2sql_factory(w, opt);
   Run run;
-  run_one(env, *factory, w, run);
+  run_with(env, w, opt, run);
   REQUIRE(run.outcome);
   CHECK(run.outcome->completed);
   CHECK_FALSE(run.outcome->correct);
@@ -220,9 +233,8 @@ TEST_CASE("a model that keeps its query ends the revise loop at once", "[agents]
   StandaloneEnv env(model);
   auto opt = simulated_options();
   opt.unit_tests = false;
-  auto factory = make_text2sql_factory(w, opt);
   Run run;
-  run_one(env, *factory, w, run);
+  run_with(env, w, opt, run);
   REQUIRE(run.outcome);
   CHECK(run.rec.ended(StageKind::revise).size() == 2);  // one round each, then the same query again
   CHECK(run.outcome->completed);  // the first query written is kept even though none ran
@@ -404,12 +416,35 @@ TEST_CASE("answer parsers accept the forms models write", "[agents]") {
   CHECK(parse_judgement("Candidate 1: PASS\ncandidate 2: fail", 3) == std::vector<int>{1, 0, -1});
 }
 
-TEST_CASE("schemas load from a Spider-format tables.json", "[agents][shared]") {
-  auto schemas = load_tables_json(test::shared_data("bird_minidev/dev_tables.json"));
-  CHECK(schemas.size() == 11);
-  const auto& s = schemas.at("debit_card_specializing");
-  REQUIRE(!s.tables.empty());
-  CHECK(s.tables[0].name == "customers");
-  CHECK(s.tables[0].columns[0].name == "CustomerID");
-  CHECK(s.tables[0].columns[0].primary_key);
+TEST_CASE("few-shot examples come from other databases, never the question's own", "[agents]") {
+  auto w = concert_workload();
+  for (int i = 0; i < 3; ++i) {
+    workloads::Question other;
+    other.id = "test:other" + std::to_string(i);
+    other.db_id = "zoo";
+    other.question = "How many animals live in enclosure " + std::to_string(i) + "?";
+    other.gold_sql = "SELECT count(*) FROM animal WHERE enclosure = " + std::to_string(i);
+    w.questions.push_back(other);
+  }
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  StandaloneEnv env(*oracle);
+  auto opt = simulated_options();
+  opt.few_shot_examples = 2;
+  Run run;
+  run_with(env, w, opt, run);
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->correct);
+  int seen = 0;
+  for (const auto& r : env.calls())
+    if (r.call.kind == StageKind::candidate_generation) {
+      ++seen;
+      CHECK(r.call.prompt.find("FROM animal WHERE enclosure") != std::string::npos);
+      CHECK(r.call.prompt.find(w.questions[0].gold_sql) == std::string::npos);
+      size_t n = 0;
+      for (size_t p = 0; (p = r.call.prompt.find("FROM animal", p)) != std::string::npos; ++p) ++n;
+      CHECK(n == 2);
+    }
+  CHECK(seen == 2);
 }
