@@ -7,6 +7,7 @@ void add_all_commands(CLI::App& app) {
   (void)app;
   add_replay_command(app);
   add_compare_command(app);
+  add_demo_command(app);
 }
 
 }  // namespace t2s::cli
