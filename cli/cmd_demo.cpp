@@ -18,7 +18,7 @@ namespace {
 
 struct DemoOpts {
   SimFlags sim;
-  std::string out = "out/demo", policies, scales = "1.5,2,3,4,6", rate_fractions = "0.4,0.7,1.0,1.3,1.6,2.0";
+  std::string out = "out/demo", policies, scales = "1.5,2,3,5", rate_fractions = "0.4,0.8,1.2,1.6,2.0";
   double base_fraction = 0.6, slo_target = 0.95;
 };
 
