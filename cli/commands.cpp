@@ -11,6 +11,8 @@ void add_all_commands(CLI::App& app) {
   add_generate_command(app);
   add_replay_command(app);
   add_compare_command(app);
+  add_demo_command(app);
+  add_cost_model_command(app);
 }
 
 }  // namespace t2s::cli

@@ -183,10 +183,11 @@ ClusterSpec cluster_preset(const std::string& name) {
       {"name": "l40s", "gpu": "L40S", "tp": 8, "model": "llama-3.1-70b"}]})";
   } else if (name == "hetero-small") {
     // The demo: a small mixed cluster of mid-size coder models, fast enough to replay in seconds and heterogeneous
-    // enough (3× spread in speed) that placement matters.
+    // enough (3× spread in speed) that placement matters. The A100 comes first: it is the reference instance whose
+    // standalone latencies set the deadlines.
     text = R"({"instances": [
-      {"name": "h100", "gpu": "H100-SXM", "tp": 1, "model": "qwen2.5-coder-14b"},
       {"name": "a100", "gpu": "A100-80G", "tp": 1, "model": "qwen2.5-coder-14b"},
+      {"name": "h100", "gpu": "H100-SXM", "tp": 1, "model": "qwen2.5-coder-14b"},
       {"name": "l40s", "gpu": "L40S", "tp": 2, "model": "qwen2.5-coder-14b"},
       {"name": "a6000", "gpu": "A6000", "tp": 2, "model": "qwen2.5-coder-14b"}]})";
   } else if (name == "local") {

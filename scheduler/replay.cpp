@@ -1,11 +1,53 @@
 #include "scheduler/replay.hpp"
 
 #include <cmath>
+#include <unordered_map>
 
+#include "agents/oracle.hpp"
+#include "agents/text2sql.hpp"
 #include "agents/trace_workflow.hpp"
 #include "common/status.hpp"
 
 namespace t2s::scheduler {
+namespace {
+
+// Memoises a deterministic execution backend: the demo and compare replay the same questions many times, and the
+// same (question, query) always gives the same outcome. Only the first execution's measured time is kept; the
+// simulator prices tool stages by its own model, so results stay deterministic.
+class MemoExecution final : public agents::ExecutionBackend {
+ public:
+  explicit MemoExecution(std::unique_ptr<agents::ExecutionBackend> inner) : inner_(std::move(inner)) {}
+  const sqlexec::Schema& schema(const std::string& db_id) override { return inner_->schema(db_id); }
+  agents::ExecOutcome execute(const workloads::Question& q, std::string_view sql) override {
+    auto key = q.id + '\n' + std::string(sql);
+    auto it = exec_.find(key);
+    if (it == exec_.end()) it = exec_.emplace(std::move(key), inner_->execute(q, sql)).first;
+    return it->second;
+  }
+  std::vector<agents::ValueMatch> match_values(const std::string& db_id, const std::vector<std::string>& keywords,
+                                               size_t limit) override {
+    std::string key = db_id + '\n' + std::to_string(limit);
+    for (const auto& k : keywords) key += '\n' + k;
+    auto it = values_.find(key);
+    if (it == values_.end()) it = values_.emplace(std::move(key), inner_->match_values(db_id, keywords, limit)).first;
+    return it->second;
+  }
+  std::optional<bool> correct(const workloads::Question& q, std::string_view sql) override {
+    auto key = q.id + '\n' + std::string(sql);
+    auto it = correct_.find(key);
+    if (it == correct_.end()) it = correct_.emplace(std::move(key), inner_->correct(q, sql)).first;
+    return it->second;
+  }
+  bool simulated() const override { return inner_->simulated(); }
+
+ private:
+  std::unique_ptr<agents::ExecutionBackend> inner_;
+  std::unordered_map<std::string, agents::ExecOutcome> exec_;
+  std::unordered_map<std::string, std::vector<agents::ValueMatch>> values_;
+  std::unordered_map<std::string, std::optional<bool>> correct_;
+};
+
+}  // namespace
 
 ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::string& cluster,
                        const std::string& backend) {
@@ -22,6 +64,12 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
   s.workload = workloads::load_workload(workload);
   if (s.workload.questions.empty()) throw InputError("workload '" + workload.kind + "' has no questions");
   s.seed = workload.seed;
+  bool files = s.workload.execution_available && !s.workload.databases.empty();
+  for (const auto& [id, info] : s.workload.databases) files = files && !info.path.empty();
+  if (files) {
+    const auto metric = s.workload.name.rfind("bird", 0) == 0 ? sqlexec::Metric::bird : sqlexec::Metric::spider;
+    s.execution = std::make_shared<MemoExecution>(agents::make_sqlite_backend(s.workload, metric));
+  }
   return s;
 }
 
@@ -37,8 +85,18 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
     kit.responder = agents::make_trace_responder();
     return kit;
   }
-  throw InputError("workload '" + setup.workload.name +
-                   "': the Text-to-SQL agent is not linked in this build yet; replay a hexgen-trace workload");
+  if (setup.responder != "oracle")
+    throw InputError("--responder " + setup.responder + ": workload '" + setup.workload.name +
+                     "' is answered by the oracle in simulation (trace needs a hexgen-trace workload)");
+  agents::AgentOptions agent;
+  agent.seed = setup.seed;
+  agent.backend = setup.execution;
+  kit.factory = agents::make_text2sql_factory(setup.workload, agent);
+  agents::OracleOptions oracle;
+  oracle.seed = setup.seed;
+  oracle.error_scale = setup.oracle_error_scale;
+  kit.responder = agents::make_oracle_responder(setup.workload, oracle);
+  return kit;
 }
 
 const std::vector<double>& standalone_latencies(const ReplaySetup& setup) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/execution.hpp"
 #include "agents/responder.hpp"
 #include "agents/workflow.hpp"
 #include "scheduler/metrics.hpp"
@@ -35,6 +36,9 @@ struct ReplaySetup {
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)
   std::map<std::string, double> params;  //!< policy knobs
   SimOptions sim;                      //!< simulator knobs (its trace pointer is set per run)
+  //! SQL execution shared by every run of the setup (memoised: runs repeat the same queries); null = the agent's
+  //! default backend.
+  std::shared_ptr<agents::ExecutionBackend> execution;
   //! Standalone latency per question index, computed once on first use (shared by copies of the setup).
   std::shared_ptr<std::vector<double>> standalone_cache = std::make_shared<std::vector<double>>();
 };
