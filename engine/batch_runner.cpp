@@ -46,6 +46,7 @@ BatchRunner::BatchRunner(Backend& backend, const Tokenizer& tokenizer, const Run
   b_tables_.reserve(R);
   b_logit_rows_.reserve(static_cast<size_t>(opt_.max_sequences));
   b_logit_seq_.reserve(static_cast<size_t>(opt_.max_sequences));
+  ran_.reserve(static_cast<size_t>(opt_.max_sequences) * 2);
   logits_.resize(static_cast<size_t>(opt_.max_sequences) * static_cast<size_t>(tok_.vocab_size()));
   sample_scratch_.reserve(static_cast<size_t>(tok_.vocab_size()));
 }
@@ -113,12 +114,8 @@ StepReport BatchRunner::step() {
   b_logit_rows_.clear();
   b_logit_seq_.clear();
   const int budget = opt_.max_batch_tokens;
-  struct Ran {
-    Seq* s;
-    int n;
-  };
-  std::vector<Ran> ran;
-  ran.reserve(seqs_.size());
+  std::vector<Ran>& ran = ran_;
+  ran.clear();
   auto add_rows = [&](Seq& s, int n) {
     for (int i = 0; i < n; ++i) {
       int pos = s.computed + i;

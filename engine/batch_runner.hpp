@@ -123,6 +123,10 @@ class BatchRunner {
 
  private:
   struct Seq;
+  struct Ran {
+    Seq* s;  // a call that ran this step
+    int n;   // its rows
+  };
   Seq& get(SequenceId id);
   const Seq& get(SequenceId id) const;
   void attach_prefix(Seq& s);
@@ -141,6 +145,7 @@ class BatchRunner {
   std::vector<int> b_tokens_, b_pos_, b_logit_rows_;
   std::vector<const int*> b_tables_;
   std::vector<Seq*> b_logit_seq_;
+  std::vector<Ran> ran_;
   std::vector<float> logits_;
   std::vector<int> sample_scratch_;
 };
