@@ -116,7 +116,7 @@ StepReport BatchRunner::step() {
   const int budget = opt_.max_batch_tokens;
   std::vector<Ran>& ran = ran_;
   ran.clear();
-  auto add_rows = [&](Seq& s, int n) {
+  auto add_rows = [&](Seq& s, int n, bool is_decode) {
     for (int i = 0; i < n; ++i) {
       int pos = s.computed + i;
       b_tokens_.push_back(s.tokens[static_cast<size_t>(pos)]);
@@ -124,6 +124,7 @@ StepReport BatchRunner::step() {
       b_tables_.push_back(s.blocks.data());
       rep.context_tokens += pos + 1;
     }
+    rep.calls.push_back({s.id, n, s.computed, is_decode});
     if (s.computed + n == static_cast<int>(s.tokens.size())) {
       b_logit_rows_.push_back(static_cast<int>(b_tokens_.size()) - 1);
       b_logit_seq_.push_back(&s);
@@ -149,7 +150,7 @@ StepReport BatchRunner::step() {
       rep.stalled.push_back(s.id);
       continue;
     }
-    add_rows(s, 1);
+    add_rows(s, 1, true);
     ++rows;
     ++rep.decode_tokens;
   }
@@ -169,7 +170,7 @@ StepReport BatchRunner::step() {
       continue;
     }
     n = covered;
-    add_rows(s, n);
+    add_rows(s, n, false);
     rows += n;
     rep.prefill_tokens += n;
   }

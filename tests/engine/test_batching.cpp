@@ -92,7 +92,19 @@ TEST_CASE("greedy output is identical alone and inside a batch of 8 mixed-length
     std::vector<SequenceId> ids;
     for (auto& p : prompts) ids.push_back(h.runner->admit(p, greedy(n)).value());
     int mixed = 0;
-    run_to_completion(*h.runner, [&](const StepReport& r) { mixed += (r.prefill_tokens > 0 && r.decode_tokens > 0); });
+    int accounted = 0, steps = 0;
+    run_to_completion(*h.runner, [&](const StepReport& r) {
+      ++steps;
+      mixed += (r.prefill_tokens > 0 && r.decode_tokens > 0);
+      int rows = 0, decodes = 0;
+      for (const auto& c : r.calls) {
+        rows += c.rows;
+        decodes += c.decode;
+      }
+      accounted += (rows == r.prefill_tokens + r.decode_tokens && decodes == r.decode_tokens &&
+                    static_cast<int>(r.calls.size()) == r.sequences && rows <= 24);
+    });
+    CHECK(accounted == steps);
     CHECK(mixed > 0);
     for (size_t i = 0; i < ids.size(); ++i) {
       INFO("call " << i << " threads " << threads);
