@@ -14,7 +14,9 @@ namespace t2s::engine::cpu {
 Isa detect_isa() {
 #if T2S_X86
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return Isa::Avx2;
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  if (avx2 && __builtin_cpu_supports("avx512f")) return Isa::Avx512;
+  if (avx2) return Isa::Avx2;
 #endif
   return Isa::Generic;
 }
@@ -119,6 +121,69 @@ __attribute__((target("avx2,fma"))) void avx2_rows(const float* w, int64_t nw, i
     for (int64_t b = 0; b < batch; ++b) out[b * out_stride + r] = avx2_dot(w + r * w_stride, x + b * n, n);
 }
 
+// ----- AVX-512 path: 16-lane accumulators; 4x5 register blocks (20 of the 32 zmm registers) for batches -------------
+// Fixed-order horizontal sum: upper half onto lower half, then the 8-lane hsum.
+__attribute__((target("avx512f,avx2,fma"))) inline float hsum512(__m512 v) {
+  // Through memory: GCC 12's 512→256 extract intrinsics trip -Wuninitialized.
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  return hsum(_mm256_add_ps(_mm256_load_ps(t), _mm256_load_ps(t + 8)));
+}
+
+__attribute__((target("avx512f,avx2,fma"))) inline float tail512(float s, const float* w, const float* x, int64_t k16, int64_t n) {
+  for (int64_t k = k16; k < n; ++k) s += w[k] * x[k];
+  return s;
+}
+
+template <int NW, int NX>
+__attribute__((target("avx512f,avx2,fma"))) inline void avx512_block(const float* w, int64_t w_stride, const float* x, int64_t n,
+                                                             float* out, int64_t out_stride) {
+  __m512 acc[NW][NX];
+  for (int i = 0; i < NW; ++i)
+    for (int j = 0; j < NX; ++j) acc[i][j] = _mm512_setzero_ps();
+  const int64_t k16 = n & ~int64_t{15};
+  for (int64_t k = 0; k < k16; k += 16) {
+    __m512 wv[NW];
+    for (int i = 0; i < NW; ++i) wv[i] = _mm512_loadu_ps(w + i * w_stride + k);
+    for (int j = 0; j < NX; ++j) {
+      __m512 xv = _mm512_loadu_ps(x + j * n + k);
+      for (int i = 0; i < NW; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+    }
+  }
+  for (int j = 0; j < NX; ++j)
+    for (int i = 0; i < NW; ++i)
+      out[j * out_stride + i] = tail512(hsum512(acc[i][j]), w + i * w_stride, x + j * n, k16, n);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) float avx512_dot(const float* w, const float* x, int64_t n) {
+  float r;
+  avx512_block<1, 1>(w, 0, x, n, &r, 0);
+  return r;
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void avx512_rows(const float* w, int64_t nw, int64_t w_stride, const float* x,
+                                                     int64_t batch, int64_t n, float* out, int64_t out_stride) {
+  int64_t r = 0;
+  if (batch == 1)  // single-stream decode: eight weight rows per pass over x
+    for (; r + 8 <= nw; r += 8) avx512_block<8, 1>(w + r * w_stride, w_stride, x, n, out + r, out_stride);
+  for (; r + 4 <= nw; r += 4) {
+    const float* wr = w + r * w_stride;
+    int64_t b = 0;
+    for (; b + 5 <= batch; b += 5) avx512_block<4, 5>(wr, w_stride, x + b * n, n, out + b * out_stride + r, out_stride);
+    float* o = out + b * out_stride + r;
+    const float* xb = x + b * n;
+    switch (batch - b) {
+      case 4: avx512_block<4, 4>(wr, w_stride, xb, n, o, out_stride); break;
+      case 3: avx512_block<4, 3>(wr, w_stride, xb, n, o, out_stride); break;
+      case 2: avx512_block<4, 2>(wr, w_stride, xb, n, o, out_stride); break;
+      case 1: avx512_block<4, 1>(wr, w_stride, xb, n, o, out_stride); break;
+      default: break;
+    }
+  }
+  for (; r < nw; ++r)
+    for (int64_t b = 0; b < batch; ++b) out[b * out_stride + r] = avx512_dot(w + r * w_stride, x + b * n, n);
+}
+
 __attribute__((target("avx2,fma,f16c"))) void avx2_f16_to_f32(const uint8_t* src, float* dst, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -157,7 +222,7 @@ __attribute__((target("avx2,fma"))) void avx2_bf16_to_f32(const uint8_t* src, fl
 
 void dequant(Isa isa, DType t, const uint8_t* src, float* dst, int64_t n) {
 #if T2S_X86
-  if (isa == Isa::Avx2) {
+  if (isa == Isa::Avx2 || isa == Isa::Avx512) {
     if (t == DType::F16) return avx2_f16_to_f32(src, dst, n);
     if (t == DType::Q8_0) return avx2_q8_0_to_f32(src, dst, n);
     if (t == DType::BF16) return avx2_bf16_to_f32(src, dst, n);
@@ -170,6 +235,10 @@ void dequant(Isa isa, DType t, const uint8_t* src, float* dst, int64_t n) {
 void rows_f32(Isa isa, const float* w, int64_t nw, int64_t w_stride, const float* x, int64_t batch, int64_t n,
               float* out, int64_t out_stride) {
 #if T2S_X86
+  if (isa == Isa::Avx512) {
+    avx512_rows(w, nw, w_stride, x, batch, n, out, out_stride);
+    return;
+  }
   if (isa == Isa::Avx2) {
     avx2_rows(w, nw, w_stride, x, batch, n, out, out_stride);
     return;
@@ -183,6 +252,7 @@ void rows_f32(Isa isa, const float* w, int64_t nw, int64_t w_stride, const float
 
 float dot(Isa isa, const float* a, const float* b, int64_t n) {
 #if T2S_X86
+  if (isa == Isa::Avx512) return avx512_dot(a, b, n);
   if (isa == Isa::Avx2) return avx2_dot(a, b, n);
 #endif
   (void)isa;
