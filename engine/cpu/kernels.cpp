@@ -135,7 +135,7 @@ __attribute__((target("avx512f,avx2,fma"))) inline float tail512(float s, const 
   return s;
 }
 
-template <int NW, int NX>
+template <int NW, int NX, bool Prefetch = false>
 __attribute__((target("avx512f,avx2,fma"))) inline void avx512_block(const float* w, int64_t w_stride, const float* x, int64_t n,
                                                              float* out, int64_t out_stride) {
   __m512 acc[NW][NX];
@@ -143,6 +143,8 @@ __attribute__((target("avx512f,avx2,fma"))) inline void avx512_block(const float
     for (int j = 0; j < NX; ++j) acc[i][j] = _mm512_setzero_ps();
   const int64_t k16 = n & ~int64_t{15};
   for (int64_t k = 0; k < k16; k += 16) {
+    if constexpr (Prefetch)  // the next weight rows, so streaming them overlaps this block's FMAs
+      for (int i = 0; i < NW; ++i) _mm_prefetch(reinterpret_cast<const char*>(w + (NW + i) * w_stride + k), _MM_HINT_T0);
     __m512 wv[NW];
     for (int i = 0; i < NW; ++i) wv[i] = _mm512_loadu_ps(w + i * w_stride + k);
     for (int j = 0; j < NX; ++j) {
@@ -169,6 +171,10 @@ __attribute__((target("avx512f,avx2,fma"))) void avx512_rows(const float* w, int
   for (; r + 4 <= nw; r += 4) {
     const float* wr = w + r * w_stride;
     int64_t b = 0;
+    if (b + 5 <= batch && r + 8 <= nw) {
+      avx512_block<4, 5, true>(wr, w_stride, x, n, out + r, out_stride);
+      b += 5;
+    }
     for (; b + 5 <= batch; b += 5) avx512_block<4, 5>(wr, w_stride, x + b * n, n, out + b * out_stride + r, out_stride);
     float* o = out + b * out_stride + r;
     const float* xb = x + b * n;
