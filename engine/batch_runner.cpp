@@ -158,9 +158,12 @@ StepReport BatchRunner::step() {
   for (auto& sp : seqs_) {
     Seq& s = *sp;
     if (s.state != SequenceState::Running) continue;
+    if (rows >= budget) continue;
+    // Consult the prefix cache only when the call gets rows now, so calls admitted together with one that is
+    // still prefilling a shared prefix find its blocks once they are published.
     if (!s.prefix_checked) attach_prefix(s);
     int remaining = static_cast<int>(s.tokens.size()) - s.computed;
-    if (remaining < 1 || rows >= budget) continue;
+    if (remaining < 1) continue;
     if (std::any_of(ran.begin(), ran.end(), [&](const Ran& r) { return r.s == &s; })) continue;  // decoded above
     if (std::find(rep.stalled.begin(), rep.stalled.end(), s.id) != rep.stalled.end()) continue;
     int n = std::min(remaining, budget - rows);

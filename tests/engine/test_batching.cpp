@@ -136,6 +136,27 @@ TEST_CASE("prefix-cache hits reuse blocks and do not change the output", "[engin
   CHECK(h.runner->totals().cached_tokens == 128);
 }
 
+TEST_CASE("calls admitted together share a prefix that the first one is still prefilling", "[engine]") {
+  t2s::test::TinyModel tiny;
+  auto base = prompt_of(70, 8);
+  std::vector<std::vector<int>> prompts;
+  for (int i = 0; i < 3; ++i) {
+    prompts.push_back(base);
+    prompts.back().push_back(20 + i);
+  }
+  std::vector<std::vector<int>> want;
+  for (auto& p : prompts) want.push_back(solo(tiny.lm, p, 8));
+  Harness h(tiny.lm, 1, 32, 64);  // a 32-token budget: the first call needs three steps to prefill
+  std::vector<SequenceId> ids;
+  for (auto& p : prompts) ids.push_back(h.runner->admit(p, greedy(8)).value());
+  run_to_completion(*h.runner);
+  CHECK(h.runner->info(ids[0]).cached_prompt_tokens == 0);
+  for (size_t i = 0; i < ids.size(); ++i) CHECK(h.runner->info(ids[i]).output == want[i]);
+  CHECK(h.runner->info(ids[1]).cached_prompt_tokens == 64);
+  CHECK(h.runner->info(ids[2]).cached_prompt_tokens == 64);
+  CHECK(h.runner->totals().computed_prefill_tokens == 71 + 7 + 7);
+}
+
 TEST_CASE("output is identical after preemption and recompute", "[engine]") {
   t2s::test::TinyModel tiny;
   auto p = prompt_of(40, 5), q = prompt_of(20, 6);
