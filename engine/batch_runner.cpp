@@ -46,6 +46,7 @@ BatchRunner::BatchRunner(Backend& backend, const Tokenizer& tokenizer, const Run
   b_tables_.reserve(R);
   b_logit_rows_.reserve(static_cast<size_t>(opt_.max_sequences));
   b_logit_seq_.reserve(static_cast<size_t>(opt_.max_sequences));
+  ran_.reserve(static_cast<size_t>(opt_.max_sequences) * 2);
   logits_.resize(static_cast<size_t>(opt_.max_sequences) * static_cast<size_t>(tok_.vocab_size()));
   sample_scratch_.reserve(static_cast<size_t>(tok_.vocab_size()));
 }
@@ -113,13 +114,9 @@ StepReport BatchRunner::step() {
   b_logit_rows_.clear();
   b_logit_seq_.clear();
   const int budget = opt_.max_batch_tokens;
-  struct Ran {
-    Seq* s;
-    int n;
-  };
-  std::vector<Ran> ran;
-  ran.reserve(seqs_.size());
-  auto add_rows = [&](Seq& s, int n) {
+  std::vector<Ran>& ran = ran_;
+  ran.clear();
+  auto add_rows = [&](Seq& s, int n, bool is_decode) {
     for (int i = 0; i < n; ++i) {
       int pos = s.computed + i;
       b_tokens_.push_back(s.tokens[static_cast<size_t>(pos)]);
@@ -127,6 +124,7 @@ StepReport BatchRunner::step() {
       b_tables_.push_back(s.blocks.data());
       rep.context_tokens += pos + 1;
     }
+    rep.calls.push_back({s.id, n, s.computed, is_decode});
     if (s.computed + n == static_cast<int>(s.tokens.size())) {
       b_logit_rows_.push_back(static_cast<int>(b_tokens_.size()) - 1);
       b_logit_seq_.push_back(&s);
@@ -152,7 +150,7 @@ StepReport BatchRunner::step() {
       rep.stalled.push_back(s.id);
       continue;
     }
-    add_rows(s, 1);
+    add_rows(s, 1, true);
     ++rows;
     ++rep.decode_tokens;
   }
@@ -160,9 +158,12 @@ StepReport BatchRunner::step() {
   for (auto& sp : seqs_) {
     Seq& s = *sp;
     if (s.state != SequenceState::Running) continue;
+    if (rows >= budget) continue;
+    // Consult the prefix cache only when the call gets rows now, so calls admitted together with one that is
+    // still prefilling a shared prefix find its blocks once they are published.
     if (!s.prefix_checked) attach_prefix(s);
     int remaining = static_cast<int>(s.tokens.size()) - s.computed;
-    if (remaining < 1 || rows >= budget) continue;
+    if (remaining < 1) continue;
     if (std::any_of(ran.begin(), ran.end(), [&](const Ran& r) { return r.s == &s; })) continue;  // decoded above
     if (std::find(rep.stalled.begin(), rep.stalled.end(), s.id) != rep.stalled.end()) continue;
     int n = std::min(remaining, budget - rows);
@@ -172,7 +173,7 @@ StepReport BatchRunner::step() {
       continue;
     }
     n = covered;
-    add_rows(s, n);
+    add_rows(s, n, false);
     rows += n;
     rep.prefill_tokens += n;
   }

@@ -46,8 +46,17 @@ struct TokenEvent {
   FinishReason reason = FinishReason::None;  //!< set when finished
 };
 
+//! One call's share of an iteration.
+struct StepCall {
+  SequenceId id = 0;     //!< the call
+  int rows = 0;          //!< positions computed for it this step
+  int first_pos = 0;     //!< position of its first row (its cached/computed context before this step)
+  bool decode = false;   //!< true for a single decode row, false for a prefill/recompute chunk
+};
+
 //! What one iteration ran (the cost model's calibration record).
 struct StepReport {
+  std::vector<StepCall> calls;     //!< per call: rows and context, in batch order
   int sequences = 0;         //!< calls that ran at least one row
   int prefill_tokens = 0;    //!< rows that computed prompt (or recompute) positions
   int decode_tokens = 0;     //!< rows that computed a just-sampled token
@@ -123,6 +132,10 @@ class BatchRunner {
 
  private:
   struct Seq;
+  struct Ran {
+    Seq* s;  // a call that ran this step
+    int n;   // its rows
+  };
   Seq& get(SequenceId id);
   const Seq& get(SequenceId id) const;
   void attach_prefix(Seq& s);
@@ -141,6 +154,7 @@ class BatchRunner {
   std::vector<int> b_tokens_, b_pos_, b_logit_rows_;
   std::vector<const int*> b_tables_;
   std::vector<Seq*> b_logit_seq_;
+  std::vector<Ran> ran_;
   std::vector<float> logits_;
   std::vector<int> sample_scratch_;
 };

@@ -60,6 +60,7 @@ bool dtype_from_ggml(uint32_t id, DType& t) {
   switch (id) {
     case 0: t = DType::F32; return true;
     case 1: t = DType::F16; return true;
+    case 2: t = DType::Q4_0; return true;
     case 8: t = DType::Q8_0; return true;
     case 30: t = DType::BF16; return true;
     default: return false;
@@ -72,6 +73,7 @@ uint32_t ggml_type_id(DType t) {
   switch (t) {
     case DType::F32: return 0;
     case DType::F16: return 1;
+    case DType::Q4_0: return 2;
     case DType::Q8_0: return 8;
     case DType::BF16: return 30;
   }
@@ -205,7 +207,7 @@ std::shared_ptr<Model> load_gguf_model(const GgufFile& g) {
     DType dt;
     if (!dtype_from_ggml(t->type, dt))
       throw InputError(path + ": tensor " + name + " has unsupported type id " + std::to_string(t->type) +
-                       " (supported: F32, F16, BF16, Q8_0)");
+                       " (supported: F32, F16, BF16, Q8_0, Q4_0)");
     uint64_t r = t->dims.size() > 1 ? t->dims[1] : 1;
     if (t->dims[0] != static_cast<uint64_t>(cols) || r != static_cast<uint64_t>(rows) || t->dims.size() > 2)
       throw InputError(path + ": tensor " + name + " has shape [" + std::to_string(t->dims[0]) + ", " + std::to_string(r) +
@@ -392,6 +394,7 @@ void GgufWriter::add_tensor(const std::string& name, DType type, int64_t rows, i
         }
         break;
       case DType::Q8_0: quantize_row_q8_0(src, dst, cols); break;
+      case DType::Q4_0: quantize_row_q4_0(src, dst, cols); break;
     }
   }
   tensors_.push_back(std::move(t));

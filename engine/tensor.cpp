@@ -4,13 +4,14 @@
 
 namespace t2s::engine {
 
-int dtype_block_elems(DType t) { return t == DType::Q8_0 ? 32 : 1; }
+int dtype_block_elems(DType t) { return (t == DType::Q8_0 || t == DType::Q4_0) ? 32 : 1; }
 int dtype_block_bytes(DType t) {
   switch (t) {
     case DType::F32: return 4;
     case DType::F16:
     case DType::BF16: return 2;
     case DType::Q8_0: return 34;
+    case DType::Q4_0: return 18;
   }
   return 0;
 }
@@ -23,6 +24,7 @@ const char* dtype_name(DType t) {
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
     case DType::Q8_0: return "Q8_0";
+    case DType::Q4_0: return "Q4_0";
   }
   return "?";
 }
@@ -86,6 +88,40 @@ void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n) {
         for (int i = 0; i < 32; ++i) dst[b * 32 + i] = d * static_cast<float>(q[i]);
       }
       return;
+    case DType::Q4_0:
+      for (int64_t b = 0; b < n / 32; ++b) {
+        const uint8_t* blk = src + b * 18;
+        uint16_t h;
+        std::memcpy(&h, blk, 2);
+        float d = fp16_to_fp32(h);
+        for (int j = 0; j < 16; ++j) {
+          dst[b * 32 + j] = d * static_cast<float>((blk[2 + j] & 0x0f) - 8);
+          dst[b * 32 + j + 16] = d * static_cast<float>((blk[2 + j] >> 4) - 8);
+        }
+      }
+      return;
+  }
+}
+
+void quantize_row_q4_0(const float* src, uint8_t* dst, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* x = src + b * 32;
+    float amax = 0, max = 0;
+    for (int i = 0; i < 32; ++i)
+      if (std::fabs(x[i]) > amax) {
+        amax = std::fabs(x[i]);
+        max = x[i];
+      }
+    float d = max / -8.0f;
+    float id = d != 0 ? 1.0f / d : 0.0f;
+    uint16_t h = fp32_to_fp16(d);
+    uint8_t* blk = dst + b * 18;
+    std::memcpy(blk, &h, 2);
+    for (int j = 0; j < 16; ++j) {
+      int lo = std::min(15, static_cast<int>(x[j] * id + 8.5f));
+      int hi = std::min(15, static_cast<int>(x[j + 16] * id + 8.5f));
+      blk[2 + j] = static_cast<uint8_t>(lo | (hi << 4));
+    }
   }
 }
 

@@ -10,6 +10,7 @@ namespace t2s::engine {
 enum class DType : uint8_t {
   F32,   // 0
   F16,   // 1
+  Q4_0,  // 2: blocks of 32 4-bit values (offset 8) with one fp16 scale (18 bytes)
   Q8_0,  // 8: blocks of 32 int8 with one fp16 scale (34 bytes)
   BF16,  // 30
 };
@@ -72,6 +73,8 @@ uint16_t fp32_to_bf16(float f);
 
 //! Converts `n` elements of a row of type `t` at `src` to floats in `dst` (`n` a multiple of the block size).
 void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n);
+//! Quantises `n` floats into Q4_0 blocks (the ggml reference rounding: d = signed max / -8).
+void quantize_row_q4_0(const float* src, uint8_t* dst, int64_t n);
 //! Quantises `n` floats into Q8_0 blocks at `dst` (the reference rounding: d = max|x|/127, q = round(x/d)).
 void quantize_row_q8_0(const float* src, uint8_t* dst, int64_t n);
 

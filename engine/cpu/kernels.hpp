@@ -9,7 +9,7 @@
 namespace t2s::engine::cpu {
 
 //! Which instruction set the kernels use (chosen once per backend).
-enum class Isa { Generic, Avx2 };
+enum class Isa { Generic, Avx2, Avx512 };
 //! The best ISA this machine supports.
 Isa detect_isa();
 

@@ -15,6 +15,7 @@ struct GgufSpec {
   engine::DType type = engine::DType::F32;
   int dim = 64, hidden = 96, layers = 2, heads = 4, kv_heads = 2, vocab = 128, ctx = 128;
   bool tied = false, bias = false, rope_freqs = false;
+  bool tokenizer = false;  // add a byte-level BPE vocabulary (256 bytes + 3 specials; vocab becomes 259) and a ChatML template
   float theta = 10000.0f, eps = 1e-5f;
   uint64_t seed = 1;
 };
@@ -32,6 +33,33 @@ inline void write_random_gguf(const std::string& path, const GgufSpec& s) {
   w.add_u32(a + ".context_length", static_cast<uint32_t>(s.ctx));
   w.add_f32(a + ".rope.freq_base", s.theta);
   w.add_f32(a + ".attention.layer_norm_rms_epsilon", s.eps);
+  GgufSpec sp = s;
+  if (s.tokenizer) {
+    std::vector<std::string> pieces;
+    std::vector<int32_t> types;
+    int extra = 0;
+    for (int b = 0; b < 256; ++b) {
+      bool keep = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+      uint32_t cp = keep ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + extra++);
+      std::string u;
+      if (cp < 0x80) u += static_cast<char>(cp);
+      else { u += static_cast<char>(0xc0 | (cp >> 6)); u += static_cast<char>(0x80 | (cp & 0x3f)); }
+      pieces.push_back(u);
+      types.push_back(1);
+    }
+    for (const char* sp_tok : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"}) {
+      pieces.emplace_back(sp_tok);
+      types.push_back(3);
+    }
+    sp.vocab = static_cast<int>(pieces.size());
+    w.add_string("tokenizer.ggml.model", "gpt2");
+    w.add_string("tokenizer.ggml.pre", "qwen2");
+    w.add_strings("tokenizer.ggml.tokens", pieces);
+    w.add_strings("tokenizer.ggml.merges", {});
+    w.add_i32s("tokenizer.ggml.token_type", types);
+    w.add_u32("tokenizer.ggml.eos_token_id", 256);
+    w.add_string("tokenizer.chat_template", "{% for message in messages %}<|im_start|>{{ message.role }}\n...");
+  }
   Rng rng(s.seed);
   std::vector<float> buf;
   auto rnd = [&](int64_t n, float lo, float hi) -> const float* {
@@ -40,7 +68,7 @@ inline void write_random_gguf(const std::string& path, const GgufSpec& s) {
     return buf.data();
   };
   const int hd = s.dim / s.heads, kvd = hd * s.kv_heads;
-  w.add_tensor("token_embd.weight", s.type, s.vocab, s.dim, rnd(int64_t{s.vocab} * s.dim, -0.5f, 0.5f));
+  w.add_tensor("token_embd.weight", s.type, sp.vocab, s.dim, rnd(int64_t{sp.vocab} * s.dim, -0.5f, 0.5f));
   for (int l = 0; l < s.layers; ++l) {
     std::string p = "blk." + std::to_string(l) + ".";
     w.add_tensor(p + "attn_norm.weight", engine::DType::F32, 1, s.dim, rnd(s.dim, 0.8f, 1.2f));
@@ -59,7 +87,7 @@ inline void write_random_gguf(const std::string& path, const GgufSpec& s) {
     w.add_tensor(p + "ffn_up.weight", s.type, s.hidden, s.dim, rnd(int64_t{s.hidden} * s.dim, -0.2f, 0.2f));
   }
   w.add_tensor("output_norm.weight", engine::DType::F32, 1, s.dim, rnd(s.dim, 0.8f, 1.2f));
-  if (!s.tied) w.add_tensor("output.weight", s.type, s.vocab, s.dim, rnd(int64_t{s.vocab} * s.dim, -0.3f, 0.3f));
+  if (!s.tied) w.add_tensor("output.weight", s.type, sp.vocab, s.dim, rnd(int64_t{sp.vocab} * s.dim, -0.3f, 0.3f));
   if (s.rope_freqs) {
     // Llama-3.1 rope scaling factors (factor 8, low 1, high 4, original context 8192), as llama.cpp precomputes.
     std::vector<float> f;

@@ -92,7 +92,19 @@ TEST_CASE("greedy output is identical alone and inside a batch of 8 mixed-length
     std::vector<SequenceId> ids;
     for (auto& p : prompts) ids.push_back(h.runner->admit(p, greedy(n)).value());
     int mixed = 0;
-    run_to_completion(*h.runner, [&](const StepReport& r) { mixed += (r.prefill_tokens > 0 && r.decode_tokens > 0); });
+    int accounted = 0, steps = 0;
+    run_to_completion(*h.runner, [&](const StepReport& r) {
+      ++steps;
+      mixed += (r.prefill_tokens > 0 && r.decode_tokens > 0);
+      int rows = 0, decodes = 0;
+      for (const auto& c : r.calls) {
+        rows += c.rows;
+        decodes += c.decode;
+      }
+      accounted += (rows == r.prefill_tokens + r.decode_tokens && decodes == r.decode_tokens &&
+                    static_cast<int>(r.calls.size()) == r.sequences && rows <= 24);
+    });
+    CHECK(accounted == steps);
     CHECK(mixed > 0);
     for (size_t i = 0; i < ids.size(); ++i) {
       INFO("call " << i << " threads " << threads);
@@ -122,6 +134,27 @@ TEST_CASE("prefix-cache hits reuse blocks and do not change the output", "[engin
   CHECK(h.runner->info(b).cached_prompt_tokens == 64);  // 4 full blocks of the shared 70-token prefix
   CHECK(h.runner->info(c).cached_prompt_tokens == 64);
   CHECK(h.runner->totals().cached_tokens == 128);
+}
+
+TEST_CASE("calls admitted together share a prefix that the first one is still prefilling", "[engine]") {
+  t2s::test::TinyModel tiny;
+  auto base = prompt_of(70, 8);
+  std::vector<std::vector<int>> prompts;
+  for (int i = 0; i < 3; ++i) {
+    prompts.push_back(base);
+    prompts.back().push_back(20 + i);
+  }
+  std::vector<std::vector<int>> want;
+  for (auto& p : prompts) want.push_back(solo(tiny.lm, p, 8));
+  Harness h(tiny.lm, 1, 32, 64);  // a 32-token budget: the first call needs three steps to prefill
+  std::vector<SequenceId> ids;
+  for (auto& p : prompts) ids.push_back(h.runner->admit(p, greedy(8)).value());
+  run_to_completion(*h.runner);
+  CHECK(h.runner->info(ids[0]).cached_prompt_tokens == 0);
+  for (size_t i = 0; i < ids.size(); ++i) CHECK(h.runner->info(ids[i]).output == want[i]);
+  CHECK(h.runner->info(ids[1]).cached_prompt_tokens == 64);
+  CHECK(h.runner->info(ids[2]).cached_prompt_tokens == 64);
+  CHECK(h.runner->totals().computed_prefill_tokens == 71 + 7 + 7);
 }
 
 TEST_CASE("output is identical after preemption and recompute", "[engine]") {

@@ -2,7 +2,7 @@
 """Independent numpy reference for t2s's engine tests (run with Debian's /usr/bin/python3, which has numpy).
 
 usage: gguf_reference.py TOKENS MODEL.gguf [MODEL.gguf ...]
-  For each model (a line "== PATH" first), parses the GGUF file with its own reader, dequantises F32/F16/BF16/Q8_0 tensors, runs the Llama/Qwen2 decoder in
+  For each model (a line "== PATH" first), parses the GGUF file with its own reader, dequantises F32/F16/BF16/Q8_0/Q4_0 tensors, runs the Llama/Qwen2 decoder in
   float64 over the comma-separated token ids (one causal sequence), and prints one line of logits per position.
 Conventions: "llama" rotates adjacent pairs (GGUF's permuted Q/K), "qwen2" rotates first/second halves (NeoX);
 rope_freqs.weight divides the frequencies (Llama-3 scaling); attn_{q,k,v}.bias are added when present; a missing
@@ -79,6 +79,12 @@ class Gguf:
             d = blocks[:, :2].copy().view(np.float16).astype(np.float64)
             q = blocks[:, 2:].copy().view(np.int8).astype(np.float64)
             a = (q * d).reshape(-1)
+        elif typ == 2:
+            blocks = np.frombuffer(self.buf, np.uint8, n // 32 * 18, at).reshape(-1, 18)
+            d = blocks[:, :2].copy().view(np.float16).astype(np.float64)
+            q = blocks[:, 2:]
+            vals = np.concatenate([(q & 0x0F).astype(np.int64) - 8, (q >> 4).astype(np.int64) - 8], axis=1)
+            a = (vals * d).reshape(-1)
         else:
             raise ValueError("unsupported tensor type %d" % typ)
         return a.reshape(list(reversed(dims)))  # ne[0] is the fastest axis
