@@ -55,11 +55,31 @@ void T2sDispatcher::reset() {
 }
 
 double T2sDispatcher::estimate(const agents::LlmCall& call, const InstanceState& inst, double now) {
-  return completion(call, inst, now, Placed{});
+  QueueSnapshot snap;
+  snapshot(inst, now, snap);
+  return completion(call, inst, now, Placed{}, snap);
+}
+
+void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapshot& snap) {
+  snap.rank.clear();
+  snap.hopeless.clear();
+  snap.tokens.clear();
+  snap.prefix.clear();
+  if (!(p_.batch_aware && p_.slack)) return;
+  const auto& prof = profiles_.get(inst);
+  const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
+  for (const auto& w : inst.waiting) {
+    const auto& c = *w.call;
+    const LaxityKey k = laxity_key(c, f * prof.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
+    snap.rank.push_back(k.hopeless ? c.arrival_s : k.latest_start);
+    snap.hopeless.push_back(k.hopeless ? 1 : 0);
+    snap.tokens.push_back(c.prompt_tokens);
+    snap.prefix.push_back(c.prefix_id);
+  }
 }
 
 double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceState& inst, double now,
-                                 const Placed& placed) {
+                                 const Placed& placed, const QueueSnapshot& snap) {
   const auto& prof = profiles_.get(inst);
   const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
   const double in_flight = inst.busy ? std::max(0.0, inst.busy_until_s - now) : 0.0;
@@ -70,17 +90,20 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
   double ahead_tokens = static_cast<double>(inst.running_prefill_left);
   int64_t batch = static_cast<int64_t>(inst.running.size()) + 1 + placed.calls;
   if (p_.batch_aware && p_.slack) {
+    // Waiting calls that the local queue admits before this one (ties count as ahead: they queued earlier).
     const LaxityKey mine = laxity_key(call, f * prof.seconds(call.prompt_tokens, call.expected_output_tokens), now, p_);
-    const QueuedCall me{&call, now, false};
-    for (const auto& w : inst.waiting) {
-      const auto& c = *w.call;
-      const LaxityKey k = laxity_key(c, f * prof.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
-      if (before(k, w, mine, me)) {
-        ahead_tokens += c.prompt_tokens;
-        ++batch;
-      }
-      prefix_coming = prefix_coming || (shares && c.prefix_id == call.prefix_id);
+    const uint8_t my_class = mine.hopeless ? 1 : 0;
+    const double my_rank = mine.hopeless ? call.arrival_s : mine.latest_start;
+    int64_t tokens = 0, count = 0;
+    for (size_t i = 0; i < snap.rank.size(); ++i) {
+      const bool ahead = snap.hopeless[i] < my_class || (snap.hopeless[i] == my_class && snap.rank[i] <= my_rank);
+      tokens += ahead ? snap.tokens[i] : 0;
+      count += ahead ? 1 : 0;
     }
+    ahead_tokens += static_cast<double>(tokens);
+    batch += count;
+    if (shares && !prefix_coming)
+      prefix_coming = std::find(snap.prefix.begin(), snap.prefix.end(), call.prefix_id) != snap.prefix.end();
   } else {
     ahead_tokens += static_cast<double>(inst.waiting_prompt_tokens);
     batch += static_cast<int64_t>(inst.waiting.size());
@@ -121,6 +144,8 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
   const size_t n = view.size();
   if (n == 0) return;
   if (placed_.size() != n) placed_.resize(n);
+  if (snaps_.size() != n) snaps_.resize(n);
+  for (size_t j = 0; j < n; ++j) snapshot(view.instance(j), view.now, snaps_[j]);
   for (auto& pl : placed_) {
     pl.prefill_s = 0;
     pl.calls = 0;
@@ -138,7 +163,7 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
   for (size_t i : order_) {
     const auto& call = *calls[i];
     const size_t best_j = argmin_instance(
-        n, [&](size_t j) { return completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing); });
+        n, [&](size_t j) { return completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]); });
     out[i].instance = static_cast<int>(best_j);
     auto& pl = placed_[best_j];
     const auto& prof = profiles_.get(view.instance(best_j));

@@ -70,12 +70,23 @@ class T2sDispatcher : public GlobalDispatcher {
     int calls = 0;
     std::vector<uint64_t> prefixes;
   };
-  double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed);
+  // An instance's waiting queue in admission-order terms, computed once per dispatch() (the keys of 1,000 waiting
+  // calls cost more than everything else in a decision).
+  struct QueueSnapshot {
+    std::vector<double> rank;       // hopeful: latest start; hopeless: workflow arrival
+    std::vector<uint8_t> hopeless;  // 1 = demoted
+    std::vector<int> tokens;        // prompt tokens
+    std::vector<uint64_t> prefix;   // prefix ids
+  };
+  void snapshot(const InstanceState& inst, double now, QueueSnapshot& snap);
+  double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed,
+                    const QueueSnapshot& snap);
 
   T2sParams p_;
   std::shared_ptr<T2sShared> shared_;
   ProfileCache profiles_;
   std::vector<Placed> placed_;   // scratch of one dispatch() call
+  std::vector<QueueSnapshot> snaps_;  // scratch of one dispatch() call
   std::vector<size_t> order_;    // scratch of one dispatch() call
 };
 
