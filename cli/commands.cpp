@@ -5,6 +5,7 @@ namespace t2s::cli {
 // One line per subcommand; each add_* lives in cli/cmd_<name>.cpp.
 void add_all_commands(CLI::App& app) {
   (void)app;
+  add_tune_command(app);
   add_replay_command(app);
   add_compare_command(app);
 }

@@ -7,6 +7,9 @@ namespace t2s::cli {
 //! Adds every subcommand to `app`.
 void add_all_commands(CLI::App& app);
 
+//! `t2s tune` (cli/cmd_tune.cpp).
+void add_tune_command(CLI::App& app);
+
 //! `t2s replay` (cli/cmd_replay.cpp).
 void add_replay_command(CLI::App& app);
 //! `t2s compare` (cli/cmd_compare.cpp).

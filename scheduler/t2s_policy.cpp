@@ -15,6 +15,8 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.slack = flag("slack", p.slack);
   p.admission = flag("admission", p.admission);
   p.adapt = flag("adapt", p.adapt);
+  p.priority_wait = flag("priority_wait", p.priority_wait);
+  p.offload = std::max(0.0, c.param("offload", p.offload));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
@@ -65,7 +67,7 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
   snap.hopeless.clear();
   snap.tokens.clear();
   snap.prefix.clear();
-  if (!(p_.batch_aware && p_.slack)) return;
+  if (!(p_.batch_aware && p_.slack && p_.priority_wait)) return;
   const auto& prof = profiles_.get(inst);
   const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
   for (const auto& w : inst.waiting) {
@@ -89,7 +91,7 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
   // Prompt tokens that will be prefilled before this call starts, and how many calls share the batch with it.
   double ahead_tokens = static_cast<double>(inst.running_prefill_left);
   int64_t batch = static_cast<int64_t>(inst.running.size()) + 1 + placed.calls;
-  if (p_.batch_aware && p_.slack) {
+  if (p_.batch_aware && p_.slack && p_.priority_wait) {
     // Waiting calls that the local queue admits before this one (ties count as ahead: they queued earlier).
     const LaxityKey mine = laxity_key(call, f * prof.seconds(call.prompt_tokens, call.expected_output_tokens), now, p_);
     const uint8_t my_class = mine.hopeless ? 1 : 0;
@@ -135,7 +137,16 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
                                             : static_cast<double>(inst.running_context) / inst.running.size();
     step = inst.cost->decode_step_s(b, static_cast<int64_t>(b * std::max(ctx, 1.0)));
   }
-  const double own_decode = std::max(0, call.expected_output_tokens - 1) * step;
+  const int steps = std::max(0, call.expected_output_tokens - 1);
+  double own_decode = steps * step;
+  if (p_.batch_aware) {
+    // Continuous batching interleaves this call's decode steps with the prefill of the calls queued behind it:
+    // each step can carry up to a budget of their prompt tokens, so the decode stretches by that prefill work.
+    const double queued = static_cast<double>(inst.waiting_prompt_tokens + inst.running_prefill_left);
+    const double behind = std::max(0.0, queued - ahead_tokens);
+    const double budget = inst.spec ? inst.spec->max_batch_tokens : 2048;
+    own_decode += std::min(behind, steps * budget) * prof.prefill_per_token_s;
+  }
   return now + f * (wait + own_prefill + own_decode);
 }
 
@@ -162,8 +173,23 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
   static const Placed kNothing{};
   for (size_t i : order_) {
     const auto& call = *calls[i];
-    const size_t best_j = argmin_instance(
-        n, [&](size_t j) { return completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]); });
+    done_.resize(n);
+    for (size_t j = 0; j < n; ++j)
+      done_[j] = completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]);
+    size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
+    if (p_.offload > 0) {
+      // Fast instances are the scarce resource under load: a call whose slack allows it goes to the slowest
+      // instance that still finishes it by its latest completion (deadline − remaining work), keeping a margin of
+      // `offload` × its best service time.
+      const double mean = std::max(0.0, call.remaining_mean_s);
+      const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
+      const double latest = call.deadline_s - rest - p_.offload * (done_[best_j] - view.now);
+      double slowest = profiles_.get(view.instance(best_j)).prefill_per_token_s * shared_->factor(best_j);
+      for (size_t j = 0; j < n; ++j) {
+        const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
+        if (done_[j] <= latest && speed > slowest) slowest = speed, best_j = j;
+      }
+    }
     out[i].instance = static_cast<int>(best_j);
     auto& pl = placed_[best_j];
     const auto& prof = profiles_.get(view.instance(best_j));

@@ -21,6 +21,9 @@ struct T2sParams {
   bool slack = true;         //!< local order by least laxity (else FCFS)
   bool admission = true;     //!< calls that can no longer meet their deadline are demoted behind hopeful ones
   bool adapt = true;         //!< per-instance speed factors learned online from observed iterations
+  bool priority_wait = true;  //!< wait estimate counts only waiting calls ahead in laxity order (else all queued)
+  double offload = 0;        //!< > 0: slack-rich calls go to the slowest instance meeting their latest completion
+                             //!< with this margin (× their best service time); 0 = always the earliest completion
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
   int chunk = 512;           //!< prefill chunk cap in tokens (0 = the instance's own chunking)
@@ -88,6 +91,7 @@ class T2sDispatcher : public GlobalDispatcher {
   std::vector<Placed> placed_;   // scratch of one dispatch() call
   std::vector<QueueSnapshot> snaps_;  // scratch of one dispatch() call
   std::vector<size_t> order_;    // scratch of one dispatch() call
+  std::vector<double> done_;     // scratch: completion estimate per instance
 };
 
 //! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow
