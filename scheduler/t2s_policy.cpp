@@ -20,6 +20,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
+  p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
   return p;
 }
@@ -229,7 +230,18 @@ int T2sLocal::next(const InstanceState& inst, double now) {
   return static_cast<int>(best);
 }
 
-int T2sLocal::prefill_chunk_tokens(const InstanceState&) const { return p_.chunk; }
+int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
+  if (p_.chunk > 0 || p_.step_stretch <= 0 || !inst.cost) return p_.chunk;
+  // Largest chunk whose prefill keeps a decode step within step_stretch × its plain duration: decoding calls
+  // (short tool calls above all) then never wait long behind a long prompt.
+  const int seqs = std::max<int>(1, static_cast<int>(inst.running.size()));
+  const int64_t ctx = inst.running.empty() ? 4096 : inst.running_context;
+  const double step = inst.cost->decode_step_s(seqs, ctx);
+  const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
+                                                        : profile_call_time(*inst.cost).prefill_per_token_s;
+  if (per_token <= 0) return 0;
+  return std::max(16, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
+}
 
 void T2sLocal::observe(const PolicyEvent& e) {
   if (!p_.adapt || e.kind != PolicyEvent::Kind::iteration || !e.shape || !profile_.source || e.iteration_s <= 0)

@@ -26,7 +26,9 @@ struct T2sParams {
                              //!< with this margin (× their best service time); 0 = always the earliest completion
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
-  int chunk = 512;           //!< prefill chunk cap in tokens (0 = the instance's own chunking)
+  int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
+  double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
+                              //!< (0 with chunk 0 = the instance's own chunking)
   double adapt_weight = 0.02;  //!< EWMA weight of one observed iteration
   //! Reads the knobs from a context (missing ones keep their defaults).
   static T2sParams from(const PolicyContext& ctx);
