@@ -8,6 +8,7 @@ void add_all_commands(CLI::App& app) {
   add_tune_command(app);
   add_replay_command(app);
   add_compare_command(app);
+  add_demo_command(app);
 }
 
 }  // namespace t2s::cli

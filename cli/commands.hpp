@@ -14,5 +14,7 @@ void add_tune_command(CLI::App& app);
 void add_replay_command(CLI::App& app);
 //! `t2s compare` (cli/cmd_compare.cpp).
 void add_compare_command(CLI::App& app);
+//! `t2s demo` (cli/cmd_demo.cpp).
+void add_demo_command(CLI::App& app);
 
 }  // namespace t2s::cli

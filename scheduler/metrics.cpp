@@ -203,6 +203,19 @@ double max_rate_by_bisection(const std::function<double(double)>& attainment, do
   return lo;
 }
 
+double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<CallRecord>& calls, size_t workflows) {
+  if (workflows == 0 || calls.empty()) return 0.0;
+  double total = 0;
+  for (const auto& spec : cluster.instances) {
+    if (spec.backend != Backend::sim) continue;
+    CostModel m(spec);
+    double seconds = 0;
+    for (const auto& c : calls) seconds += m.prefill_s(c.prompt_tokens, 0, m.default_chunk_tokens());
+    if (seconds > 0) total += static_cast<double>(workflows) / seconds;
+  }
+  return total;
+}
+
 std::string format_table(const std::vector<RunMetrics>& runs, const std::string& baseline) {
   std::string out;
   char line[512];

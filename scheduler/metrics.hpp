@@ -70,6 +70,10 @@ double max_rate_from_points(const std::vector<std::pair<double, double>>& points
 double max_rate_by_bisection(const std::function<double(double)>& attainment, double lo, double hi, double target,
                              int steps = 8);
 
+//! Prefill-bound capacity of a cluster for a call mix (design/scheduling.md): Σ over instances of the workflows
+//! per second it could serve if it did nothing but prefill those calls' prompts (no prefix reuse), by its cost model.
+double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<CallRecord>& calls, size_t workflows);
+
 //! A side-by-side table of runs with ratios against `baseline` (same rate), for the terminal.
 std::string format_table(const std::vector<RunMetrics>& runs, const std::string& baseline = "rr-fcfs");
 

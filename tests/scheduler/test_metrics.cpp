@@ -6,6 +6,7 @@
 #include "common/json.hpp"
 #include "scheduler/metrics.hpp"
 #include "scheduler/replay.hpp"
+#include "scheduler/report.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s;
@@ -103,4 +104,33 @@ TEST_CASE("--backend engine|remote is a clear input error until the runtime land
   workloads::WorkloadSpec ws;
   CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "engine"), Catch::Contains("not available yet"));
   CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "remote"), Catch::Contains("not available yet"));
+}
+
+TEST_CASE("the HTML report inlines Chart.js and its data and needs nothing online", "[scheduler]") {
+  ReportData d;
+  RunMetrics m;
+  m.policy = "rr-fcfs</script>";
+  m.rate = 0.5;
+  m.workflows = 2;
+  m.latencies_s = {2.0, 1.0};
+  m.instances.push_back({"a", 0.5, 1, 1, 1, 0, 1, 0, 0.1});
+  d.base = {m};
+  d.rate_sweep = {m};
+  d.scale_sweep = {m};
+  d.max_rate_at_slo["rr-fcfs</script>"] = 0.4;
+  const std::string html = render_report_html(d);
+  CHECK(chartjs_source().size() > 100000);
+  CHECK(html.find("Chart.js v4") != std::string::npos);
+  CHECK(html.find("http://") == std::string::npos);
+  CHECK(html.find("src=") == std::string::npos);
+  for (const char* id : {"\"slo\"", "\"cdf\"", "\"thr\"", "\"att\"", "\"util\""}) CHECK(html.find(id) != std::string::npos);
+  // The data block parses as JSON and cannot close its <script> early.
+  const auto start = html.find("const DATA = ") + 13;
+  const auto end = html.find(";\n", start);
+  const std::string data = html.substr(start, end - start);
+  CHECK(data.find("</") == std::string::npos);
+  auto doc = json::parse(data, "report data");
+  REQUIRE(doc["base"].Size() == 1);
+  CHECK(doc["base"][0]["latencies"][0].GetDouble() == 1.0);
+  CHECK(doc["base"][0]["policy"].GetString() == std::string("rr-fcfs</script>"));
 }
