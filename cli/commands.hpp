@@ -6,6 +6,12 @@ namespace t2s::cli {
 
 //! Adds every subcommand to `app`.
 void add_all_commands(CLI::App& app);
+//! `t2s eval-sql` (cli/cmd_eval_sql.cpp).
+void add_eval_sql_command(CLI::App& app);
+//! `t2s schema` (cli/cmd_schema.cpp).
+void add_schema_command(CLI::App& app);
+//! `t2s workload` (cli/cmd_workload.cpp).
+void add_workload_command(CLI::App& app);
 
 //! `t2s tune` (cli/cmd_tune.cpp).
 void add_tune_command(CLI::App& app);

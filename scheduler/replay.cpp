@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "agents/oracle.hpp"
+#include "agents/text2sql.hpp"
 #include "agents/trace_workflow.hpp"
 #include "common/status.hpp"
 
@@ -37,8 +39,17 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
     kit.responder = agents::make_trace_responder();
     return kit;
   }
-  throw InputError("workload '" + setup.workload.name +
-                   "': the Text-to-SQL agent is not linked in this build yet; replay a hexgen-trace workload");
+  if (setup.responder != "oracle")
+    throw InputError("--responder " + setup.responder + ": workload '" + setup.workload.name +
+                     "' is answered by the oracle in simulation (trace needs a hexgen-trace workload)");
+  agents::AgentOptions agent;
+  agent.seed = setup.seed;
+  kit.factory = agents::make_text2sql_factory(setup.workload, agent);
+  agents::OracleOptions oracle;
+  oracle.seed = setup.seed;
+  oracle.error_scale = setup.oracle_error_scale;
+  kit.responder = agents::make_oracle_responder(setup.workload, oracle);
+  return kit;
 }
 
 const std::vector<double>& standalone_latencies(const ReplaySetup& setup) {
