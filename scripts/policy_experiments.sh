@@ -31,3 +31,17 @@ d=(--data "$DATA" --param alpha="$alpha" --rates 0.04,0.08 --bisect 0.02,0.8)
   --out "$OUT/robust/cost_fast_optimistic" > /dev/null 2>&1
 "$T2S" compare "${common[@]}" "${d[@]}" --slowdown a100-0:300:2 --out "$OUT/robust/slowdown" > /dev/null 2>&1
 echo "wrote $OUT"
+# Ablation of t2s on all traces: each improvement switched off alone.
+for v in none batch_aware=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
+         priority_wait=0; do
+  p=(); [[ $v != none ]] && p=(--param "$v")
+  "$T2S" compare "${common[@]}" --data "$DATA" "${p[@]}" --policies t2s --rates 0.04,0.08 --bisect 0.02,0.8 \
+    --out "$OUT/ablation/$v" > /dev/null 2>&1
+done
+for v in none batch_aware=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
+         priority_wait=0; do
+  p=(); [[ $v != none ]] && p=(--param "$v")
+  "$T2S" compare "${common[@]}" --data "$DATA" "${p[@]}" --policies t2s --rates 0.04,0.08 --bisect 0.02,0.8 \
+    --slowdown a100-0:300:2 --out "$OUT/ablation_slowdown/$v" > /dev/null 2>&1
+done
+echo "wrote ablations"

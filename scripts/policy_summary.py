@@ -125,6 +125,27 @@ for tr in TRACES:
         svg_lines("P95 latency (s) vs rate, hetero-paper, all traces",
                   {p: [r[(p, rt)]["latency_p95_s"] for rt in rates] for p in POL if (p, rates[0]) in r},
                   rates, f"{svg_dir}/policies_p95.svg", "s")
-print("### Robustness (all traces)\n")
+def ablation_table(sub):
+    lines = ["| t2s variant | P95 @0.04 | P95 @0.08 | max rate @95% |", "|---|---|---|---|"]
+    base = f"{out}/{sub}"
+    if not os.path.isdir(base):
+        return ""
+    for v in ["none", "batch_aware=0", "stage=0", "affinity=0", "slack=0", "admission=0", "adapt=0",
+              "step_stretch=0", "remaining_q=0", "priority_wait=0"]:
+        path = f"{base}/{v}/compare.json"
+        if not os.path.exists(path):
+            continue
+        d = load(path)
+        r = runs_by(d)
+        lines.append(f"| {'all on' if v == 'none' else v} | {fmt(r[('t2s', 0.04)]['latency_p95_s'])} | "
+                     f"{fmt(r[('t2s', 0.08)]['latency_p95_s'])} | {fmt(d['max_rate_at_slo'].get('t2s'), 3)} |")
+    return "\n".join(lines)
+
+
+print("### Ablation of t2s (all traces)\n")
+print(ablation_table("ablation"))
+print("\nWith a100-0 slowed 2x from t = 300 s:\n")
+print(ablation_table("ablation_slowdown"))
+print("\n### Robustness (all traces)\n")
 print(robust_table())
 print(f"\n({PAPER})")
