@@ -17,6 +17,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.adapt = flag("adapt", p.adapt);
   p.priority_wait = flag("priority_wait", p.priority_wait);
   p.offload = std::max(0.0, c.param("offload", p.offload));
+  p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
@@ -68,7 +69,8 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
   snap.hopeless.clear();
   snap.tokens.clear();
   snap.prefix.clear();
-  if (!(p_.batch_aware && p_.slack && p_.priority_wait)) return;
+  snap.valid = p_.batch_aware && p_.slack && p_.priority_wait && inst.waiting.size() <= p_.scan_limit;
+  if (!snap.valid) return;
   const auto& prof = profiles_.get(inst);
   const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
   for (const auto& w : inst.waiting) {
@@ -92,7 +94,7 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
   // Prompt tokens that will be prefilled before this call starts, and how many calls share the batch with it.
   double ahead_tokens = static_cast<double>(inst.running_prefill_left);
   int64_t batch = static_cast<int64_t>(inst.running.size()) + 1 + placed.calls;
-  if (p_.batch_aware && p_.slack && p_.priority_wait) {
+  if (snap.valid) {
     // Waiting calls that the local queue admits before this one (ties count as ahead: they queued earlier).
     const LaxityKey mine = laxity_key(call, f * prof.seconds(call.prompt_tokens, call.expected_output_tokens), now, p_);
     const uint8_t my_class = mine.hopeless ? 1 : 0;

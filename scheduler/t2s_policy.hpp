@@ -22,6 +22,8 @@ struct T2sParams {
   bool admission = true;     //!< calls that can no longer meet their deadline are demoted behind hopeful ones
   bool adapt = true;         //!< per-instance speed factors learned online from observed iterations
   bool priority_wait = true;  //!< wait estimate counts only waiting calls ahead in laxity order (else all queued)
+  size_t scan_limit = 128;    //!< priority_wait scans at most this many waiting calls per instance; longer queues
+                              //!< use the O(1) FCFS counters (bounds a decision's cost)
   double offload = 0;        //!< > 0: slack-rich calls go to the slowest instance meeting their latest completion
                              //!< with this margin (× their best service time); 0 = always the earliest completion
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
@@ -82,6 +84,7 @@ class T2sDispatcher : public GlobalDispatcher {
     std::vector<uint8_t> hopeless;  // 1 = demoted
     std::vector<int> tokens;        // prompt tokens
     std::vector<uint64_t> prefix;   // prefix ids
+    bool valid = false;             // false: use the FCFS counters instead
   };
   void snapshot(const InstanceState& inst, double now, QueueSnapshot& snap);
   double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed,

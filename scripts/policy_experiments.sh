@@ -45,3 +45,14 @@ for v in none batch_aware=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_
     --slowdown a100-0:300:2 --out "$OUT/ablation_slowdown/$v" > /dev/null 2>&1
 done
 echo "wrote ablations"
+# Spider, BIRD (mini-dev) and the synthetic benchmark through the Text-to-SQL agent and the calibrated oracle.
+SH=${T2S_SHARED_DIR:-/work/shared}/data
+for wl in spider bird synthetic; do
+  d=(); [[ $wl == spider ]] && d=(--data "$SH/spider"); [[ $wl == bird ]] && d=(--data "$SH/bird_minidev")
+  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --policy hexgen --rates 0.4,0.6 \
+    --out "$OUT/$wl/tune" > "$OUT.$wl.tune.txt"
+  alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.$wl.tune.txt")
+  "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --param alpha="$alpha" \
+    --rates 0.1,0.2,0.3,0.4,0.5 --bisect 0.05,3 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" 2>/dev/null || true
+done
+echo "wrote oracle workloads"
