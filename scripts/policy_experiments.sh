@@ -49,10 +49,10 @@ echo "wrote ablations"
 SH=${T2S_SHARED_DIR:-/work/shared}/data
 for wl in spider bird synthetic; do
   d=(); [[ $wl == spider ]] && d=(--data "$SH/spider"); [[ $wl == bird ]] && d=(--data "$SH/bird_minidev")
-  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --policy hexgen --rates 0.4,0.6 \
+  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --policy hexgen --rates 1,2 \
     --out "$OUT/$wl/tune" > "$OUT.$wl.tune.txt"
   alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.$wl.tune.txt")
   "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --param alpha="$alpha" \
-    --rates 0.1,0.2,0.3,0.4,0.5 --bisect 0.05,3 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" 2>/dev/null || true
+    --rates 0.5,1,2,3 --bisect 0.2,12 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" 2>/dev/null || true
 done
 echo "wrote oracle workloads"

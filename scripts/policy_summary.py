@@ -6,7 +6,7 @@ import json, os, sys
 out = sys.argv[1]
 svg_dir = sys.argv[2] if len(sys.argv) > 2 else None
 POL = ["rr-fcfs", "least-loaded", "edf", "hexgen", "rr-urgency", "balanced-fcfs", "autellix-plas", "t2s"]
-TRACES = ["all", "trace1", "trace2", "financial", "formula1"]
+TRACES = ["all", "trace1", "trace2", "financial", "formula1", "spider", "bird", "synthetic"]
 PAPER = "paper (HexGen vs vLLM): P95 1.42-1.56x, throughput 1.49-1.81x"
 
 
@@ -113,7 +113,8 @@ for tr in TRACES:
     t, hi = main_table(tr)
     print(f"### {tr} (hexgen alpha = {tune['best'].get('alpha')} by t2s tune; ratios at rate {hi})\n\n{t}\n")
     st, rows, scales = slo_table(tr)
-    print(f"SLO attainment (%) vs SLO scale at 0.12 questions/s:\n\n{st}\n")
+    if rows:
+        print(f"SLO attainment (%) vs SLO scale at 0.12 questions/s:\n\n{st}\n")
     if svg_dir and tr == "all":
         os.makedirs(svg_dir, exist_ok=True)
         svg_lines("SLO attainment (%) vs SLO scale, hetero-paper, all traces, 0.12 q/s",
