@@ -15,6 +15,9 @@ void add_workload_command(CLI::App& app);
 //! `t2s generate`: raw text generation with the embedded engine.
 void add_generate_command(CLI::App& app);
 
+//! `t2s tune` (cli/cmd_tune.cpp).
+void add_tune_command(CLI::App& app);
+
 //! `t2s replay` (cli/cmd_replay.cpp).
 void add_replay_command(CLI::App& app);
 //! `t2s compare` (cli/cmd_compare.cpp).

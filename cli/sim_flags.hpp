@@ -18,6 +18,7 @@ struct SimFlags {
   uint64_t seed = 1;
   size_t limit = 0, workflows = 0;
   std::vector<std::string> params;
+  std::string cost_error, slowdown;  // robustness what-ifs (policy sees a wrong cost model; an instance slows down)
 };
 
 //! Adds the shared flags to `cmd`.
@@ -43,6 +44,23 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
   cmd->add_option("--limit", f.limit, "use the first N questions of the workload (0 = all)");
   cmd->add_option("--workflows", f.workflows, "number of arriving workflows (0 = one per question)");
   cmd->add_option("--param", f.params, "policy knob KEY=VALUE (repeatable), e.g. --param alpha=0.3");
+  cmd->add_option("--cost-error", f.cost_error,
+                  "policies see a mis-estimated cost model: E (every instance) or NAME=E,NAME=E; E = 0.3 makes the "
+                  "policy believe an instance 30% slower than the simulated truth");
+  cmd->add_option("--slowdown", f.slowdown, "NAME:AT_S:FACTOR: instance NAME really runs FACTOR x slower from AT_S on");
+}
+
+//! Items of a comma-separated --cost-error value.
+inline std::vector<std::string> split_cost_error_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const auto comma = s.find(',', pos);
+    out.push_back(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
 }
 
 //! The replay setup the flags describe.
@@ -73,6 +91,24 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
     const double v = std::strtod(value.c_str(), &end);
     if (value.empty() || *end != '\0') throw InputError("--param '" + kv + "': VALUE must be a number");
     setup.params[kv.substr(0, eq)] = v;
+  }
+  for (const auto& item : split_cost_error_list(f.cost_error)) {
+    const auto eq = item.find('=');
+    const std::string name = eq == std::string::npos ? "*" : item.substr(0, eq);
+    const std::string value = eq == std::string::npos ? item : item.substr(eq + 1);
+    char* end = nullptr;
+    const double e = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(e > -1))
+      throw InputError("--cost-error '" + item + "': expected E or NAME=E with E > -1");
+    setup.sim.policy_cost_error[name] = e;
+  }
+  if (!f.slowdown.empty()) {
+    const auto a = f.slowdown.find(':'), b = f.slowdown.rfind(':');
+    if (a == std::string::npos || a == b) throw InputError("--slowdown '" + f.slowdown + "': expected NAME:AT_S:FACTOR");
+    setup.sim.slowdown_instance = f.slowdown.substr(0, a);
+    setup.sim.slowdown_at_s = std::strtod(f.slowdown.substr(a + 1, b - a - 1).c_str(), nullptr);
+    setup.sim.slowdown_factor = std::strtod(f.slowdown.substr(b + 1).c_str(), nullptr);
+    if (!(setup.sim.slowdown_factor > 0)) throw InputError("--slowdown: FACTOR must be > 0");
   }
   return setup;
 }

@@ -1,12 +1,18 @@
 // The registry of every policy this build knows. Each module that adds policies declares a
 // `void register_<x>_policies(PolicyRegistry&)` and adds one line here (keep the baselines first).
 #include "scheduler/policy.hpp"
+#include "scheduler/hexgen.hpp"
+#include "scheduler/autellix.hpp"
+#include "scheduler/t2s_policy.hpp"
 
 namespace t2s::scheduler {
 
 PolicyRegistry default_policy_registry() {
   PolicyRegistry r;
   register_baseline_policies(r);
+  register_hexgen_policies(r);
+  register_autellix_policies(r);
+  register_t2s_policies(r);
   return r;
 }
 

@@ -75,6 +75,7 @@ struct Simulator::Impl {
   };
 
   std::vector<CostModel> costs;
+  std::vector<CostModel> policy_costs;  // what policies see (== costs unless opt.policy_cost_error says otherwise)
   std::vector<InstanceState> states;
   std::vector<Inst> insts;
   std::vector<HeldCall> held;
@@ -118,10 +119,42 @@ struct Simulator::Impl {
         throw InputError("instance '" + spec.name + "': model " + spec.model.name + " does not fit on " +
                          std::to_string(spec.tp) + " × " + spec.gpu.name);
     }
+    for (size_t i = 0; i < cluster.instances.size(); ++i) policy_costs.push_back(misestimated(i));
     if (policy.local.size() != cluster.instances.size())
       throw std::logic_error("simulator: policy has " + std::to_string(policy.local.size()) +
                              " local policies for " + std::to_string(cluster.instances.size()) + " instances");
     observer.impl = this;
+  }
+
+  // The policy's view of instance i's costs: the truth slowed by (1 + e) of opt.policy_cost_error.
+  CostModel misestimated(size_t i) const {
+    const auto& spec = cluster.instances[i];
+    double e = 0;
+    if (auto it = opt.policy_cost_error.find("*"); it != opt.policy_cost_error.end()) e = it->second;
+    if (auto it = opt.policy_cost_error.find(spec.name); it != opt.policy_cost_error.end()) e = it->second;
+    if (e == 0) return costs[i];
+    if (!(e > -1)) throw InputError("cost error for '" + spec.name + "' must be > -1");
+    const double k = 1.0 + e;
+    InstanceSpec wrong = spec;
+    wrong.gpu.fp16_tflops /= k;
+    wrong.gpu.hbm_tbps /= k;
+    wrong.gpu.link_gbps /= k;
+    wrong.gpu.link_latency_us *= k;
+    wrong.gpu.iteration_overhead_s *= k;
+    wrong.gpu.call_overhead_s *= k;
+    CostModel m(wrong);
+    if (costs[i].fitted()) {
+      auto f = costs[i].fitted_model();
+      f.c0 *= k, f.c_prefill *= k, f.c_attn *= k, f.c_seq *= k, f.c_ctx *= k;
+      m.set_fitted(f);
+    }
+    return m;
+  }
+
+  // Multiplier of instance i's true iteration time now (opt.slowdown_*).
+  double slowdown(size_t i) const {
+    return cluster.instances[i].name == opt.slowdown_instance && now_ >= opt.slowdown_at_s ? opt.slowdown_factor
+                                                                                            : 1.0;
   }
 
   void reset_state() {
@@ -131,7 +164,7 @@ struct Simulator::Impl {
       auto& st = states[i];
       st.index = i;
       st.spec = &cluster.instances[i];
-      st.cost = &costs[i];
+      st.cost = &policy_costs[i];
       st.kv_blocks_total = costs[i].kv_capacity_blocks();
       insts[i].stats.name = cluster.instances[i].name;
       insts[i].stats.kv_blocks_total = st.kv_blocks_total;
@@ -502,7 +535,7 @@ struct Simulator::Impl {
     double total = 0;
     IterationShape step = shape;
     for (int j = 0; j < k; ++j) {
-      total += costs[i].iteration_s(step);
+      total += costs[i].iteration_s(step) * slowdown(i);
       in.group_ends[static_cast<size_t>(j)] = total;
       step.decode_context += decode_seqs;
     }

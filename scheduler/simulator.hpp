@@ -29,6 +29,12 @@ struct SimOptions {
   double max_sim_s = 1e7;            //!< give up (count unfinished workflows as failed) past this clock time
   TraceWriter* trace = nullptr;      //!< when set, every call, queue wait, tool stage and workflow is recorded
   std::map<std::string, LinearIterationModel> fitted_costs;  //!< instance name → fitted model replacing physics
+  //! Mis-estimation: instance name ("*" = every instance) → e; the policy's view of that instance's cost model
+  //! is the true one slowed by (1 + e) (e = 0.3: it believes the instance 30% slower), the simulator runs the truth.
+  std::map<std::string, double> policy_cost_error;
+  std::string slowdown_instance;     //!< an instance that really runs slower from `slowdown_at_s` on ("" = none)
+  double slowdown_at_s = 0;          //!< when the slowdown starts (clock s)
+  double slowdown_factor = 1.0;      //!< its iterations take this many times longer from then on
 };
 
 //! One finished (or failed/cancelled) LLM call.

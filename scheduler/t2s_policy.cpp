@@ -1,0 +1,276 @@
+#include "scheduler/t2s_policy.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+
+namespace t2s::scheduler {
+
+T2sParams T2sParams::from(const PolicyContext& c) {
+  T2sParams p;
+  auto flag = [&](const char* key, bool def) { return c.param(key, def ? 1.0 : 0.0) != 0.0; };
+  p.batch_aware = flag("batch_aware", p.batch_aware);
+  p.stage = flag("stage", p.stage);
+  p.affinity = flag("affinity", p.affinity);
+  p.slack = flag("slack", p.slack);
+  p.admission = flag("admission", p.admission);
+  p.adapt = flag("adapt", p.adapt);
+  p.priority_wait = flag("priority_wait", p.priority_wait);
+  p.offload = std::max(0.0, c.param("offload", p.offload));
+  p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
+  p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
+  p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
+  p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
+  p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
+  p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
+  return p;
+}
+
+LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p) {
+  const double mean = std::max(0.0, call.remaining_mean_s);
+  const double p90 = std::max(mean, call.remaining_p90_s);
+  const double rest = mean + p.remaining_q * (p90 - mean);
+  LaxityKey k;
+  k.latest_start = call.deadline_s - exec_s - rest;
+  k.hopeless = p.admission && now + exec_s + p.hopeless_frac * mean > call.deadline_s;
+  return k;
+}
+
+namespace {
+// True when `a` should be admitted before `b` (both keys on the same instance): hopeful before hopeless; hopeful
+// by latest start; hopeless by workflow arrival (oldest first, bounding their latency); then queue order and id.
+bool before(const LaxityKey& ka, const QueuedCall& a, const LaxityKey& kb, const QueuedCall& b) {
+  if (ka.hopeless != kb.hopeless) return !ka.hopeless;
+  if (!ka.hopeless) {
+    if (ka.latest_start != kb.latest_start) return ka.latest_start < kb.latest_start;
+  } else if (a.call->arrival_s != b.call->arrival_s) {
+    return a.call->arrival_s < b.call->arrival_s;
+  }
+  if (a.enqueued_s != b.enqueued_s) return a.enqueued_s < b.enqueued_s;
+  return a.call->id < b.call->id;
+}
+}  // namespace
+
+// ---- dispatcher ----
+
+void T2sDispatcher::reset() {
+  profiles_.clear();
+  shared_->speed.clear();
+}
+
+double T2sDispatcher::estimate(const agents::LlmCall& call, const InstanceState& inst, double now) {
+  QueueSnapshot snap;
+  snapshot(inst, now, snap);
+  return completion(call, inst, now, Placed{}, snap);
+}
+
+void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapshot& snap) {
+  snap.rank.clear();
+  snap.hopeless.clear();
+  snap.tokens.clear();
+  snap.prefix.clear();
+  snap.valid = p_.batch_aware && p_.slack && p_.priority_wait && inst.waiting.size() <= p_.scan_limit;
+  if (!snap.valid) return;
+  const auto& prof = profiles_.get(inst);
+  const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
+  for (const auto& w : inst.waiting) {
+    const auto& c = *w.call;
+    const LaxityKey k = laxity_key(c, f * prof.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
+    snap.rank.push_back(k.hopeless ? c.arrival_s : k.latest_start);
+    snap.hopeless.push_back(k.hopeless ? 1 : 0);
+    snap.tokens.push_back(c.prompt_tokens);
+    snap.prefix.push_back(c.prefix_id);
+  }
+}
+
+double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceState& inst, double now,
+                                 const Placed& placed, const QueueSnapshot& snap) {
+  const auto& prof = profiles_.get(inst);
+  const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
+  const double in_flight = inst.busy ? std::max(0.0, inst.busy_until_s - now) : 0.0;
+  const bool shares = p_.affinity && call.prefix_id != 0 && call.prefix_tokens > 0;
+  bool prefix_coming = shares && std::find(placed.prefixes.begin(), placed.prefixes.end(), call.prefix_id) !=
+                                     placed.prefixes.end();
+  // Prompt tokens that will be prefilled before this call starts, and how many calls share the batch with it.
+  double ahead_tokens = static_cast<double>(inst.running_prefill_left);
+  int64_t batch = static_cast<int64_t>(inst.running.size()) + 1 + placed.calls;
+  if (snap.valid) {
+    // Waiting calls that the local queue admits before this one (ties count as ahead: they queued earlier).
+    const LaxityKey mine = laxity_key(call, f * prof.seconds(call.prompt_tokens, call.expected_output_tokens), now, p_);
+    const uint8_t my_class = mine.hopeless ? 1 : 0;
+    const double my_rank = mine.hopeless ? call.arrival_s : mine.latest_start;
+    int64_t tokens = 0, count = 0;
+    for (size_t i = 0; i < snap.rank.size(); ++i) {
+      const bool ahead = snap.hopeless[i] < my_class || (snap.hopeless[i] == my_class && snap.rank[i] <= my_rank);
+      tokens += ahead ? snap.tokens[i] : 0;
+      count += ahead ? 1 : 0;
+    }
+    ahead_tokens += static_cast<double>(tokens);
+    batch += count;
+    if (shares && !prefix_coming)
+      prefix_coming = std::find(snap.prefix.begin(), snap.prefix.end(), call.prefix_id) != snap.prefix.end();
+  } else {
+    ahead_tokens += static_cast<double>(inst.waiting_prompt_tokens);
+    batch += static_cast<int64_t>(inst.waiting.size());
+    if (shares && !prefix_coming)
+      for (const auto& w : inst.waiting)
+        if (w.call->prefix_id == call.prefix_id) {
+          prefix_coming = true;
+          break;
+        }
+  }
+  if (shares && !prefix_coming)
+    for (const auto& r : inst.running)
+      if (r.call->prefix_id == call.prefix_id) {
+        prefix_coming = true;
+        break;
+      }
+  int hit = 0;
+  if (shares) {
+    hit = inst.prefix_cache.hit_tokens(call.prefix_id, call.prefix_tokens);
+    if (prefix_coming) hit = std::max(hit, call.prefix_tokens);
+  }
+  const double wait = in_flight + ahead_tokens * prof.prefill_per_token_s + placed.prefill_s;
+  const double own_prefill = prof.seconds(call.prompt_tokens, 1, hit);
+  double step = prof.decode_per_token_s;
+  if (p_.batch_aware) {
+    const int max_running = inst.spec ? inst.spec->max_running : 256;
+    const int b = static_cast<int>(std::min<int64_t>(batch, max_running));
+    const double ctx = inst.running.empty() ? call.prompt_tokens + call.expected_output_tokens / 2.0
+                                            : static_cast<double>(inst.running_context) / inst.running.size();
+    step = inst.cost->decode_step_s(b, static_cast<int64_t>(b * std::max(ctx, 1.0)));
+  }
+  const int steps = std::max(0, call.expected_output_tokens - 1);
+  double own_decode = steps * step;
+  if (p_.batch_aware) {
+    // Continuous batching interleaves this call's decode steps with the prefill of the calls queued behind it:
+    // each step can carry up to a budget of their prompt tokens, so the decode stretches by that prefill work.
+    const double queued = static_cast<double>(inst.waiting_prompt_tokens + inst.running_prefill_left);
+    const double behind = std::max(0.0, queued - ahead_tokens);
+    const double budget = inst.spec ? inst.spec->max_batch_tokens : 2048;
+    own_decode += std::min(behind, steps * budget) * prof.prefill_per_token_s;
+  }
+  return now + f * (wait + own_prefill + own_decode);
+}
+
+void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, const ClusterView& view,
+                             std::span<DispatchDecision> out) {
+  const size_t n = view.size();
+  if (n == 0) return;
+  if (placed_.size() != n) placed_.resize(n);
+  if (snaps_.size() != n) snaps_.resize(n);
+  for (size_t j = 0; j < n; ++j) snapshot(view.instance(j), view.now, snaps_[j]);
+  for (auto& pl : placed_) {
+    pl.prefill_s = 0;
+    pl.calls = 0;
+    pl.prefixes.clear();
+  }
+  order_.resize(calls.size());
+  std::iota(order_.begin(), order_.end(), size_t{0});
+  // Largest first: the stage ends with its slowest call, so the big ones get the best instances.
+  if (p_.stage)
+    std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) {
+      return calls[a]->prompt_tokens + 8 * calls[a]->expected_output_tokens >
+             calls[b]->prompt_tokens + 8 * calls[b]->expected_output_tokens;
+    });
+  static const Placed kNothing{};
+  for (size_t i : order_) {
+    const auto& call = *calls[i];
+    done_.resize(n);
+    for (size_t j = 0; j < n; ++j)
+      done_[j] = completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]);
+    size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
+    if (p_.offload > 0) {
+      // Fast instances are the scarce resource under load: a call whose slack allows it goes to the slowest
+      // instance that still finishes it by its latest completion (deadline − remaining work), keeping a margin of
+      // `offload` × its best service time.
+      const double mean = std::max(0.0, call.remaining_mean_s);
+      const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
+      const double latest = call.deadline_s - rest - p_.offload * (done_[best_j] - view.now);
+      double slowest = profiles_.get(view.instance(best_j)).prefill_per_token_s * shared_->factor(best_j);
+      for (size_t j = 0; j < n; ++j) {
+        const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
+        if (done_[j] <= latest && speed > slowest) slowest = speed, best_j = j;
+      }
+    }
+    out[i].instance = static_cast<int>(best_j);
+    auto& pl = placed_[best_j];
+    const auto& prof = profiles_.get(view.instance(best_j));
+    const bool shared_prefix = p_.affinity && call.prefix_id != 0 &&
+                               std::find(pl.prefixes.begin(), pl.prefixes.end(), call.prefix_id) != pl.prefixes.end();
+    pl.prefill_s += (call.prompt_tokens - (shared_prefix ? call.prefix_tokens : 0)) * prof.prefill_per_token_s;
+    ++pl.calls;
+    if (call.prefix_id != 0) pl.prefixes.push_back(call.prefix_id);
+  }
+}
+
+// ---- local queue ----
+
+void T2sLocal::reset() {
+  profile_ = {};
+  if (index_ < shared_->speed.size()) shared_->speed[index_] = 1.0;
+}
+
+int T2sLocal::next(const InstanceState& inst, double now) {
+  // Bound first: observe() calibrates against this instance's cost model.
+  if (profile_.source != inst.cost) profile_ = profile_call_time(*inst.cost);
+  if (inst.waiting.empty()) return -1;
+  if (!p_.slack) return 0;
+  const double f = p_.adapt ? shared_->factor(index_) : 1.0;
+  auto key = [&](const agents::LlmCall& c) {
+    return laxity_key(c, f * profile_.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
+  };
+  size_t best = 0;
+  LaxityKey best_key = key(*inst.waiting[0].call);
+  for (size_t i = 1; i < inst.waiting.size(); ++i) {
+    const LaxityKey k = key(*inst.waiting[i].call);
+    if (before(k, inst.waiting[i], best_key, inst.waiting[best])) {
+      best = i;
+      best_key = k;
+    }
+  }
+  return static_cast<int>(best);
+}
+
+int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
+  if (p_.chunk > 0 || p_.step_stretch <= 0 || !inst.cost) return p_.chunk;
+  // Largest chunk whose prefill keeps a decode step within step_stretch × its plain duration: decoding calls
+  // (short tool calls above all) then never wait long behind a long prompt.
+  const int seqs = std::max<int>(1, static_cast<int>(inst.running.size()));
+  const int64_t ctx = inst.running.empty() ? 4096 : inst.running_context;
+  const double step = inst.cost->decode_step_s(seqs, ctx);
+  const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
+                                                        : profile_call_time(*inst.cost).prefill_per_token_s;
+  if (per_token <= 0) return 0;
+  return std::max(16, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
+}
+
+void T2sLocal::observe(const PolicyEvent& e) {
+  if (!p_.adapt || e.kind != PolicyEvent::Kind::iteration || !e.shape || !profile_.source || e.iteration_s <= 0)
+    return;
+  const double predicted = profile_.source->iteration_s(*e.shape);
+  if (predicted <= 0) return;
+  if (shared_->speed.size() <= index_) shared_->speed.resize(index_ + 1, 1.0);
+  double& s = shared_->speed[index_];
+  const double ratio = std::clamp(e.iteration_s / predicted, 0.05, 20.0);
+  s += p_.adapt_weight * (ratio - s);
+}
+
+void register_t2s_policies(PolicyRegistry& r) {
+  r.add("t2s",
+        "ours: stage-level min-completion placement (batch/context/prefix-aware, online-calibrated), least-laxity "
+        "local order over distribution-aware remaining work with admission control, prefill chunk cap; knobs "
+        "batch_aware stage affinity slack admission adapt remaining_q hopeless_frac chunk adapt_weight",
+        [](const PolicyContext& c) {
+          const T2sParams params = T2sParams::from(c);
+          auto shared = std::make_shared<T2sShared>();
+          Policy p;
+          p.dispatcher = std::make_unique<T2sDispatcher>(params, shared);
+          const size_t n = c.cluster ? c.cluster->instances.size() : 0;
+          shared->speed.assign(n, 1.0);
+          for (size_t i = 0; i < n; ++i) p.local.push_back(std::make_unique<T2sLocal>(params, shared, i));
+          return p;
+        });
+}
+
+}  // namespace t2s::scheduler

@@ -1,0 +1,124 @@
+#pragma once
+//! `t2s`, our scheduling policy: stage-level placement by minimum expected completion under a batch-, context- and
+//! prefix-aware estimate, least-laxity priority over distribution-aware remaining work with admission control
+//! (hopeless calls demoted), a prefill chunk cap against head-of-line blocking, and online speed calibration per
+//! instance. Every improvement is a switch (T2sParams) so the ablation is measurable; docs/scheduling.md has the
+//! formulas.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "scheduler/hexgen.hpp"
+#include "scheduler/policy.hpp"
+
+namespace t2s::scheduler {
+
+//! The knobs of `t2s` (PolicyContext params of the same name; 1 = on, 0 = off for the switches).
+struct T2sParams {
+  bool batch_aware = true;   //!< completion estimates see the running batch, context and the queue in priority order
+  bool stage = true;         //!< siblings of a stage are placed as a group (each sees the ones placed before it)
+  bool affinity = true;      //!< prefix-cache hits (resident, queued or sibling-placed) shorten the estimate
+  bool slack = true;         //!< local order by least laxity (else FCFS)
+  bool admission = true;     //!< calls that can no longer meet their deadline are demoted behind hopeful ones
+  bool adapt = true;         //!< per-instance speed factors learned online from observed iterations
+  bool priority_wait = true;  //!< wait estimate counts only waiting calls ahead in laxity order (else all queued)
+  size_t scan_limit = 128;    //!< priority_wait scans at most this many waiting calls per instance; longer queues
+                              //!< use the O(1) FCFS counters (bounds a decision's cost)
+  double offload = 0;        //!< > 0: slack-rich calls go to the slowest instance meeting their latest completion
+                             //!< with this margin (× their best service time); 0 = always the earliest completion
+  double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
+  double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
+  int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
+  double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
+                              //!< (0 with chunk 0 = the instance's own chunking)
+  double adapt_weight = 0.02;  //!< EWMA weight of one observed iteration
+  //! Reads the knobs from a context (missing ones keep their defaults).
+  static T2sParams from(const PolicyContext& ctx);
+};
+
+//! State shared by the dispatcher and the local queues of one `t2s` policy: per-instance speed factors
+//! (observed ÷ predicted iteration time, EWMA), written by the local queues, read by the dispatcher.
+struct T2sShared {
+  std::vector<double> speed;  //!< per instance; 1 = the cost model is right
+  //! The factor of instance `i` (1 when unknown).
+  double factor(size_t i) const { return i < speed.size() ? speed[i] : 1.0; }
+};
+
+//! Least-laxity key of a call on an instance: latest start = deadline − f·t_exec − R, where R is the
+//! distribution-aware remaining work; `hopeless` tells whether it can no longer make its deadline at `now`.
+struct LaxityKey {
+  double latest_start = 0;  //!< smaller = more urgent
+  bool hopeless = false;    //!< demoted behind every hopeful call (admission control)
+};
+
+//! The key of `call` given its profiled execution time `exec_s` on the instance.
+LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p);
+
+//! Global dispatcher of `t2s`: places each call (largest first within a stage) on the instance with the earliest
+//! estimated completion C_j = now + f_j·(wait_j + own_j), where
+//!   wait_j = in-flight iteration + prefill still to do for running calls + prompts of waiting calls that precede
+//!            it in laxity order (all waiting calls when batch_aware is off) + what this offer already put there,
+//!   own_j  = overhead + (prompt − prefix hit)·prefill/token + (output − 1)·decode step at the instance's batch
+//!            size and context (batch 1 when batch_aware is off).
+//! State: the profile cache (reset() clears it) and the shared speed factors.
+class T2sDispatcher : public GlobalDispatcher {
+ public:
+  T2sDispatcher(T2sParams params, std::shared_ptr<T2sShared> shared)
+      : p_(params), shared_(std::move(shared)) {}
+  void dispatch(std::span<const agents::LlmCall* const> calls, const ClusterView& view,
+                std::span<DispatchDecision> out) override;
+  void reset() override;
+  //! Estimated completion (absolute s) of `call` on instance `inst` with nothing else placed in this offer.
+  double estimate(const agents::LlmCall& call, const InstanceState& inst, double now);
+
+ private:
+  struct Placed {  // what this offer already put on an instance
+    double prefill_s = 0;
+    int calls = 0;
+    std::vector<uint64_t> prefixes;
+  };
+  // An instance's waiting queue in admission-order terms, computed once per dispatch() (the keys of 1,000 waiting
+  // calls cost more than everything else in a decision).
+  struct QueueSnapshot {
+    std::vector<double> rank;       // hopeful: latest start; hopeless: workflow arrival
+    std::vector<uint8_t> hopeless;  // 1 = demoted
+    std::vector<int> tokens;        // prompt tokens
+    std::vector<uint64_t> prefix;   // prefix ids
+    bool valid = false;             // false: use the FCFS counters instead
+  };
+  void snapshot(const InstanceState& inst, double now, QueueSnapshot& snap);
+  double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed,
+                    const QueueSnapshot& snap);
+
+  T2sParams p_;
+  std::shared_ptr<T2sShared> shared_;
+  ProfileCache profiles_;
+  std::vector<Placed> placed_;   // scratch of one dispatch() call
+  std::vector<QueueSnapshot> snaps_;  // scratch of one dispatch() call
+  std::vector<size_t> order_;    // scratch of one dispatch() call
+  std::vector<double> done_;     // scratch: completion estimate per instance
+};
+
+//! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow
+//! first; FCFS when `slack` is off. Caps prefill chunks at `chunk` tokens. Learns the instance's speed factor
+//! from iteration events when `adapt` is on. State: its profile, and its slot of the shared speed factors.
+class T2sLocal : public LocalQueuePolicy {
+ public:
+  T2sLocal(T2sParams params, std::shared_ptr<T2sShared> shared, size_t index)
+      : p_(params), shared_(std::move(shared)), index_(index) {}
+  int next(const InstanceState& inst, double now) override;
+  int prefill_chunk_tokens(const InstanceState& inst) const override;
+  void observe(const PolicyEvent& event) override;
+  void reset() override;
+
+ private:
+  T2sParams p_;
+  std::shared_ptr<T2sShared> shared_;
+  size_t index_;
+  CallTimeProfile profile_;
+};
+
+//! Adds `t2s` (knobs: T2sParams).
+void register_t2s_policies(PolicyRegistry& registry);
+
+}  // namespace t2s::scheduler

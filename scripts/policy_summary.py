@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Summarises scripts/policy_experiments.sh output into the markdown tables of docs/scheduling.md and SVG plots.
+Usage: /usr/bin/python3 scripts/policy_summary.py OUT_DIR [SVG_DIR]"""
+import json, os, sys
+
+out = sys.argv[1]
+svg_dir = sys.argv[2] if len(sys.argv) > 2 else None
+POL = ["rr-fcfs", "least-loaded", "edf", "hexgen", "rr-urgency", "balanced-fcfs", "autellix-plas", "t2s"]
+TRACES = ["all", "trace1", "trace2", "financial", "formula1", "spider", "bird", "synthetic"]
+PAPER = "paper (HexGen vs vLLM): P95 1.42-1.56x, throughput 1.49-1.81x"
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def runs_by(d):
+    r = {}
+    for x in d["runs"]:
+        r[(x["policy"], round(x["rate"], 4))] = x
+    return r
+
+
+def fmt(v, nd=1):
+    return "-" if v is None else f"{v:.{nd}f}"
+
+
+def main_table(tr):
+    d = load(f"{out}/{tr}/main/compare.json")
+    r = runs_by(d)
+    mr = d.get("max_rate_at_slo", {})
+    rates = sorted({k[1] for k in r})
+    # The highest rate where rr-fcfs still keeps up (throughput >= 90% of the offered rate).
+    hi = max([rt for rt in rates if r.get(("rr-fcfs", rt)) and r[("rr-fcfs", rt)]["throughput_wf_per_s"] >= 0.9 * rt]
+             or [rates[0]])
+    lines = [f"| policy | " + " | ".join(f"P95 @{rt}" for rt in rates) + " | max rate @95% | P95 vs rr | rate vs rr | P95 vs hexgen | rate vs hexgen | P95 vs autellix | rate vs autellix |",
+             "|---" * (len(rates) + 8) + "|"]
+    p95 = lambda p: r[(p, hi)]["latency_p95_s"]
+    for p in POL:
+        if (p, rates[0]) not in r:
+            continue
+        cells = [fmt(r[(p, rt)]["latency_p95_s"]) for rt in rates]
+        ratios = []
+        for peer in ["rr-fcfs", "hexgen", "autellix-plas"]:
+            ratios.append(fmt(p95(peer) / p95(p), 2) + "x")
+            ratios.append(fmt(mr.get(p, 0) / mr[peer], 2) + "x" if mr.get(peer) else "-")
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {fmt(mr.get(p), 3)} | " + " | ".join(ratios) + " |")
+    return "\n".join(lines), hi
+
+
+def slo_table(tr):
+    scales = [1.5, 2, 3, 4, 6]
+    rows = {}
+    for s in scales:
+        path = f"{out}/{tr}/slo{s}/compare.json"
+        if not os.path.exists(path):
+            continue
+        for x in load(path)["runs"]:
+            rows.setdefault(x["policy"], {})[s] = x["slo_attainment"]
+    lines = ["| policy | " + " | ".join(f"SLO x{s}" for s in scales) + " |", "|---" * (len(scales) + 1) + "|"]
+    for p in POL:
+        if p in rows:
+            lines.append(f"| {p} | " + " | ".join(fmt(100 * rows[p].get(s, float('nan')), 1) for s in scales) + " |")
+    return "\n".join(lines), rows, scales
+
+
+def robust_table():
+    lines = ["| scenario | policy | P95 @0.04 | P95 @0.08 | max rate @95% | rate vs rr | rate vs hexgen | rate vs autellix |",
+             "|---|---|---|---|---|---|---|---|"]
+    for sc in ["gamma2", "gamma4", "cost_fast_pessimistic", "cost_fast_optimistic", "slowdown"]:
+        path = f"{out}/robust/{sc}/compare.json"
+        if not os.path.exists(path):
+            continue
+        d = load(path)
+        r = runs_by(d)
+        mr = d.get("max_rate_at_slo", {})
+        for p in ["rr-fcfs", "hexgen", "autellix-plas", "t2s"]:
+            vs = lambda peer: fmt(mr.get(p, 0) / mr[peer], 2) + "x" if mr.get(peer) else "-"
+            lines.append(f"| {sc} | {p} | {fmt(r.get((p, 0.04), {}).get('latency_p95_s'))} | "
+                         f"{fmt(r.get((p, 0.08), {}).get('latency_p95_s'))} | {fmt(mr.get(p), 3)} | {vs('rr-fcfs')} | "
+                         f"{vs('hexgen')} | {vs('autellix-plas')} |")
+    return "\n".join(lines)
+
+
+def svg_lines(title, series, xs, path, ylabel):
+    W, H, L, B = 520, 300, 50, 40
+    ys = [v for s in series.values() for v in s if v is not None]
+    ymax = max(ys) if ys else 1
+    xmin, xmax = min(xs), max(xs)
+    X = lambda x: L + (x - xmin) / (xmax - xmin or 1) * (W - L - 130)
+    Y = lambda y: H - B - y / ymax * (H - B - 20)
+    colors = ["#999", "#6a3", "#3a6", "#d62", "#c9c", "#fa0", "#36c", "#c00"]
+    out_ = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">',
+            f'<text x="{L}" y="14">{title}</text>',
+            f'<line x1="{L}" y1="{H-B}" x2="{W-130}" y2="{H-B}" stroke="#000"/><line x1="{L}" y1="{H-B}" x2="{L}" y2="20" stroke="#000"/>',
+            f'<text x="4" y="24">{ylabel}</text><text x="{L}" y="{H-B+14}">{xmin}</text><text x="{W-150}" y="{H-B+14}">{xmax}</text>',
+            f'<text x="4" y="{Y(ymax)+4}">{ymax:.0f}</text>']
+    for i, (name, vals) in enumerate(series.items()):
+        pts = " ".join(f"{X(x):.1f},{Y(v):.1f}" for x, v in zip(xs, vals) if v is not None)
+        c = colors[i % len(colors)]
+        out_.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{pts}"/>')
+        out_.append(f'<text x="{W-125}" y="{30+14*i}" fill="{c}">{name}</text>')
+    out_.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out_))
+
+
+for tr in TRACES:
+    if not os.path.exists(f"{out}/{tr}/main/compare.json"):
+        continue
+    tune = load(f"{out}/{tr}/tune/tune.json")
+    t, hi = main_table(tr)
+    print(f"### {tr} (hexgen alpha = {tune['best'].get('alpha')} by t2s tune; ratios at rate {hi})\n\n{t}\n")
+    st, rows, scales = slo_table(tr)
+    if rows:
+        print(f"SLO attainment (%) vs SLO scale at 0.12 questions/s:\n\n{st}\n")
+    if svg_dir and tr == "all":
+        os.makedirs(svg_dir, exist_ok=True)
+        svg_lines("SLO attainment (%) vs SLO scale, hetero-paper, all traces, 0.12 q/s",
+                  {p: [100 * rows[p].get(s) if rows[p].get(s) is not None else None for s in scales] for p in POL if p in rows},
+                  scales, f"{svg_dir}/policies_slo_scale.svg", "%")
+        d = load(f"{out}/{tr}/main/compare.json")
+        r = runs_by(d)
+        rates = sorted({k[1] for k in r})
+        svg_lines("P95 latency (s) vs rate, hetero-paper, all traces",
+                  {p: [r[(p, rt)]["latency_p95_s"] for rt in rates] for p in POL if (p, rates[0]) in r},
+                  rates, f"{svg_dir}/policies_p95.svg", "s")
+def ablation_table(sub):
+    lines = ["| t2s variant | P95 @0.04 | P95 @0.08 | max rate @95% |", "|---|---|---|---|"]
+    base = f"{out}/{sub}"
+    if not os.path.isdir(base):
+        return ""
+    for v in ["none", "batch_aware=0", "stage=0", "affinity=0", "slack=0", "admission=0", "adapt=0",
+              "step_stretch=0", "remaining_q=0", "priority_wait=0"]:
+        path = f"{base}/{v}/compare.json"
+        if not os.path.exists(path):
+            continue
+        d = load(path)
+        r = runs_by(d)
+        lines.append(f"| {'all on' if v == 'none' else v} | {fmt(r[('t2s', 0.04)]['latency_p95_s'])} | "
+                     f"{fmt(r[('t2s', 0.08)]['latency_p95_s'])} | {fmt(d['max_rate_at_slo'].get('t2s'), 3)} |")
+    return "\n".join(lines)
+
+
+print("### Ablation of t2s (all traces)\n")
+print(ablation_table("ablation"))
+print("\nWith a100-0 slowed 2x from t = 300 s:\n")
+print(ablation_table("ablation_slowdown"))
+print("\n### Robustness (all traces)\n")
+print(robust_table())
+print(f"\n({PAPER})")
