@@ -21,6 +21,7 @@ struct StageEvent {
   double elapsed_s = 0;     //!< stage duration (when done)
   int calls = 0;            //!< LLM calls in the stage (0 for tool stages)
   std::string detail;       //!< e.g. the SQLite error that triggers a revise
+  std::vector<uint32_t> parents;  //!< stage indices this stage depended on (its DAG in-edges)
 };
 
 //! How a workflow ended.
@@ -37,6 +38,7 @@ struct WorkflowOutcome {
   std::vector<std::vector<std::string>> rows;    //!< its result rows, rendered as text (capped)
   bool has_gold = false;         //!< a gold query was available
   bool correct = false;          //!< execution match against gold (when has_gold and execution available)
+  bool execution_simulated = false;  //!< SQL outcomes came from the oracle's labels, not from a database
   int llm_calls = 0;
   int sql_executions = 0;
   int stages = 0;

@@ -1,0 +1,150 @@
+#include "agents/staged_workflow.hpp"
+
+#include <utility>
+
+namespace t2s::agents {
+
+StagedWorkflow::StagedWorkflow(const workloads::Question& question, const workloads::Arrival& arrival,
+                               AgentEnv& env, WorkflowFactory::Done done, WorkflowObserver* observer)
+    : question_(question), arrival_(arrival), env_(env), done_(std::move(done)), observer_(observer) {}
+
+void StagedWorkflow::start() {
+  if (started_ || finished_) return;
+  started_ = true;
+  guarded([this] { begin(); });
+}
+
+void StagedWorkflow::cancel() {
+  if (finished_) return;
+  // Mark first so that callbacks fired synchronously by cancel() are ignored.
+  auto ids = in_flight_;
+  WorkflowOutcome o;
+  o.cancelled = true;
+  o.error = "cancelled";
+  finish(std::move(o));
+  for (const auto& [id, stage] : ids) env_.llm().cancel(id);
+}
+
+uint32_t StagedWorkflow::release_llm_stage(StageKind kind, std::vector<LlmCall> calls, std::vector<uint32_t> parents,
+                                           LlmStageDone done, std::string detail) {
+  const uint32_t index = next_stage_++;
+  const double now = env_.now();
+  const auto n = static_cast<uint32_t>(calls.size());
+  RemainingWork rem = remaining_after(kind, index);
+  for (auto& c : calls) {
+    c.id = env_.next_call_id();
+    c.workflow_id = arrival_.workflow_id;
+    c.stage_index = index;
+    c.kind = kind;
+    c.siblings = n;
+    c.arrival_s = arrival_.arrival_s;
+    c.deadline_s = arrival_.deadline_s;
+    c.released_s = now;
+    c.remaining_mean_s = rem.mean_s;
+    c.remaining_p90_s = rem.p90_s;
+    in_flight_[c.id] = index;
+  }
+  llm_calls_ += static_cast<int>(n);
+  StageEvent start{arrival_.workflow_id, index, kind, false, now, 0, static_cast<int>(n), detail, parents};
+  emit(start);
+
+  struct Pending {
+    std::vector<LlmResult> results;
+    size_t remaining = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->results.resize(n);
+  pending->remaining = n;
+  auto self = shared_from_this();
+  std::vector<LlmClient::Callback> cbs;
+  cbs.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    cbs.push_back([self, pending, i, index, kind, now, n, done, parents](const LlmResult& r) {
+      self->in_flight_.erase(r.call_id);
+      pending->results[i] = r;
+      if (--pending->remaining != 0 || self->finished_) return;
+      const double t = self->env_.now();
+      self->emit(StageEvent{self->arrival_.workflow_id, index, kind, true, t, t - now, static_cast<int>(n), {},
+                            parents});
+      if (self->deadline_passed() && self->on_deadline_passed()) return;
+      self->guarded([&] { done(std::move(pending->results)); });
+    });
+  }
+  if (n == 0) {
+    // An empty stage ends at once; keep the "never inside the caller" rule by running it as zero tool work.
+    env_.run_tool(arrival_.workflow_id, kind, [] {}, [self, done](double) {
+      if (!self->finished_) self->guarded([&] { done({}); });
+    });
+    return index;
+  }
+  env_.llm().submit(std::move(calls), std::move(cbs));
+  return index;
+}
+
+uint32_t StagedWorkflow::release_tool_stage(StageKind kind, std::function<void()> work, std::vector<uint32_t> parents,
+                                            ToolStageDone done, std::string detail) {
+  const uint32_t index = next_stage_++;
+  const double now = env_.now();
+  ++tool_stages_;
+  emit(StageEvent{arrival_.workflow_id, index, kind, false, now, 0, 0, detail, parents});
+  auto self = shared_from_this();
+  env_.run_tool(arrival_.workflow_id, kind, std::move(work),
+                [self, index, kind, now, done = std::move(done), parents](double elapsed) {
+                  if (self->finished_) return;
+                  const double t = self->env_.now();
+                  self->emit(StageEvent{self->arrival_.workflow_id, index, kind, true, t, t - now, 0, {}, parents});
+                  if (self->deadline_passed() && self->on_deadline_passed()) return;
+                  self->guarded([&] { done(elapsed); });
+                });
+  return index;
+}
+
+void StagedWorkflow::finish(WorkflowOutcome outcome) {
+  if (finished_) return;
+  finished_ = true;
+  outcome.workflow_id = arrival_.workflow_id;
+  outcome.question_id = question_.id;
+  outcome.arrival_s = arrival_.arrival_s;
+  outcome.deadline_s = arrival_.deadline_s;
+  outcome.finished_s = env_.now();
+  outcome.llm_calls = llm_calls_;
+  outcome.stages = static_cast<int>(next_stage_);
+  if (outcome.sql_executions == 0) outcome.sql_executions = tool_stages_;
+  auto done = std::move(done_);
+  done_ = nullptr;
+  if (done) done(outcome);
+}
+
+void StagedWorkflow::guarded(const std::function<void()>& step) {
+  // An exception ends this request only (a bad database, a malformed answer the agent cannot recover from).
+  try {
+    step();
+  } catch (const std::exception& e) {
+    fail(e.what());
+  }
+}
+
+void StagedWorkflow::fail(std::string error) {
+  WorkflowOutcome o;
+  o.failed = true;
+  o.error = std::move(error);
+  finish(std::move(o));
+}
+
+namespace {
+class WorkflowHandle final : public Workflow {
+ public:
+  explicit WorkflowHandle(std::shared_ptr<StagedWorkflow> w) : w_(std::move(w)) {}
+  void start() override { w_->start(); }
+  void cancel() override { w_->cancel(); }
+
+ private:
+  std::shared_ptr<StagedWorkflow> w_;
+};
+}  // namespace
+
+std::unique_ptr<Workflow> make_workflow_handle(std::shared_ptr<StagedWorkflow> workflow) {
+  return std::make_unique<WorkflowHandle>(std::move(workflow));
+}
+
+}  // namespace t2s::agents
