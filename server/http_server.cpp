@@ -78,6 +78,7 @@ struct HttpServer::Impl {
   std::mutex live_mu;
   std::map<uint64_t, std::weak_ptr<Closable>> live;
   bool started = false, stopped = false;
+  std::mutex stop_mu;  // stop() may race with the destructor's stop()
 
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
@@ -245,9 +246,7 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
 
   void shutdown() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      self->gone_->store(true);
-      beast::error_code ec;
-      self->stream_.socket().close(ec);
+      self->close_socket();
     });
   }
 
@@ -510,6 +509,7 @@ uint16_t HttpServer::port() const { return impl_->bound_port; }
 
 void HttpServer::stop() {
   auto& m = *impl_;
+  std::lock_guard stop_lock(m.stop_mu);
   if (!m.started || m.stopped) return;
   m.stopped = true;
   net::post(m.ioc, [&m] {
@@ -525,10 +525,14 @@ void HttpServer::stop() {
   for (auto& c : open) c->shutdown();
   open.clear();
   m.work.reset();
-  // Give sessions a moment to see their sockets close (WebSocket handlers then cancel their work), then stop.
+  // Give sessions a moment to close their sockets (WebSocket handlers then cancel their work), then stop.
   auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (m.ws_open.load() > 0 && std::chrono::steady_clock::now() < until)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto live = [&m] {
+    std::lock_guard lk(m.live_mu);
+    return m.live.size();
+  };
+  while (live() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   m.ioc.stop();
   for (auto& t : m.threads) t.join();
   m.threads.clear();

@@ -30,7 +30,7 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;  //!< extra headers
 };
 
-//! The reply channel of one request; usable later and from any thread. Either send() once, or
+//! The reply channel of one request; usable later and from any thread, but not after the server is destroyed. Either send() once, or
 //! begin_stream(), write()…, end() (chunked transfer encoding, e.g. for server-sent events).
 class HttpReply {
  public:

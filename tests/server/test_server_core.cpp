@@ -152,6 +152,8 @@ struct Fixture {
   QuestionApiOptions opt;
   std::shared_ptr<QuestionApi> api;
   std::unique_ptr<HttpServer> server;
+  std::mutex workers_mu;
+  std::vector<std::thread> workers;  // joined before the server goes (replies must not outlive it)
   explicit Fixture(size_t per_conn = 4, size_t total = 64) {
     opt.max_in_flight_per_connection = per_conn;
     opt.max_in_flight_total = total;
@@ -167,21 +169,23 @@ struct Fixture {
     server->route("POST", "/echo", [](const HttpRequest& q, std::shared_ptr<HttpReply> r) {
       r->send({200, "application/json", q.body, {}});
     });
-    server->route("GET", "/stream", [](const HttpRequest&, std::shared_ptr<HttpReply> r) {
+    server->route("GET", "/stream", [this](const HttpRequest&, std::shared_ptr<HttpReply> r) {
       // Produced later from another thread, as the engine does.
-      std::thread([r] {
+      std::lock_guard lk(workers_mu);
+      workers.emplace_back([r] {
         r->begin_stream(200, "text/event-stream");
         for (int i = 0; i < 5; ++i) {
           r->write("data: " + std::to_string(i) + "\n\n");
           std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         r->end();
-      }).detach();
+      });
     });
     server->websocket("/ws", api);
     server->start();
   }
   ~Fixture() {
+    for (auto& t : workers) t.join();
     server->stop();
     api->cancel_all();
   }
