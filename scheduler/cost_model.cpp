@@ -13,6 +13,7 @@ CostModel::CostModel(const GpuProfile& gpu, int tp, const ModelProfile& model, i
 
 CostModel::CostModel(const InstanceSpec& spec) : CostModel(spec.gpu, spec.tp, spec.model, spec.block_tokens) {
   default_chunk_ = spec.chunked_prefill ? spec.max_batch_tokens : 0;
+  kv_override_ = spec.kv_blocks;
 }
 
 double CostModel::physical_iteration_s(const IterationShape& s) const {
@@ -118,6 +119,7 @@ double CostModel::estimate_completion_s(const agents::LlmCall& call, const Insta
 }
 
 int CostModel::kv_capacity_blocks() const {
+  if (kv_override_ > 0) return kv_override_;
   // vLLM-style: usable memory minus weights minus an activation/workspace reserve of 1.5 GB per GPU.
   const double usable = gpu_.memory_gb * 1e9 * gpu_.memory_utilization * tp_ - model_.weight_bytes() - 1.5e9 * tp_;
   const double block_bytes = model_.kv_bytes_per_token() * block_tokens_;

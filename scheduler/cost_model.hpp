@@ -74,7 +74,8 @@ class CostModel {
   //! Prefill throughput alone (tokens/s) at a typical context, for capacity bounds.
   double prefill_tokens_per_s() const;
 
-  //! KV capacity in blocks: (memory × utilisation × tp − weights − activation reserve) / block bytes.
+  //! KV capacity in blocks: (memory × utilisation × tp − weights − activation reserve) / block bytes, unless the
+  //! instance spec overrides it.
   int kv_capacity_blocks() const;
   //! Tokens per KV block.
   int block_tokens() const { return block_tokens_; }
@@ -103,6 +104,7 @@ class CostModel {
   int tp_ = 1;
   int block_tokens_ = 16;
   int default_chunk_ = 0;
+  int kv_override_ = 0;
   bool fitted_valid_ = false;
   LinearIterationModel fitted_;
 };

@@ -128,6 +128,8 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
     s.max_batch_tokens = static_cast<int>(json::opt_int(e, "max_batch_tokens", s.max_batch_tokens));
     s.max_running = static_cast<int>(json::opt_int(e, "max_running", s.max_running));
     s.chunked_prefill = json::opt_bool(e, "chunked_prefill", s.chunked_prefill);
+    s.kv_blocks = static_cast<int>(json::opt_int(e, "kv_blocks", 0));
+    if (s.kv_blocks < 0) throw InputError(at + ": field 'kv_blocks' must be >= 0");
     if (s.max_batch_tokens < 16) throw InputError(at + ": field 'max_batch_tokens' must be >= 16");
     if (s.max_running < 1) throw InputError(at + ": field 'max_running' must be >= 1");
     try {

@@ -71,6 +71,7 @@ struct InstanceSpec {
   int max_batch_tokens = 2048;  //!< token budget of one continuous-batching iteration
   int max_running = 256;        //!< max sequences in the running batch
   bool chunked_prefill = true;  //!< split long prefills over iterations (else a prefill runs whole)
+  int kv_blocks = 0;            //!< KV capacity override in blocks (0 = from memory; for what-ifs and tests)
   std::string model_file;       //!< engine backend: model file
   std::string device;           //!< engine backend: "cpu" | "cuda"
   int threads = 1;              //!< engine backend: threads

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace t2s::workloads {
@@ -34,11 +35,31 @@ struct Question {
   std::vector<TraceCall> trace_calls;  //!< recorded call sequence (hexgen traces only)
 };
 
+//! One column of a database schema as the loader knows it (from tables.json or the SQLite file).
+struct ColumnInfo {
+  std::string name;
+  std::string type;          //!< declared type ("text", "number", "INTEGER", …)
+  bool primary_key = false;
+};
+
+//! One table of a database schema.
+struct TableInfo {
+  std::string name;
+  std::vector<ColumnInfo> columns;
+};
+
+//! A foreign key `from_table.from_column → to_table.to_column`.
+struct ForeignKeyInfo {
+  std::string from_table, from_column, to_table, to_column;
+};
+
 //! A database a workload refers to.
 struct DatabaseInfo {
   std::string db_id;
   std::string path;          //!< SQLite file; empty when the file is not available
   std::string schema_source; //!< where the schema came from (tables.json, the file itself, …)
+  std::vector<TableInfo> tables;             //!< schema known without opening the file (may be empty)
+  std::vector<ForeignKeyInfo> foreign_keys;  //!< foreign keys of that schema
 };
 
 //! A loaded workload: questions plus the databases they use.
@@ -57,5 +78,28 @@ struct Arrival {
   double arrival_s = 0;
   double deadline_s = 1e18;   //!< absolute deadline (arrival + SLO budget)
 };
+
+//! What `load_workload` loads.
+struct WorkloadSpec {
+  std::string kind = "synthetic";  //!< "synthetic" | "spider" | "bird" | "hexgen-trace"
+  std::string data_dir;            //!< dataset folder (spider/bird: the official layout; hexgen-trace: folder of *.json)
+  std::string questions_file;      //!< overrides the question file (dev.json, mini_dev_sqlite.json, one trace file)
+  size_t limit = 0;                //!< keep the first N questions (0 = all)
+  uint64_t seed = 1;               //!< synthetic generation seed
+  std::string cache_dir = "out/synthetic";  //!< where the synthetic databases are written (reused when the manifest matches)
+};
+
+//! Loads a workload; throws InputError naming the file and entry on bad or missing input.
+Workload load_workload(const WorkloadSpec& spec);
+
+//! Throws InputError with `execution_note` (naming the missing files) when the workload cannot execute SQL.
+void require_execution(const Workload& workload);
+
+//! CREATE TABLE statements for a schema known from tables.json or the file (for prompt sizes without a database).
+std::string render_ddl(const DatabaseInfo& db);
+
+//! Index ranges [begin, end) into `calls`, one per stage: consecutive generate_candidate* calls form one parallel
+//! stage, consecutive evaluate* calls another, every other call is its own stage.
+std::vector<std::pair<size_t, size_t>> trace_stages(const std::vector<TraceCall>& calls);
 
 }  // namespace t2s::workloads

@@ -1,0 +1,928 @@
+#include "scheduler/simulator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace t2s::scheduler {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double us_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
+
+int blocks_for(int64_t tokens, int block_tokens) {
+  return tokens <= 0 ? 0 : static_cast<int>((tokens + block_tokens - 1) / block_tokens);
+}
+
+enum class EventType : uint8_t { arrival, iteration_end, wake, fn };
+
+struct Event {
+  double t;
+  uint64_t seq;
+  EventType type;
+  uint64_t a;  // arrival index | instance | fn slot
+  uint64_t b;  // iteration generation
+  bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+
+enum class Phase : uint8_t { held, queued, running, done };
+
+struct CallState {
+  agents::LlmCall call;
+  agents::LlmClient::Callback done;
+  int output_tokens = 1;
+  std::string text;
+  Phase phase = Phase::held;
+  bool cancel_requested = false;
+  CallRecord rec;
+};
+
+// Simulator-private companion of InstanceState::running[i] (same index).
+struct RunAux {
+  CallState* cs = nullptr;
+  int shared_tokens = 0;      // prompt tokens covered by a prefix-cache entry this call holds a reference on
+  uint64_t shared_pid = 0;    // that entry's id (0 = none)
+  int slot = 0;               // trace lane
+  int chunk = 0;              // prefill tokens scheduled in the current iteration
+  bool decode = false;        // scheduled to decode in the current iteration (group)
+};
+
+}  // namespace
+
+struct Simulator::Impl {
+  Simulator& self;
+  ClusterSpec cluster;
+  Policy& policy;
+  agents::Responder& responder;
+  SimOptions opt;
+
+  struct Inst {
+    std::vector<RunAux> aux;
+    std::vector<bool> slots;
+    uint64_t gen = 0;
+    bool wake_pending = false;
+    double group_start = 0;
+    std::vector<double> group_ends;  // cumulative end offsets of the steps of the current iteration group
+    int group_k = 0;
+    InstanceStats stats;
+  };
+
+  std::vector<CostModel> costs;
+  std::vector<InstanceState> states;
+  std::vector<Inst> insts;
+  std::vector<HeldCall> held;
+
+  double now_ = 0;
+  uint64_t seq_ = 0;
+  uint64_t next_call_id_ = 1;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events;
+  std::vector<std::function<void()>> fns;
+  std::vector<uint64_t> free_fns;
+  std::unordered_map<uint64_t, std::unique_ptr<CallState>> calls;
+
+  // Run-scoped.
+  const workloads::Workload* workload = nullptr;
+  const std::vector<workloads::Arrival>* arrivals = nullptr;
+  agents::WorkflowFactory* factory = nullptr;
+  agents::WorkflowObserver* user_observer = nullptr;
+  std::unordered_map<uint64_t, std::unique_ptr<agents::Workflow>> workflows;
+  std::unordered_map<uint64_t, size_t> arrival_index;  // workflow id → arrival index
+  std::vector<bool> have_outcome;
+  SimResult result;
+  std::vector<const agents::LlmCall*> scratch_calls;
+  std::vector<DispatchDecision> scratch_dec;
+
+  struct Observer final : agents::WorkflowObserver {
+    Impl* impl = nullptr;
+    void on_stage(const agents::StageEvent& e) override { impl->on_stage(e); }
+  } observer;
+
+  Impl(Simulator& s, const ClusterSpec& c, Policy& p, agents::Responder& r, SimOptions o)
+      : self(s), cluster(c), policy(p), responder(r), opt(o) {
+    if (cluster.instances.empty()) throw InputError("simulator: the cluster has no instances");
+    for (const auto& spec : cluster.instances) {
+      if (spec.backend != Backend::sim || spec.model.layers == 0 || spec.gpu.hbm_tbps == 0)
+        throw InputError("simulator: instance '" + spec.name +
+                         "' has no GPU/model profile to simulate (backend engine/remote needs --backend engine|remote)");
+      costs.emplace_back(spec);
+      if (auto it = opt.fitted_costs.find(spec.name); it != opt.fitted_costs.end()) costs.back().set_fitted(it->second);
+      if (costs.back().kv_capacity_blocks() <= 0)
+        throw InputError("instance '" + spec.name + "': model " + spec.model.name + " does not fit on " +
+                         std::to_string(spec.tp) + " × " + spec.gpu.name);
+    }
+    if (policy.local.size() != cluster.instances.size())
+      throw std::logic_error("simulator: policy has " + std::to_string(policy.local.size()) +
+                             " local policies for " + std::to_string(cluster.instances.size()) + " instances");
+    observer.impl = this;
+  }
+
+  void reset_state() {
+    states.assign(cluster.instances.size(), InstanceState{});
+    insts.assign(cluster.instances.size(), Inst{});
+    for (size_t i = 0; i < states.size(); ++i) {
+      auto& st = states[i];
+      st.index = i;
+      st.spec = &cluster.instances[i];
+      st.cost = &costs[i];
+      st.kv_blocks_total = costs[i].kv_capacity_blocks();
+      insts[i].stats.name = cluster.instances[i].name;
+      insts[i].stats.kv_blocks_total = st.kv_blocks_total;
+    }
+    held.clear();
+    now_ = 0;
+    seq_ = 0;
+    next_call_id_ = 1;
+    events = {};
+    fns.clear();
+    free_fns.clear();
+    calls.clear();
+    workflows.clear();
+    arrival_index.clear();
+    result = SimResult{};
+    policy.reset();
+  }
+
+  // ---------- events ----------
+  void push(double t, EventType type, uint64_t a, uint64_t b = 0) { events.push(Event{t, seq_++, type, a, b}); }
+  void post(double t, std::function<void()> fn) {
+    uint64_t slot;
+    if (!free_fns.empty()) {
+      slot = free_fns.back();
+      free_fns.pop_back();
+      fns[slot] = std::move(fn);
+    } else {
+      slot = fns.size();
+      fns.push_back(std::move(fn));
+    }
+    push(t, EventType::fn, slot);
+  }
+  void wake(size_t i) {
+    if (insts[i].wake_pending || states[i].busy) return;
+    insts[i].wake_pending = true;
+    push(now_, EventType::wake, i);
+  }
+
+  // ---------- observers ----------
+  void on_stage(const agents::StageEvent& e) {
+    if (user_observer) user_observer->on_stage(e);
+    if (e.done) {
+      PolicyEvent pe;
+      pe.kind = PolicyEvent::Kind::stage_finished;
+      pe.now = now_;
+      pe.workflow_id = e.workflow_id;
+      pe.stage_index = e.stage_index;
+      pe.stage_kind = e.kind;
+      pe.elapsed_s = e.elapsed_s;
+      policy.dispatcher->observe(pe);
+      if (opt.trace)
+        opt.trace->complete(static_cast<int>(states.size()) + 2, static_cast<int>(e.workflow_id),
+                            std::string(agents::is_llm_stage(e.kind) ? "llm:" : "tool:") + std::to_string(e.stage_index),
+                            "stage", e.t_s - e.elapsed_s, e.elapsed_s,
+                            {TraceArg("calls", e.calls), TraceArg("detail", e.detail)});
+    }
+  }
+
+  // ---------- dispatch ----------
+  void apply_decisions(std::span<const agents::LlmCall* const> cs, std::span<const DispatchDecision> dec,
+                       bool from_held) {
+    std::vector<HeldCall> still_held;
+    for (size_t k = 0; k < cs.size(); ++k) {
+      auto it = calls.find(cs[k]->id);
+      if (it == calls.end()) continue;
+      CallState& c = *it->second;
+      const int target = dec[k].instance;
+      if (target >= 0 && static_cast<size_t>(target) < states.size()) {
+        enqueue(static_cast<size_t>(target), c);
+      } else {
+        if (target >= 0)
+          throw std::logic_error("policy '" + policy.name + "' chose instance " + std::to_string(target) +
+                                 " of " + std::to_string(states.size()));
+        double since = now_;
+        if (from_held)
+          for (const auto& h : held)
+            if (h.call == &c.call) since = h.held_since_s;
+        still_held.push_back({&c.call, since});
+        if (std::isfinite(dec[k].retry_at_s)) post(std::max(now_, dec[k].retry_at_s), [this] { offer_held(); });
+      }
+    }
+    if (from_held)
+      held = std::move(still_held);
+    else
+      held.insert(held.end(), still_held.begin(), still_held.end());
+  }
+
+  void dispatch_group(std::vector<const agents::LlmCall*>& group, bool from_held) {
+    if (group.empty()) return;
+    scratch_dec.assign(group.size(), DispatchDecision{});
+    ClusterView view{now_, &states, &held};
+    auto t0 = Clock::now();
+    policy.dispatcher->dispatch(group, view, scratch_dec);
+    const double us = us_since(t0) / static_cast<double>(group.size());
+    for (size_t k = 0; k < group.size(); ++k) result.decision_us.push_back(us);
+    auto decisions = scratch_dec;  // apply_decisions may re-enter dispatch through offer_held (it does not today)
+    apply_decisions(group, decisions, from_held);
+  }
+
+  void offer_held() {
+    if (held.empty()) return;
+    std::vector<const agents::LlmCall*> group;
+    for (const auto& h : held) group.push_back(h.call);
+    dispatch_group(group, true);
+  }
+
+  void enqueue(size_t i, CallState& c) {
+    auto& st = states[i];
+    c.phase = Phase::queued;
+    c.rec.instance = static_cast<int>(i);
+    c.rec.queued_s = now_;
+    st.waiting.push_back(QueuedCall{&c.call, now_, false});
+    st.waiting_prompt_tokens += c.call.prompt_tokens;
+    st.waiting_output_tokens += c.call.expected_output_tokens;
+    if (st.busy)
+      cut_group(i);
+    else
+      wake(i);
+  }
+
+  // A fused decode group in flight on `i` ends at the next step boundary instead (the batch is about to change).
+  void cut_group(size_t i) {
+    auto& in = insts[i];
+    if (in.group_k <= 1) return;
+    int j = 0;
+    while (j < in.group_k - 1 && in.group_start + in.group_ends[static_cast<size_t>(j)] < now_) ++j;
+    if (j + 1 >= in.group_k) return;
+    in.group_k = j + 1;
+    states[i].busy_until_s = in.group_start + in.group_ends[static_cast<size_t>(j)];
+    push(states[i].busy_until_s, EventType::iteration_end, i, ++in.gen);
+  }
+
+  // ---------- KV ----------
+  bool ensure_blocks(InstanceState& st, int need) {
+    if (need <= 0) return true;
+    if (need > st.kv_blocks_free()) st.kv_blocks_used -= st.prefix_cache.evict(need - st.kv_blocks_free());
+    return need <= st.kv_blocks_free();
+  }
+
+  int private_ctx(const InstanceState& st, size_t r) const {
+    const auto& rc = st.running[r];
+    return rc.prefilled + rc.decoded - insts[st.index].aux[r].shared_tokens;
+  }
+
+  void remove_running(size_t i, size_t r) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    const auto& rc = st.running[r];
+    const auto& ax = in.aux[r];
+    st.kv_blocks_used -= rc.kv_blocks;
+    if (ax.shared_pid) st.prefix_cache.release(ax.shared_pid);
+    st.running_prefill_left -= std::max(0, rc.call->prompt_tokens - rc.prefilled);
+    st.running_decode_left -= std::max(0, rc.call->expected_output_tokens - rc.decoded);
+    st.running_context -= rc.prefilled + rc.decoded;
+    in.slots[static_cast<size_t>(ax.slot)] = false;
+    st.running.erase(st.running.begin() + static_cast<std::ptrdiff_t>(r));
+    in.aux.erase(in.aux.begin() + static_cast<std::ptrdiff_t>(r));
+  }
+
+  void preempt(size_t i, size_t r) {
+    auto& st = states[i];
+    CallState* cs = insts[i].aux[r].cs;
+    const double enq = st.running[r].enqueued_s;
+    remove_running(i, r);
+    cs->phase = Phase::queued;
+    cs->rec.preemptions++;
+    insts[i].stats.preemptions++;
+    st.waiting.insert(st.waiting.begin(), QueuedCall{&cs->call, enq, true});
+    st.waiting_prompt_tokens += cs->call.prompt_tokens;
+    st.waiting_output_tokens += cs->call.expected_output_tokens;
+  }
+
+  // ---------- iterations ----------
+  // Schedules the running batch for one step: decodes take one token, partial prefills a chunk. KV shortfalls evict
+  // the prefix cache, then preempt from the back of the batch (recompute), as vLLM does. Returns tokens used.
+  int schedule_running(size_t i, int budget, int chunk_cap) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    const int bt = st.spec->block_tokens;
+    int used = 0;
+    for (size_t r = 0; r < st.running.size();) {
+      auto& rc = st.running[r];
+      auto& ax = in.aux[r];
+      ax.chunk = 0;
+      ax.decode = false;
+      if (budget - used <= 0) {
+        ++r;
+        continue;
+      }
+      int tokens = rc.prefill_done() ? 1 : std::min({rc.call->prompt_tokens - rc.prefilled, budget - used, chunk_cap});
+      const int need = blocks_for(private_ctx(st, r) + tokens, bt) - rc.kv_blocks;
+      bool ok = ensure_blocks(st, need);
+      while (!ok && st.running.size() > r + 1) {
+        preempt(i, st.running.size() - 1);
+        ok = ensure_blocks(st, need);
+      }
+      if (!ok) {  // this call is the last one: preempt it instead
+        preempt(i, r);
+        continue;
+      }
+      auto& rc2 = st.running[r];
+      rc2.kv_blocks += std::max(0, need);
+      st.kv_blocks_used += std::max(0, need);
+      if (rc2.prefill_done())
+        in.aux[r].decode = true;
+      else
+        in.aux[r].chunk = tokens;
+      used += tokens;
+      ++r;
+    }
+    return used;
+  }
+
+  // Admits waiting calls in the local policy's order while budget, batch size and KV allow. Returns tokens used.
+  int admit_waiting(size_t i, int budget, int chunk_cap, bool chunked, bool& blocked) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    auto& local = *policy.local[i];
+    const int bt = st.spec->block_tokens;
+    int used = 0;
+    std::vector<std::pair<size_t, QueuedCall>> skipped;
+    blocked = false;
+    while (!st.waiting.empty() && static_cast<int>(st.running.size()) < st.spec->max_running && budget - used > 0) {
+      auto t0 = Clock::now();
+      const int idx = local.next(st, now_);
+      result.decision_us.push_back(us_since(t0));
+      if (idx < 0) break;
+      if (static_cast<size_t>(idx) >= st.waiting.size())
+        throw std::logic_error("policy '" + policy.name + "' picked waiting[" + std::to_string(idx) + "] of " +
+                               std::to_string(st.waiting.size()));
+      const QueuedCall q = st.waiting[static_cast<size_t>(idx)];
+      CallState* cs = calls.at(q.call->id).get();
+      const auto& call = cs->call;
+      int hit = st.prefix_cache.hit_tokens(call.prefix_id, call.prefix_tokens);
+      hit = std::min(hit, std::max(0, call.prompt_tokens - 1));
+      const int left = call.prompt_tokens - hit;
+      int chunk = chunked ? std::min({left, budget - used, chunk_cap}) : left;
+      bool fits = chunked || left <= budget - used || used == 0;
+      int need = blocks_for(chunk, bt);
+      if (fits && hit > 0) st.prefix_cache.acquire(call.prefix_id, now_);  // pin before evicting for this call
+      bool kv_ok = fits && ensure_blocks(st, need);
+      while (fits && !kv_ok) {
+        const int victim = local.preempt(st, idx, now_);
+        if (victim < 0 || static_cast<size_t>(victim) >= st.running.size()) break;
+        preempt(i, static_cast<size_t>(victim));
+        kv_ok = ensure_blocks(st, need);
+        // The victim went to the front of the queue: `idx` moved by one.
+      }
+      if (!fits || !kv_ok) {
+        if (fits && hit > 0) st.prefix_cache.release(call.prefix_id);
+        blocked = true;
+        if (!local.allow_skip()) break;
+        // Find the call again (preemption may have shifted it) and set it aside for this iteration.
+        size_t pos = 0;
+        while (pos < st.waiting.size() && st.waiting[pos].call != q.call) ++pos;
+        skipped.emplace_back(pos, st.waiting[pos]);
+        st.waiting.erase(st.waiting.begin() + static_cast<std::ptrdiff_t>(pos));
+        continue;
+      }
+      size_t pos = 0;
+      while (pos < st.waiting.size() && st.waiting[pos].call != q.call) ++pos;
+      st.waiting.erase(st.waiting.begin() + static_cast<std::ptrdiff_t>(pos));
+      st.waiting_prompt_tokens -= call.prompt_tokens;
+      st.waiting_output_tokens -= call.expected_output_tokens;
+      RunningCall rc;
+      rc.call = &call;
+      rc.cached_tokens = hit;
+      rc.prefilled = hit;
+      rc.kv_blocks = need;
+      rc.enqueued_s = q.enqueued_s;
+      rc.started_s = now_;
+      st.kv_blocks_used += need;
+      st.running.push_back(rc);
+      RunAux ax;
+      ax.cs = cs;
+      ax.shared_tokens = hit;
+      ax.shared_pid = hit > 0 ? call.prefix_id : 0;
+      ax.chunk = chunk;
+      auto& in_slots = in.slots;
+      size_t slot = 0;
+      while (slot < in_slots.size() && in_slots[slot]) ++slot;
+      if (slot == in_slots.size()) in_slots.push_back(true);
+      in_slots[slot] = true;
+      ax.slot = static_cast<int>(slot);
+      in.aux.push_back(ax);
+      st.running_prefill_left += call.prompt_tokens - hit;
+      st.running_decode_left += std::max(0, call.expected_output_tokens);
+      st.running_context += hit;
+      cs->phase = Phase::running;
+      cs->rec.started_s = now_;
+      cs->rec.cached_tokens = hit;
+      in.stats.cached_tokens += static_cast<uint64_t>(hit);
+      if (opt.trace && now_ > q.enqueued_s)
+        opt.trace->complete(static_cast<int>(i) + 1, 0, "queued", "queue", q.enqueued_s, now_ - q.enqueued_s,
+                            {TraceArg("workflow", static_cast<int64_t>(call.workflow_id)),
+                             TraceArg("call", static_cast<int64_t>(call.id))});
+      used += chunk;
+    }
+    for (auto it = skipped.rbegin(); it != skipped.rend(); ++it)
+      st.waiting.insert(st.waiting.begin() + static_cast<std::ptrdiff_t>(std::min(it->first, st.waiting.size())),
+                        it->second);
+    return used;
+  }
+
+  void start_iteration(size_t i) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    in.wake_pending = false;
+    if (st.busy || (st.running.empty() && st.waiting.empty())) return;
+    const auto& spec = *st.spec;
+    const int budget = spec.max_batch_tokens;
+    const int policy_chunk = policy.local[i]->prefill_chunk_tokens(st);
+    const bool chunked = spec.chunked_prefill || policy_chunk > 0;
+    const int chunk_cap = policy_chunk > 0 ? policy_chunk : (chunked ? budget : std::numeric_limits<int>::max());
+    bool blocked = false;
+    if (chunked) {
+      const int used = schedule_running(i, budget, chunk_cap);
+      admit_waiting(i, budget - used, chunk_cap, true, blocked);
+    } else {
+      // Without chunked prefill (vLLM v0): an iteration with admissions is prefill-only; decodes wait for it.
+      for (auto& ax : in.aux) ax.chunk = 0, ax.decode = false;
+      const int used = admit_waiting(i, budget, chunk_cap, false, blocked);
+      if (used == 0) schedule_running(i, budget, chunk_cap);
+    }
+    IterationShape shape;
+    int decode_seqs = 0;
+    bool any_prefill = false;
+    for (size_t r = 0; r < st.running.size(); ++r) {
+      const auto& ax = in.aux[r];
+      const auto& rc = st.running[r];
+      if (ax.chunk > 0) {
+        shape.prefill_tokens += ax.chunk;
+        shape.prefill_attn += ax.chunk * (rc.prefilled + ax.chunk / 2.0);
+        any_prefill = true;
+      } else if (ax.decode) {
+        ++decode_seqs;
+        shape.decode_context += rc.prefilled + rc.decoded;
+      }
+    }
+    shape.decode_seqs = decode_seqs;
+    if (shape.prefill_tokens + decode_seqs == 0) return;  // nothing schedulable (cannot happen with KV ≥ 1 call)
+    // Pure decode with nothing admissible: fuse up to fuse_max_steps steps, ending before the first completion and
+    // within free KV; admission is re-checked at the group's end (or earlier, when a new call arrives here).
+    int k = 1;
+    if (!any_prefill && (st.waiting.empty() || blocked || static_cast<int>(st.running.size()) >= spec.max_running)) {
+      int steps_to_finish = std::numeric_limits<int>::max();
+      for (size_t r = 0; r < st.running.size(); ++r)
+        if (in.aux[r].decode)
+          steps_to_finish = std::min(steps_to_finish, in.aux[r].cs->output_tokens - st.running[r].decoded);
+      k = std::clamp(std::min(opt.fuse_max_steps, steps_to_finish), 1, std::max(1, opt.fuse_max_steps));
+      if (k > 1) k = fit_kv_steps(i, k);
+    }
+    in.group_ends.resize(static_cast<size_t>(k));
+    double total = 0;
+    IterationShape step = shape;
+    for (int j = 0; j < k; ++j) {
+      total += costs[i].iteration_s(step);
+      in.group_ends[static_cast<size_t>(j)] = total;
+      step.decode_context += decode_seqs;
+    }
+    in.group_start = now_;
+    in.group_k = k;
+    st.busy = true;
+    st.busy_until_s = now_ + total;
+    push(st.busy_until_s, EventType::iteration_end, i, ++in.gen);
+    if (!policy.local.empty()) {
+      PolicyEvent pe;
+      pe.kind = PolicyEvent::Kind::iteration;
+      pe.now = now_;
+      pe.instance = i;
+      pe.shape = &shape;
+      pe.iteration_s = in.group_ends[0];
+      policy.local[i]->observe(pe);
+    }
+    const int peak = st.kv_blocks_used;
+    in.stats.peak_kv_blocks = std::max(in.stats.peak_kv_blocks, peak);
+  }
+
+  // Largest k' ≤ k decode steps whose extra KV blocks fit (the first step's blocks are already allocated).
+  int fit_kv_steps(size_t i, int k) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    const int bt = st.spec->block_tokens;
+    auto extra = [&](int steps) {
+      int64_t blocks = 0;
+      for (size_t r = 0; r < st.running.size(); ++r)
+        if (in.aux[r].decode) blocks += blocks_for(private_ctx(st, r) + steps, bt) - st.running[r].kv_blocks;
+      return blocks;
+    };
+    const int64_t avail = st.kv_blocks_free() + st.prefix_cache.evictable_blocks();
+    if (extra(k) <= avail) return k;
+    int lo = 1, hi = k;  // extra(lo) ≤ avail (it is 0), extra(hi) > avail
+    while (hi - lo > 1) {
+      int mid = (lo + hi) / 2;
+      if (extra(mid) <= avail)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    return lo;
+  }
+
+  void end_iteration(size_t i, uint64_t gen) {
+    auto& st = states[i];
+    auto& in = insts[i];
+    if (gen != in.gen || !st.busy) return;
+    const int steps = in.group_k;
+    const double elapsed = in.group_ends[static_cast<size_t>(steps - 1)];
+    st.busy = false;
+    st.iterations += static_cast<uint64_t>(steps);
+    st.busy_s += elapsed;
+    in.stats.iterations += static_cast<uint64_t>(steps);
+    in.stats.busy_s += elapsed;
+    result.iterations += static_cast<uint64_t>(steps);
+    const int bt = st.spec->block_tokens;
+    std::vector<size_t> finished;
+    for (size_t r = 0; r < st.running.size(); ++r) {
+      auto& rc = st.running[r];
+      auto& ax = in.aux[r];
+      CallState& cs = *ax.cs;
+      if (ax.chunk > 0) {
+        rc.prefilled += ax.chunk;
+        st.running_prefill_left -= ax.chunk;
+        st.running_context += ax.chunk;
+        in.stats.prefill_tokens += static_cast<uint64_t>(ax.chunk);
+        if (rc.prefill_done()) {
+          // The iteration that completes the prefill samples the first output token.
+          rc.decoded = 1;
+          st.running_context += 1;
+          if (rc.call->expected_output_tokens >= 1) st.running_decode_left -= 1;
+          in.stats.decode_tokens += 1;
+          share_prefix(i, r);
+        }
+      } else if (ax.decode) {
+        const int before_left = std::max(0, rc.call->expected_output_tokens - rc.decoded);
+        rc.decoded += steps;
+        st.running_decode_left -= before_left - std::max(0, rc.call->expected_output_tokens - rc.decoded);
+        st.running_context += steps;
+        in.stats.decode_tokens += static_cast<uint64_t>(steps);
+      }
+      ax.chunk = 0;
+      ax.decode = false;
+      // Trim the blocks allocated ahead for a group that was cut short.
+      const int want = blocks_for(rc.prefilled + rc.decoded - ax.shared_tokens, bt);
+      if (want < rc.kv_blocks) {
+        st.kv_blocks_used -= rc.kv_blocks - want;
+        rc.kv_blocks = want;
+      }
+      if (rc.decoded >= cs.output_tokens || cs.cancel_requested) finished.push_back(r);
+    }
+    bool any_done = false;
+    for (auto it = finished.rbegin(); it != finished.rend(); ++it) {
+      const size_t r = *it;
+      CallState* cs = in.aux[r].cs;
+      const int slot = in.aux[r].slot;
+      const double started = st.running[r].started_s;
+      remove_running(i, r);
+      finish_call(*cs, !cs->cancel_requested, cs->cancel_requested ? "cancelled" : "", slot, started);
+      any_done = true;
+    }
+    if (any_done) offer_held();
+    start_iteration(i);
+  }
+
+  // After a call's prefill completes, its shared prefix becomes a prefix-cache entry (full blocks only).
+  void share_prefix(size_t i, size_t r) {
+    auto& st = states[i];
+    auto& ax = insts[i].aux[r];
+    auto& rc = st.running[r];
+    const auto& call = *rc.call;
+    const int bt = st.spec->block_tokens;
+    if (call.prefix_id == 0 || ax.shared_pid != 0) return;
+    const int full = std::min(call.prefix_tokens, call.prompt_tokens) / bt;
+    if (full <= 0) return;
+    const PrefixEntry* e = st.prefix_cache.find(call.prefix_id);
+    if (e && e->tokens >= full * bt) return;  // a sibling put it there meanwhile; this copy stays private
+    if (e) return;  // a shorter entry exists and is shared by others; keep it (no merging)
+    if (full > rc.kv_blocks) return;
+    st.prefix_cache.insert(call.prefix_id, full * bt, full, now_);
+    rc.kv_blocks -= full;
+    ax.shared_tokens = full * bt;
+    ax.shared_pid = call.prefix_id;
+  }
+
+  // Ends a call. The fixed per-call overhead (request handling, detokenisation) delays the result, not the instance.
+  void finish_call(CallState& cs, bool ok, const std::string& error, int slot, double started) {
+    const double end = ok && cs.rec.instance >= 0
+                           ? now_ + costs[static_cast<size_t>(cs.rec.instance)].call_overhead_s()
+                           : now_;
+    cs.phase = Phase::done;
+    cs.rec.finished_s = end;
+    cs.rec.ok = ok;
+    cs.rec.cancelled = cs.cancel_requested;
+    cs.rec.output_tokens = ok ? cs.output_tokens : 0;
+    auto& inst_stats = insts[static_cast<size_t>(std::max(0, cs.rec.instance))].stats;
+    if (ok && cs.rec.instance >= 0) inst_stats.calls++;
+    agents::LlmResult res;
+    res.call_id = cs.call.id;
+    res.ok = ok;
+    res.cancelled = cs.cancel_requested;
+    res.error = error;
+    if (ok) res.text = cs.text;
+    res.prompt_tokens = cs.call.prompt_tokens;
+    res.cached_tokens = cs.rec.cached_tokens;
+    res.output_tokens = cs.rec.output_tokens;
+    if (cs.rec.instance >= 0) res.instance = cluster.instances[static_cast<size_t>(cs.rec.instance)].name;
+    res.queued_s = cs.rec.queued_s;
+    res.started_s = cs.rec.started_s;
+    res.finished_s = end;
+    if (opt.trace && cs.rec.instance >= 0 && slot >= 0)
+      opt.trace->complete(cs.rec.instance + 1, slot + 1, std::string(agents::stage_kind_name(cs.call.kind)), "llm",
+                          started, end - started,
+                          {TraceArg("workflow", static_cast<int64_t>(cs.call.workflow_id)),
+                           TraceArg("stage", static_cast<int>(cs.call.stage_index)),
+                           TraceArg("prompt_tokens", cs.call.prompt_tokens),
+                           TraceArg("cached_tokens", cs.rec.cached_tokens),
+                           TraceArg("output_tokens", cs.rec.output_tokens), TraceArg("deadline_s", cs.call.deadline_s),
+                           TraceArg("slack_s", cs.call.deadline_s - end)});
+    PolicyEvent pe;
+    pe.kind = PolicyEvent::Kind::call_finished;
+    pe.now = now_;
+    pe.call = &cs.call;
+    pe.result = &res;
+    pe.instance = static_cast<size_t>(std::max(0, cs.rec.instance));
+    policy.dispatcher->observe(pe);
+    if (cs.rec.instance >= 0) policy.local[static_cast<size_t>(cs.rec.instance)]->observe(pe);
+    result.calls.push_back(cs.rec);
+    auto node = calls.extract(cs.call.id);
+    auto done = std::move(node.mapped()->done);
+    post(end, [done = std::move(done), res = std::move(res)]() mutable {
+      if (done) done(res);
+    });
+  }
+
+  // ---------- run ----------
+  void on_arrival(size_t k) {
+    const auto& a = (*arrivals)[k];
+    if (a.question_index >= workload->questions.size())
+      throw InputError("arrival " + std::to_string(k) + ": question index " + std::to_string(a.question_index) +
+                       " out of range (" + std::to_string(workload->questions.size()) + " questions)");
+    const uint64_t wid = a.workflow_id;
+    arrival_index[wid] = k;
+    auto done = [this, k, wid](const agents::WorkflowOutcome& o) {
+      if (have_outcome[k]) return;
+      have_outcome[k] = true;
+      result.outcomes[k] = o;
+      if (result.outcomes[k].finished_s == 0) result.outcomes[k].finished_s = now_;
+      const auto& arr = (*arrivals)[k];
+      PolicyEvent pe;
+      pe.kind = PolicyEvent::Kind::workflow_finished;
+      pe.now = now_;
+      pe.workflow_id = wid;
+      pe.elapsed_s = now_ - arr.arrival_s;
+      pe.deadline_met = o.completed && now_ <= arr.deadline_s;
+      policy.dispatcher->observe(pe);
+      if (opt.trace) {
+        const int pid = static_cast<int>(states.size()) + 2;
+        opt.trace->complete(pid, static_cast<int>(wid), "workflow " + std::to_string(wid), "workflow", arr.arrival_s,
+                            now_ - arr.arrival_s,
+                            {TraceArg("question", o.question_id), TraceArg("deadline_s", arr.deadline_s),
+                             TraceArg("completed", o.completed ? 1 : 0)});
+        opt.trace->instant(pid, static_cast<int>(wid), "deadline", "deadline", arr.deadline_s);
+      }
+      post(now_, [this, wid] { workflows.erase(wid); });
+    };
+    auto wf = factory->make(workload->questions[a.question_index], a, self, done, &observer);
+    auto* raw = wf.get();
+    workflows[wid] = std::move(wf);
+    raw->start();
+  }
+
+  SimResult run(const workloads::Workload& w, const std::vector<workloads::Arrival>& arr,
+                agents::WorkflowFactory& f, agents::WorkflowObserver* obs) {
+    const auto wall0 = Clock::now();
+    reset_state();
+    workload = &w;
+    arrivals = &arr;
+    factory = &f;
+    user_observer = obs;
+    result.outcomes.assign(arr.size(), agents::WorkflowOutcome{});
+    have_outcome.assign(arr.size(), false);
+    if (opt.trace) {
+      for (size_t i = 0; i < states.size(); ++i) {
+        opt.trace->process_name(static_cast<int>(i) + 1, "instance " + cluster.instances[i].name);
+        opt.trace->thread_name(static_cast<int>(i) + 1, 0, "queue");
+      }
+      opt.trace->process_name(static_cast<int>(states.size()) + 1, "sqlite");
+      opt.trace->process_name(static_cast<int>(states.size()) + 2, "workflows");
+    }
+    for (size_t k = 0; k < arr.size(); ++k) push(arr[k].arrival_s, EventType::arrival, k);
+    while (!events.empty()) {
+      const Event e = events.top();
+      if (e.t > opt.max_sim_s) break;
+      events.pop();
+      now_ = std::max(now_, e.t);
+      result.events++;
+      switch (e.type) {
+        case EventType::arrival:
+          on_arrival(e.a);
+          break;
+        case EventType::iteration_end:
+          end_iteration(e.a, e.b);
+          break;
+        case EventType::wake:
+          start_iteration(e.a);
+          break;
+        case EventType::fn: {
+          auto fn = std::move(fns[e.a]);
+          fns[e.a] = nullptr;
+          free_fns.push_back(e.a);
+          fn();
+          break;
+        }
+      }
+    }
+    result.end_s = now_;
+    // Whatever did not end is failed (stalled or past max_sim_s).
+    for (auto& [id, cs] : calls) {
+      CallRecord rec = cs->rec;
+      rec.ok = false;
+      result.calls.push_back(rec);
+    }
+    std::sort(result.calls.begin() + static_cast<std::ptrdiff_t>(result.calls.size() - calls.size()),
+              result.calls.end(), [](const CallRecord& a, const CallRecord& b) { return a.call_id < b.call_id; });
+    for (size_t k = 0; k < arr.size(); ++k) {
+      if (have_outcome[k]) continue;
+      auto& o = result.outcomes[k];
+      o.workflow_id = arr[k].workflow_id;
+      o.question_id = w.questions[arr[k].question_index].id;
+      o.failed = true;
+      o.error = events.empty() ? "workflow stalled (no pending events)" : "not finished by max_sim_s";
+      o.arrival_s = arr[k].arrival_s;
+      o.deadline_s = arr[k].deadline_s;
+      o.finished_s = now_;
+    }
+    for (auto& in : insts) result.instances.push_back(in.stats);
+    workflows.clear();
+    calls.clear();
+    result.wall_s = std::chrono::duration<double>(Clock::now() - wall0).count();
+    return std::move(result);
+  }
+};
+
+Simulator::Simulator(const ClusterSpec& cluster, Policy& policy, agents::Responder& responder, SimOptions options)
+    : impl_(std::make_unique<Impl>(*this, cluster, policy, responder, options)) {
+  impl_->reset_state();
+}
+
+Simulator::~Simulator() = default;
+
+SimResult Simulator::run(const workloads::Workload& workload, const std::vector<workloads::Arrival>& arrivals,
+                         agents::WorkflowFactory& factory, agents::WorkflowObserver* observer) {
+  return impl_->run(workload, arrivals, factory, observer);
+}
+
+double Simulator::now() const { return impl_->now_; }
+
+void Simulator::run_tool(uint64_t workflow_id, agents::StageKind kind, std::function<void()> work,
+                         std::function<void(double)> done) {
+  auto* im = impl_.get();
+  const double elapsed = kind == agents::StageKind::sql_execution ? im->opt.sql_execution_s : im->opt.other_tool_s;
+  if (kind == agents::StageKind::sql_execution) im->result.sql_executions++;
+  im->post(im->now_, [im, workflow_id, kind, elapsed, work = std::move(work), done = std::move(done)]() mutable {
+    if (im->opt.run_tool_work && work) work();
+    if (im->opt.trace)
+      im->opt.trace->complete(static_cast<int>(im->states.size()) + 1, static_cast<int>(workflow_id),
+                              std::string(agents::stage_kind_name(kind)), "tool", im->now_, elapsed,
+                              {TraceArg("workflow", static_cast<int64_t>(workflow_id))});
+    im->post(im->now_ + elapsed, [done = std::move(done), elapsed] {
+      if (done) done(elapsed);
+    });
+  });
+}
+
+uint64_t Simulator::next_call_id() { return impl_->next_call_id_++; }
+
+double Simulator::reference_seconds(int prompt_tokens, int output_tokens) const {
+  const auto& c = impl_->costs[0];
+  return c.standalone_s(prompt_tokens, output_tokens, 0, c.default_chunk_tokens());
+}
+
+void Simulator::submit(std::vector<agents::LlmCall> calls, std::vector<Callback> done) {
+  auto* im = impl_.get();
+  if (done.size() != calls.size()) throw std::logic_error("LlmClient::submit: calls and callbacks differ in size");
+  std::vector<const agents::LlmCall*> group;
+  for (size_t k = 0; k < calls.size(); ++k) {
+    auto cs = std::make_unique<CallState>();
+    cs->call = std::move(calls[k]);
+    if (cs->call.id == 0 || im->calls.count(cs->call.id)) cs->call.id = im->next_call_id_++;
+    cs->call.released_s = im->now_;
+    cs->done = std::move(done[k]);
+    auto resp = im->responder.respond(cs->call);
+    cs->output_tokens = std::clamp(resp.output_tokens, 1, std::max(1, cs->call.max_output_tokens));
+    cs->text = std::move(resp.text);
+    cs->rec.call_id = cs->call.id;
+    cs->rec.workflow_id = cs->call.workflow_id;
+    cs->rec.stage_index = cs->call.stage_index;
+    cs->rec.kind = cs->call.kind;
+    cs->rec.prompt_tokens = cs->call.prompt_tokens;
+    cs->rec.released_s = im->now_;
+    if (cs->call.prompt_tokens < 1) cs->call.prompt_tokens = 1;
+    group.push_back(&cs->call);
+    im->calls.emplace(cs->call.id, std::move(cs));
+  }
+  im->dispatch_group(group, false);
+}
+
+void Simulator::cancel(uint64_t call_id) {
+  auto* im = impl_.get();
+  auto it = im->calls.find(call_id);
+  if (it == im->calls.end()) return;
+  CallState& cs = *it->second;
+  cs.cancel_requested = true;
+  if (cs.phase == Phase::held) {
+    std::erase_if(im->held, [&](const HeldCall& h) { return h.call == &cs.call; });
+    im->finish_call(cs, false, "cancelled", -1, im->now_);
+  } else if (cs.phase == Phase::queued) {
+    auto& st = im->states[static_cast<size_t>(cs.rec.instance)];
+    std::erase_if(st.waiting, [&](const QueuedCall& q) { return q.call == &cs.call; });
+    st.waiting_prompt_tokens -= cs.call.prompt_tokens;
+    st.waiting_output_tokens -= cs.call.expected_output_tokens;
+    im->finish_call(cs, false, "cancelled", -1, im->now_);
+  } else if (cs.phase == Phase::running) {
+    im->cut_group(static_cast<size_t>(cs.rec.instance));  // ends at the next step boundary
+  }
+}
+
+const std::vector<InstanceState>& Simulator::instances() const { return impl_->states; }
+const CostModel& Simulator::cost_model(size_t i) const { return impl_->costs.at(i); }
+
+namespace {
+
+struct FixedResponder final : agents::Responder {
+  int output = 1;
+  agents::Response respond(const agents::LlmCall&) override { return {"", output}; }
+  std::string name() const override { return "fixed"; }
+};
+
+struct OneCallWorkflow final : agents::Workflow {
+  agents::AgentEnv& env;
+  int prompt;
+  uint64_t wid;
+  agents::WorkflowFactory::Done done;
+  OneCallWorkflow(agents::AgentEnv& e, int p, uint64_t w, agents::WorkflowFactory::Done d)
+      : env(e), prompt(p), wid(w), done(std::move(d)) {}
+  void start() override {
+    agents::LlmCall c;
+    c.id = env.next_call_id();
+    c.workflow_id = wid;
+    c.prompt_tokens = prompt;
+    c.max_output_tokens = 1 << 20;
+    const double t0 = env.now();
+    env.llm().submit({c}, {[this, t0](const agents::LlmResult& r) {
+                       agents::WorkflowOutcome o;
+                       o.workflow_id = wid;
+                       o.completed = r.ok;
+                       o.arrival_s = t0;
+                       o.finished_s = env.now();
+                       done(o);
+                     }});
+  }
+  void cancel() override {}
+};
+
+struct OneCallFactory final : agents::WorkflowFactory {
+  int prompt;
+  explicit OneCallFactory(int p) : prompt(p) {}
+  std::unique_ptr<agents::Workflow> make(const workloads::Question&, const workloads::Arrival& a,
+                                         agents::AgentEnv& env, Done done, agents::WorkflowObserver*) override {
+    return std::make_unique<OneCallWorkflow>(env, prompt, a.workflow_id, std::move(done));
+  }
+};
+
+}  // namespace
+
+double simulate_single_call(const InstanceSpec& spec, int prompt_tokens, int output_tokens) {
+  ClusterSpec c;
+  c.instances = {spec};
+  PolicyContext ctx;
+  ctx.cluster = &c;
+  Policy p = default_policy_registry().make("rr-fcfs", ctx);
+  FixedResponder resp;
+  resp.output = output_tokens;
+  OneCallFactory f(prompt_tokens);
+  workloads::Workload w;
+  w.questions.resize(1);
+  std::vector<workloads::Arrival> arr(1);
+  arr[0].workflow_id = 1;
+  Simulator sim(c, p, resp);
+  auto r = sim.run(w, arr, f);
+  if (r.outcomes.empty() || !r.outcomes[0].completed) throw std::runtime_error("single-call simulation failed");
+  return r.outcomes[0].finished_s - r.outcomes[0].arrival_s;
+}
+
+}  // namespace t2s::scheduler

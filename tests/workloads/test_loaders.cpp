@@ -1,0 +1,216 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+
+#include "common/json.hpp"
+#include "common/status.hpp"
+#include "tests/support.hpp"
+#include "workloads/hardness.hpp"
+#include "workloads/loaders.hpp"
+#include "workloads/workload.hpp"
+
+using namespace t2s::workloads;
+using t2s::InputError;
+using t2s::test::shared_data;
+using t2s::test::TempDir;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* kTables = R"([{"db_id": "shop",
+  "table_names_original": ["customer", "purchase"], "table_names": ["customer", "purchase"],
+  "column_names_original": [[-1, "*"], [0, "id"], [0, "name"], [1, "id"], [1, "customer_id"], [1, "amount"]],
+  "column_names": [[-1, "*"], [0, "id"], [0, "name"], [1, "id"], [1, "customer id"], [1, "amount"]],
+  "column_types": ["text", "number", "text", "number", "number", "number"],
+  "primary_keys": [1, 3], "foreign_keys": [[4, 1]]}])";
+
+}  // namespace
+
+TEST_CASE("difficulty names round-trip and BIRD names map", "[workloads]") {
+  for (auto d : {Difficulty::easy, Difficulty::medium, Difficulty::hard, Difficulty::extra})
+    CHECK(parse_difficulty(difficulty_name(d)) == d);
+  CHECK(parse_difficulty("simple") == Difficulty::easy);
+  CHECK(parse_difficulty("moderate") == Difficulty::medium);
+  CHECK(parse_difficulty("challenging") == Difficulty::hard);
+  CHECK_THROWS_AS(parse_difficulty("trivial"), InputError);
+}
+
+TEST_CASE("spider loader on a fixture: schema, text hardness, missing database", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("tables.json"), kTables);
+  t2s::json::write_file(dir.file("dev.json"), R"([
+    {"db_id": "shop", "question": "How many customers?", "query": "SELECT count(*) FROM customer"},
+    {"db_id": "shop", "question": "Top buyer?", "query": "SELECT T1.name FROM customer AS T1 JOIN purchase AS T2 ON T1.id = T2.customer_id GROUP BY T1.id ORDER BY sum(T2.amount) DESC LIMIT 1"}])");
+  WorkloadSpec spec;
+  spec.kind = "spider";
+  spec.data_dir = dir.path().string();
+  Workload w = load_workload(spec);
+  REQUIRE(w.questions.size() == 2);
+  CHECK(w.questions[0].difficulty == Difficulty::easy);
+  CHECK(w.questions[1].difficulty == Difficulty::extra);
+  CHECK(w.questions[1].id == "spider:1");
+  const auto& db = w.databases.at("shop");
+  REQUIRE(db.tables.size() == 2);
+  CHECK(db.tables[1].columns[1].name == "customer_id");
+  CHECK(db.tables[0].columns[0].primary_key);
+  REQUIRE(db.foreign_keys.size() == 1);
+  CHECK(db.foreign_keys[0].to_table == "customer");
+  CHECK(render_ddl(db).find("FOREIGN KEY (\"customer_id\") REFERENCES \"customer\"(\"id\")") != std::string::npos);
+  CHECK_FALSE(w.execution_available);
+  CHECK(w.execution_note.find("database/shop/shop.sqlite") != std::string::npos);
+  CHECK(error_of([&] { require_execution(w); }).find("shop.sqlite") != std::string::npos);
+
+  spec.limit = 1;
+  CHECK(load_workload(spec).questions.size() == 1);
+}
+
+TEST_CASE("spider loader is strict and names file and entry", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("tables.json"), kTables);
+  WorkloadSpec spec;
+  spec.kind = "spider";
+  spec.data_dir = dir.path().string();
+
+  t2s::json::write_file(dir.file("dev.json"), R"([{"db_id": "shop", "question": "q"}])");
+  auto e = error_of([&] { load_workload(spec); });
+  CHECK(e.find("dev.json entry 0") != std::string::npos);
+  CHECK(e.find("'query'") != std::string::npos);
+
+  t2s::json::write_file(dir.file("dev.json"),
+                        R"([{"db_id": "shop", "question": "q", "query": "SELECT 1"},
+                            {"db_id": "nowhere", "question": "q", "query": "SELECT 1"}])");
+  e = error_of([&] { load_workload(spec); });
+  CHECK(e.find("entry 1") != std::string::npos);
+  CHECK(e.find("nowhere") != std::string::npos);
+
+  t2s::json::write_file(dir.file("dev.json"), R"([{"db_id": "shop", )");
+  CHECK(error_of([&] { load_workload(spec); }).find("dev.json") != std::string::npos);
+
+  t2s::json::write_file(dir.file("tables.json"), R"([{"db_id": "shop", "table_names_original": ["a"],
+      "column_names_original": [[-1, "*"], [3, "x"]], "column_types": ["text", "text"], "primary_keys": [],
+      "foreign_keys": []}])");
+  t2s::json::write_file(dir.file("dev.json"), R"([])");
+  e = error_of([&] { load_workload(spec); });
+  CHECK(e.find("tables.json entry 0") != std::string::npos);
+  CHECK(e.find("table 3") != std::string::npos);
+}
+
+TEST_CASE("spider loader on shared dev.json", "[workloads][shared]") {
+  WorkloadSpec spec;
+  spec.kind = "spider";
+  spec.data_dir = shared_data("spider");
+  Workload w = load_workload(spec);
+  CHECK(w.questions.size() == 778);
+  CHECK(w.databases.size() == 19);
+  CHECK(w.execution_available);
+  std::map<Difficulty, int> mix;
+  for (const auto& q : w.questions) mix[q.difficulty]++;
+  // Every level occurs, medium is the largest (as in Spider dev).
+  CHECK(mix[Difficulty::easy] > 100);
+  CHECK(mix[Difficulty::medium] > mix[Difficulty::easy]);
+  CHECK(mix[Difficulty::hard] > 50);
+  CHECK(mix[Difficulty::extra] > 50);
+  CHECK(std::filesystem::exists(w.databases.at("concert_singer").path));
+  CHECK(w.questions[0].db_id == "concert_singer");
+  CHECK(w.questions[0].gold_sql == "SELECT count(*) FROM singer");
+  CHECK(w.questions[0].difficulty == Difficulty::easy);
+}
+
+TEST_CASE("bird loader on shared mini-dev without databases", "[workloads][shared]") {
+  WorkloadSpec spec;
+  spec.kind = "bird";
+  spec.data_dir = shared_data("bird_minidev");
+  Workload w = load_workload(spec);
+  REQUIRE(w.questions.size() == 500);
+  std::map<Difficulty, int> mix;
+  for (const auto& q : w.questions) mix[q.difficulty]++;
+  CHECK(mix[Difficulty::easy] == 148);
+  CHECK(mix[Difficulty::medium] == 250);
+  CHECK(mix[Difficulty::hard] == 102);
+  CHECK(w.databases.size() == 11);
+  CHECK_FALSE(w.execution_available);
+  CHECK(w.execution_note.find("dev_databases/formula_1/formula_1.sqlite") != std::string::npos);
+  CHECK(w.questions[0].id == "bird:1471");
+  CHECK_FALSE(w.questions[0].evidence.empty());
+  // Schemas are there for prompt sizes.
+  const auto& db = w.databases.at("formula_1");
+  CHECK(db.tables.size() > 5);
+  CHECK(render_ddl(db).size() > 1000);
+}
+
+TEST_CASE("bird loader rejects a bad difficulty naming the entry", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("dev_tables.json"), kTables);
+  t2s::json::write_file(dir.file("dev.json"),
+                        R"([{"question_id": 7, "db_id": "shop", "question": "q", "evidence": "", "SQL": "SELECT 1",
+                             "difficulty": "impossible"}])");
+  WorkloadSpec spec;
+  spec.kind = "bird";
+  spec.data_dir = dir.path().string();
+  auto e = error_of([&] { load_workload(spec); });
+  CHECK(e.find("dev.json entry 0") != std::string::npos);
+  CHECK(e.find("impossible") != std::string::npos);
+}
+
+TEST_CASE("hexgen trace loader and stage grouping", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("mini.json"), R"([{"Text2SQLRequest": [
+      {"step": "Information Retriever", "input_length": 300, "output_length": 20},
+      {"step": "generate_candidate_llama-agent", "input_length": 9000, "output_length": 500},
+      {"step": "generate_candidate_llama-agent", "input_length": 8000, "output_length": 400},
+      {"step": "revise", "input_length": 6000, "output_length": 80},
+      {"step": "evaluate", "input_length": 900, "output_length": 30},
+      {"step": "evaluate", "input_length": 800, "output_length": 30},
+      {"step": "evaluate", "input_length": 700, "output_length": 30}]}])");
+  WorkloadSpec spec;
+  spec.kind = "hexgen-trace";
+  spec.questions_file = dir.file("mini.json");
+  Workload w = load_workload(spec);
+  REQUIRE(w.questions.size() == 1);
+  CHECK(w.name == "hexgen-trace:mini");
+  CHECK(w.questions[0].id == "mini:0");
+  REQUIRE(w.questions[0].trace_calls.size() == 7);
+  CHECK(w.questions[0].trace_calls[1].input_tokens == 9000);
+  auto st = trace_stages(w.questions[0].trace_calls);
+  REQUIRE(st.size() == 4);
+  CHECK(st[1] == std::pair<size_t, size_t>{1, 3});
+  CHECK(st[2] == std::pair<size_t, size_t>{3, 4});
+  CHECK(st[3] == std::pair<size_t, size_t>{4, 7});
+  CHECK_FALSE(w.execution_available);
+
+  t2s::json::write_file(dir.file("bad.json"), R"([{"Text2SQLRequest": [{"step": "x", "input_length": 3}]}])");
+  spec.questions_file = dir.file("bad.json");
+  auto e = error_of([&] { load_workload(spec); });
+  CHECK(e.find("bad.json entry 0 call 0") != std::string::npos);
+  CHECK(e.find("output_length") != std::string::npos);
+}
+
+TEST_CASE("hexgen traces from the shared folder", "[workloads][shared]") {
+  WorkloadSpec spec;
+  spec.kind = "hexgen-trace";
+  spec.data_dir = shared_data("hexgen_traces");
+  Workload w = load_workload(spec);
+  CHECK(w.questions.size() == 94 + 29 + 90 + 96);
+  double calls = 0;
+  for (const auto& q : w.questions) calls += static_cast<double>(q.trace_calls.size());
+  // The design note says 18.5 calls per question on average.
+  CHECK(calls / static_cast<double>(w.questions.size()) == Approx(18.5).margin(0.5));
+  spec.data_dir.clear();
+  spec.questions_file = shared_data("hexgen_traces/formula1.json");
+  CHECK(load_workload(spec).questions.size() == 29);
+}
+
+TEST_CASE("unknown workload kind is an input error", "[workloads]") {
+  WorkloadSpec spec;
+  spec.kind = "tpch";
+  CHECK_THROWS_AS(load_workload(spec), InputError);
+}
