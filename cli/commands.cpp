@@ -5,6 +5,7 @@ namespace t2s::cli {
 // One line per subcommand; each add_* lives in cli/cmd_<name>.cpp.
 void add_all_commands(CLI::App& app) {
   (void)app;
+  add_generate_command(app);
 }
 
 }  // namespace t2s::cli

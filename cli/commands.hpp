@@ -6,5 +6,7 @@ namespace t2s::cli {
 
 //! Adds every subcommand to `app`.
 void add_all_commands(CLI::App& app);
+//! `t2s generate`: raw text generation with the embedded engine.
+void add_generate_command(CLI::App& app);
 
 }  // namespace t2s::cli
