@@ -6,6 +6,7 @@ namespace t2s::cli {
 void add_all_commands(CLI::App& app) {
   (void)app;
   add_generate_command(app);
+  add_eval_sql_command(app);
 }
 
 }  // namespace t2s::cli

@@ -8,5 +8,7 @@ namespace t2s::cli {
 void add_all_commands(CLI::App& app);
 //! `t2s generate`: raw text generation with the embedded engine.
 void add_generate_command(CLI::App& app);
+//! `t2s eval-sql` (cli/cmd_eval_sql.cpp).
+void add_eval_sql_command(CLI::App& app);
 
 }  // namespace t2s::cli

@@ -1,0 +1,499 @@
+#include "sqlexec/database.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "common/status.hpp"
+
+namespace t2s::sqlexec {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How many SQLite VM instructions run between two deadline checks: small enough that a
+// statement stops within microseconds of its deadline, large enough that the clock read is noise.
+constexpr int kProgressInterval = 1000;
+
+// PRAGMAs that only describe the schema; every other PRAGMA is refused (many of them set state).
+constexpr std::array<std::string_view, 8> kReadOnlyPragmas = {
+    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list", "table_list",
+    "collation_list"};
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::string_view action_name(int action) {
+  switch (action) {
+    case SQLITE_CREATE_INDEX: return "CREATE INDEX";
+    case SQLITE_CREATE_TABLE: return "CREATE TABLE";
+    case SQLITE_CREATE_TEMP_INDEX: return "CREATE TEMP INDEX";
+    case SQLITE_CREATE_TEMP_TABLE: return "CREATE TEMP TABLE";
+    case SQLITE_CREATE_TEMP_TRIGGER: return "CREATE TEMP TRIGGER";
+    case SQLITE_CREATE_TEMP_VIEW: return "CREATE TEMP VIEW";
+    case SQLITE_CREATE_TRIGGER: return "CREATE TRIGGER";
+    case SQLITE_CREATE_VIEW: return "CREATE VIEW";
+    case SQLITE_DELETE: return "DELETE";
+    case SQLITE_DROP_INDEX: return "DROP INDEX";
+    case SQLITE_DROP_TABLE: return "DROP TABLE";
+    case SQLITE_DROP_TEMP_INDEX: return "DROP TEMP INDEX";
+    case SQLITE_DROP_TEMP_TABLE: return "DROP TEMP TABLE";
+    case SQLITE_DROP_TEMP_TRIGGER: return "DROP TEMP TRIGGER";
+    case SQLITE_DROP_TEMP_VIEW: return "DROP TEMP VIEW";
+    case SQLITE_DROP_TRIGGER: return "DROP TRIGGER";
+    case SQLITE_DROP_VIEW: return "DROP VIEW";
+    case SQLITE_INSERT: return "INSERT";
+    case SQLITE_PRAGMA: return "PRAGMA";
+    case SQLITE_TRANSACTION: return "TRANSACTION";
+    case SQLITE_UPDATE: return "UPDATE";
+    case SQLITE_ATTACH: return "ATTACH";
+    case SQLITE_DETACH: return "DETACH";
+    case SQLITE_ALTER_TABLE: return "ALTER TABLE";
+    case SQLITE_REINDEX: return "REINDEX";
+    case SQLITE_ANALYZE: return "ANALYZE";
+    case SQLITE_CREATE_VTABLE: return "CREATE VIRTUAL TABLE";
+    case SQLITE_DROP_VTABLE: return "DROP VIRTUAL TABLE";
+    case SQLITE_SAVEPOINT: return "SAVEPOINT";
+    default: return "action";
+  }
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+bool contains(std::string_view s, std::string_view p) { return s.find(p) != std::string_view::npos; }
+
+// The name after `prefix` in an SQLite message, without the hint newer SQLite versions append
+// ("no such column: "x" - should this be a string literal in single-quotes?").
+std::string name_after(std::string_view message, std::string_view prefix) {
+  std::string_view rest = message.substr(prefix.size());
+  if (auto dash = rest.find(" - "); dash != std::string_view::npos) rest = rest.substr(0, dash);
+  return std::string(rest);
+}
+
+// Byte offset of the first byte that is not part of valid UTF-8 (or is NUL), or npos.
+size_t first_invalid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return i;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return i;
+    }
+    for (size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return i;
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid too.
+    static constexpr uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+std::string uri_escape(const std::string& path) {
+  std::string out;
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (unsigned char c : path) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '/' ||
+                 c == '-' || c == '_' || c == '.' || c == '~';
+    if (plain) {
+      out += char(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", s);
+  return buf;
+}
+
+}  // namespace
+
+std::string_view error_class_name(ErrorClass c) {
+  switch (c) {
+    case ErrorClass::none: return "none";
+    case ErrorClass::syntax: return "syntax";
+    case ErrorClass::no_such_table: return "no_such_table";
+    case ErrorClass::no_such_column: return "no_such_column";
+    case ErrorClass::ambiguous_column: return "ambiguous_column";
+    case ErrorClass::type_misuse: return "type_misuse";
+    case ErrorClass::timeout: return "timeout";
+    case ErrorClass::too_many_rows: return "too_many_rows";
+    case ErrorClass::too_large: return "too_large";
+    case ErrorClass::forbidden: return "forbidden";
+    case ErrorClass::other: return "other";
+  }
+  return "other";
+}
+
+std::string render_value(const Value& v) {
+  struct Visitor {
+    std::string operator()(std::monostate) const { return "NULL"; }
+    std::string operator()(int64_t i) const { return std::to_string(i); }
+    std::string operator()(double d) const {
+      char buf[64];
+      auto r = std::to_chars(buf, buf + sizeof buf, d);
+      std::string s(buf, r.ptr);
+      // Keep REALs recognisable as such (1.0, not 1), as SQLite's own shell does.
+      if (std::isfinite(d) && s.find_first_of(".eE") == std::string::npos) s += ".0";
+      return s;
+    }
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(const Blob& b) const {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      std::string s = "X'";
+      for (unsigned char c : b.bytes) {
+        s += kHex[c >> 4];
+        s += kHex[c & 15];
+      }
+      return s + "'";
+    }
+  };
+  return std::visit(Visitor{}, v);
+}
+
+ErrorClass classify_error(int rc, std::string_view message, std::string* detail) {
+  std::string scratch;
+  std::string& d = detail ? *detail : scratch;
+  d.clear();
+  switch (rc & 0xff) {
+    case SQLITE_AUTH:
+    case SQLITE_READONLY:
+    case SQLITE_PERM: return ErrorClass::forbidden;
+    case SQLITE_INTERRUPT: return ErrorClass::timeout;
+    case SQLITE_TOOBIG:
+    case SQLITE_NOMEM: return ErrorClass::too_large;
+    case SQLITE_MISMATCH: return ErrorClass::type_misuse;
+    default: break;
+  }
+  if (starts_with(message, "no such table: ")) {
+    d = name_after(message, "no such table: ");
+    return ErrorClass::no_such_table;
+  }
+  if (starts_with(message, "no such column: ")) {
+    d = name_after(message, "no such column: ");
+    return ErrorClass::no_such_column;
+  }
+  if (starts_with(message, "ambiguous column name: ")) {
+    d = name_after(message, "ambiguous column name: ");
+    return ErrorClass::ambiguous_column;
+  }
+  if (starts_with(message, "no such function: ")) {
+    d = name_after(message, "no such function: ");
+    return ErrorClass::type_misuse;
+  }
+  for (std::string_view prefix : {"misuse of aggregate: ", "misuse of aggregate function ", "misuse of window function "})
+    if (starts_with(message, prefix)) {
+      d = name_after(message, prefix);
+      return ErrorClass::type_misuse;
+    }
+  if (starts_with(message, "wrong number of arguments to function ")) {
+    d = name_after(message, "wrong number of arguments to function ");
+    return ErrorClass::type_misuse;
+  }
+  static constexpr std::string_view kMisuse[] = {
+      "misuse of ", "aggregate functions are not allowed", "row value misused", "sub-select returns",
+      "is not a function", "datatype mismatch", "not allowed in the GROUP BY", "may not be used with",
+      "FILTER may not", "window function", "too many arguments on function", "RANGE with offset"};
+  for (auto p : kMisuse)
+    if (contains(message, p)) return ErrorClass::type_misuse;
+  static constexpr std::string_view kSyntax[] = {"syntax error", "incomplete input", "unrecognized token",
+                                                 "do not have the same number of result columns",
+                                                 "term out of range", "near \"", "no tables specified",
+                                                 "one statement at a time", "empty statement", "not valid UTF-8"};
+  for (auto p : kSyntax)
+    if (contains(message, p)) return ErrorClass::syntax;
+  if (contains(message, "not authorized") || contains(message, "may not be modified")) return ErrorClass::forbidden;
+  if (contains(message, "interrupted")) return ErrorClass::timeout;
+  if (contains(message, "too big") || contains(message, "out of memory")) return ErrorClass::too_large;
+  return ErrorClass::other;
+}
+
+// One SQLite connection with the per-statement state its callbacks read.
+struct Database::Connection {
+  sqlite3* db = nullptr;
+  Clock::time_point deadline{};
+  bool timed_out = false;
+  std::string refused;  // what the authorizer refused first, for ExecResult::detail
+
+  ~Connection() {
+    if (db) sqlite3_close_v2(db);
+  }
+
+  static int progress(void* self) {
+    auto* c = static_cast<Connection*>(self);
+    if (Clock::now() < c->deadline) return 0;
+    c->timed_out = true;
+    return 1;
+  }
+
+  // Remembers the first refusal for ExecResult::detail.
+  int refuse(std::string what) {
+    if (refused.empty()) refused = std::move(what);
+    return SQLITE_DENY;
+  }
+
+  static bool is_schema_table(const char* t) {
+    return t && (iequals(t, "sqlite_master") || iequals(t, "sqlite_temp_master") || iequals(t, "sqlite_schema") ||
+                 iequals(t, "sqlite_temp_schema"));
+  }
+
+  static int authorize(void* self, int action, const char* a1, const char* a2, const char*, const char*) {
+    auto* c = static_cast<Connection*>(self);
+    switch (action) {
+      case SQLITE_SELECT: return SQLITE_OK;
+      case SQLITE_INSERT:
+      case SQLITE_UPDATE:
+      case SQLITE_DELETE:
+        // SQLite authorizes DDL as its own action (refused below) after row changes to sqlite_master, and a
+        // SELECT that first touches an eponymous virtual table (pragma_table_info(...)) as an UPDATE of it.
+        // Letting those row changes through is safe: SQLite itself refuses user writes to sqlite_master
+        // ("may not be modified"), the connection is read-only, immutable and defensive, and execute()
+        // refuses any statement that is not read-only.
+        if (is_schema_table(a1)) return SQLITE_OK;
+        return c->refuse(std::string(action_name(action)));
+      case SQLITE_READ:
+      case SQLITE_RECURSIVE: return SQLITE_OK;
+      case SQLITE_FUNCTION:
+        // a2 is the function name; load_extension would run native code from any file.
+        if (a2 && iequals(a2, "load_extension")) return c->refuse("function load_extension");
+        return SQLITE_OK;
+      case SQLITE_PRAGMA:
+        if (a1) {
+          for (auto p : kReadOnlyPragmas)
+            if (iequals(a1, p)) return SQLITE_OK;
+        }
+        return c->refuse(std::string("PRAGMA ") + (a1 ? a1 : ""));
+      default: return c->refuse(std::string(action_name(action)));
+    }
+  }
+};
+
+Database::Database(Key, std::string path, Limits limits)
+    : path_(std::move(path)), uri_("file:" + uri_escape(path_) + "?mode=ro&immutable=1"), limits_(limits) {}
+
+Database::~Database() = default;
+
+std::unique_ptr<Database::Connection> Database::open_connection() const {
+  auto c = std::make_unique<Connection>();
+  int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(uri_.c_str(), &c->db, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    throw InputError("cannot open SQLite database '" + path_ + "': " + msg);
+  }
+  sqlite3* db = c->db;
+  sqlite3_extended_result_codes(db, 0);
+  // Hardening on top of the authorizer: no extension loading, no schema writes, untrusted schema.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_VIEW, 1, nullptr);
+  // Spider and BIRD gold SQL writes string literals in double quotes; keep SQLite's usual fallback.
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 1, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 1, nullptr);
+  int length_cap = int(std::min<size_t>(limits_.max_value_bytes, 1000000000));
+  sqlite3_limit(db, SQLITE_LIMIT_LENGTH, std::max(length_cap, 1024));
+  sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, std::max(std::min(length_cap, 1 << 20), 1024));
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  sqlite3_progress_handler(db, kProgressInterval, &Connection::progress, c.get());
+  sqlite3_set_authorizer(db, &Connection::authorize, c.get());
+  return c;
+}
+
+std::shared_ptr<Database> Database::open(const std::string& path, Limits limits) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw InputError("database file '" + path + "' does not exist");
+  if (!std::filesystem::is_regular_file(path, ec)) throw InputError("database '" + path + "' is not a regular file");
+  if (!std::ifstream(path, std::ios::binary)) throw InputError("database file '" + path + "' is not readable");
+  if (!(limits.timeout_s > 0)) throw InputError("database '" + path + "': timeout must be positive");
+  auto database = std::make_shared<Database>(Key{}, path, limits);
+  auto c = database->open_connection();
+  // An immutable open does not read the header until the first statement; check it is SQLite now.
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(c->db, "SELECT count(*) FROM sqlite_master", -1, &stmt, nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt);
+  sqlite3_finalize(stmt);
+  if (rc != SQLITE_ROW) throw InputError("'" + path + "' is not a readable SQLite database: " + sqlite3_errmsg(c->db));
+  database->idle_.push_back(std::move(c));
+  database->opened_ = 1;
+  return database;
+}
+
+std::unique_ptr<Database::Connection> Database::acquire() const {
+  {
+    std::lock_guard lock(mu_);
+    if (!idle_.empty()) {
+      auto c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+    ++opened_;
+  }
+  return open_connection();
+}
+
+void Database::release(std::unique_ptr<Connection> c) const {
+  std::lock_guard lock(mu_);
+  idle_.push_back(std::move(c));
+}
+
+size_t Database::connections_opened() const {
+  std::lock_guard lock(mu_);
+  return opened_;
+}
+
+ExecResult Database::execute(std::string_view sql) const { return execute(sql, limits_.timeout_s); }
+
+ExecResult Database::execute(std::string_view sql, double timeout_s) const {
+  auto start = Clock::now();
+  ExecResult out;
+  auto fail = [&](ErrorClass cls, std::string message, std::string detail = {}) {
+    out.error = cls;
+    out.message = std::move(message);
+    out.detail = std::move(detail);
+    out.result = {};
+    out.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    return out;
+  };
+  if (size_t bad = first_invalid_utf8(sql); bad != std::string_view::npos)
+    return fail(ErrorClass::syntax, "SQL text is not valid UTF-8 (byte " + std::to_string(bad) + ")");
+
+  auto conn = acquire();
+  struct Return {
+    const Database* self;
+    std::unique_ptr<Connection>& c;
+    ~Return() { self->release(std::move(c)); }
+  } give_back{this, conn};
+
+  sqlite3* db = conn->db;
+  conn->deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_s));
+  conn->timed_out = false;
+  conn->refused.clear();
+
+  auto sqlite_failure = [&](int rc) {
+    std::string message = sqlite3_errmsg(db);
+    std::string detail;
+    ErrorClass cls = classify_error(rc, message, &detail);
+    if (conn->timed_out) {
+      cls = ErrorClass::timeout;
+      message += " (deadline of " + format_seconds(timeout_s) + " s exceeded)";
+    }
+    if (cls == ErrorClass::forbidden && !conn->refused.empty()) detail = conn->refused;
+    return fail(cls, std::move(message), std::move(detail));
+  };
+
+  sqlite3_stmt* raw = nullptr;
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.data(), int(sql.size()), &raw, &tail);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  if (rc != SQLITE_OK) return sqlite_failure(rc);
+  if (!stmt) return fail(ErrorClass::syntax, "empty statement: the SQL text holds no statement");
+
+  // Only one statement per call, as Python's sqlite3 (used by the official evaluators) requires.
+  std::string_view rest(tail, size_t(sql.data() + sql.size() - tail));
+  if (rest.find_first_not_of(" \t\r\n\f\v;") != std::string_view::npos) {
+    sqlite3_stmt* next = nullptr;
+    int rc2 = sqlite3_prepare_v2(db, rest.data(), int(rest.size()), &next, nullptr);
+    sqlite3_finalize(next);
+    if (rc2 != SQLITE_OK || next)
+      return fail(ErrorClass::syntax, "You can only execute one statement at a time.");
+  }
+  if (!sqlite3_stmt_readonly(stmt.get())) return fail(ErrorClass::forbidden, "statement would write", "write");
+
+  int ncol = sqlite3_column_count(stmt.get());
+  for (int i = 0; i < ncol; ++i) {
+    const char* name = sqlite3_column_name(stmt.get(), i);
+    out.result.columns.emplace_back(name ? name : "");
+  }
+  size_t bytes = 0;
+  while (true) {
+    rc = sqlite3_step(stmt.get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) return sqlite_failure(rc);
+    if (out.result.rows.size() >= limits_.max_rows)
+      return fail(ErrorClass::too_many_rows,
+                  "result has more than " + std::to_string(limits_.max_rows) + " rows (max_rows)");
+    auto& row = out.result.rows.emplace_back();
+    row.reserve(size_t(ncol));
+    for (int i = 0; i < ncol; ++i) {
+      switch (sqlite3_column_type(stmt.get(), i)) {
+        case SQLITE_INTEGER:
+          row.emplace_back(int64_t(sqlite3_column_int64(stmt.get(), i)));
+          bytes += 8;
+          break;
+        case SQLITE_FLOAT:
+          row.emplace_back(sqlite3_column_double(stmt.get(), i));
+          bytes += 8;
+          break;
+        case SQLITE_TEXT: {
+          auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), i));
+          size_t n = size_t(sqlite3_column_bytes(stmt.get(), i));
+          row.emplace_back(std::string(p ? p : "", p ? n : 0));
+          bytes += n;
+          break;
+        }
+        case SQLITE_BLOB: {
+          auto* p = static_cast<const char*>(sqlite3_column_blob(stmt.get(), i));
+          size_t n = size_t(sqlite3_column_bytes(stmt.get(), i));
+          row.emplace_back(Blob{std::string(p ? p : "", p ? n : 0)});
+          bytes += n;
+          break;
+        }
+        default:
+          row.emplace_back(std::monostate{});
+          bytes += 1;
+          break;
+      }
+    }
+    if (bytes > limits_.max_bytes)
+      return fail(ErrorClass::too_large,
+                  "result is larger than " + std::to_string(limits_.max_bytes) + " bytes (max_bytes)");
+  }
+  out.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+int64_t set_process_heap_limit(int64_t bytes) { return sqlite3_hard_heap_limit64(bytes); }
+
+}  // namespace t2s::sqlexec

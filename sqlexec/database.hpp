@@ -1,0 +1,119 @@
+#pragma once
+//! Sandboxed, read-only SQLite execution with deadlines, result caps and classified errors.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+struct sqlite3;
+
+namespace t2s::sqlexec {
+
+//! What went wrong with a statement, in classes a self-correcting agent can act on.
+enum class ErrorClass {
+  none,              //!< success
+  syntax,            //!< parse error, unknown token, malformed compound, invalid UTF-8 or several statements
+  no_such_table,     //!< a table name that the database lacks (detail: the name)
+  no_such_column,    //!< a column name that no table in scope has (detail: the name as written)
+  ambiguous_column,  //!< a column name that several tables in scope have (detail: the name)
+  type_misuse,       //!< aggregate/window/function misuse, wrong arity, unknown function, row-value misuse
+  timeout,           //!< the statement ran past its deadline
+  too_many_rows,     //!< the result has more rows than Limits::max_rows
+  too_large,         //!< a value or the result is bigger than the byte caps, or SQLite ran out of memory
+  forbidden,         //!< the sandbox refused the statement (writes, ATTACH, state-changing PRAGMA, ...)
+  other,             //!< anything else (the message says what)
+};
+
+//! The lower-case name of `c` ("none", "syntax", "no_such_table", ...).
+std::string_view error_class_name(ErrorClass c);
+
+//! A BLOB value (kept apart from TEXT because SQL and the comparators treat them differently).
+struct Blob {
+  std::string bytes;  //!< the raw bytes
+  //! Byte-wise equality.
+  bool operator==(const Blob&) const = default;
+};
+
+//! One SQLite value: NULL, INTEGER, REAL, TEXT or BLOB.
+using Value = std::variant<std::monostate, int64_t, double, std::string, Blob>;
+
+//! A value as text: NULL → "NULL", REAL in shortest round-trip form, BLOB as X'hex'.
+std::string render_value(const Value& v);
+
+//! Column names and rows of a query result.
+struct ResultSet {
+  std::vector<std::string> columns;       //!< result column names, as SQLite reports them
+  std::vector<std::vector<Value>> rows;   //!< rows in the order SQLite returned them
+};
+
+//! The outcome of one statement.
+struct ExecResult {
+  ErrorClass error = ErrorClass::none;  //!< none on success
+  std::string message;                  //!< SQLite's own error text (or the sandbox's, for caps and refusals)
+  std::string detail;                   //!< the name involved (missing table/column, refused action), if any
+  ResultSet result;                     //!< the rows (empty on error)
+  double elapsed_s = 0;                 //!< wall time spent preparing and stepping
+  //! True when the statement succeeded.
+  bool ok() const { return error == ErrorClass::none; }
+};
+
+//! Per-statement limits.
+struct Limits {
+  double timeout_s = 5.0;                //!< wall-clock deadline per statement (BIRD uses 30 s)
+  size_t max_rows = 100000;              //!< more rows → too_many_rows
+  size_t max_bytes = 64 << 20;           //!< total bytes of returned values; more → too_large
+  size_t max_value_bytes = 1 << 20;      //!< largest single TEXT/BLOB value SQLite may build (SQLITE_LIMIT_LENGTH)
+};
+
+//! A read-only, sandboxed SQLite database; `execute` is thread-safe (one pooled connection per calling thread).
+class Database {
+ public:
+  //! Opens `path` read-only and immutable; throws t2s::InputError naming the path when missing, unreadable or not SQLite.
+  static std::shared_ptr<Database> open(const std::string& path, Limits limits = {});
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  //! Runs one statement (a trailing `;` is fine) under the sandbox and limits; never throws for bad SQL.
+  ExecResult execute(std::string_view sql) const;
+  //! Like `execute` with a different deadline (seconds) for this statement only.
+  ExecResult execute(std::string_view sql, double timeout_s) const;
+  //! The file this database reads.
+  const std::string& path() const { return path_; }
+  //! The limits every statement runs under.
+  const Limits& limits() const { return limits_; }
+  //! How many connections the pool has opened so far (one per concurrently executing thread).
+  size_t connections_opened() const;
+
+ private:
+  struct Key {};
+
+ public:
+  //! Use Database::open.
+  Database(Key, std::string path, Limits limits);
+
+ private:
+  struct Connection;
+  std::unique_ptr<Connection> open_connection() const;
+  std::unique_ptr<Connection> acquire() const;
+  void release(std::unique_ptr<Connection> c) const;
+
+  std::string path_;
+  std::string uri_;
+  Limits limits_;
+  mutable std::mutex mu_;
+  mutable std::vector<std::unique_ptr<Connection>> idle_;
+  mutable size_t opened_ = 0;
+};
+
+//! Sets SQLite's process-wide hard heap limit (sqlite3_hard_heap_limit64; 0 = none); returns the previous limit.
+int64_t set_process_heap_limit(int64_t bytes);
+
+//! Classifies an SQLite error (primary result code `rc` and message) into an ErrorClass and the name it involves.
+ErrorClass classify_error(int rc, std::string_view message, std::string* detail);
+
+}  // namespace t2s::sqlexec
