@@ -216,10 +216,14 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-// A round number near x (two significant digits), written without trailing zeros.
-std::string nice_number(double x, bool integer) {
-  if (x != 0) {
-    double mag = std::pow(10.0, std::floor(std::log10(std::fabs(x))) - 1);
+// A round number near x at the column's granularity (a tenth of its range, or two significant digits for
+// lognormal columns), written without trailing zeros.
+std::string nice_number(double x, const Col& c) {
+  bool integer = c.kind == Kind::integer;
+  double width = c.shape == Shape::lognormal ? std::fabs(x) : (c.hi - c.lo);
+  if (width > 0) {
+    double mag = std::pow(10.0, std::floor(std::log10(width / 10.0)));
+    if (integer) mag = std::max(mag, 1.0);
     x = std::round(x / mag) * mag;
   }
   char buf[64];
@@ -254,20 +258,20 @@ class QuestionMaker {
   std::optional<Candidate> draw() {
     using Fn = std::optional<Candidate> (QuestionMaker::*)();
     static constexpr std::pair<Fn, double> kTemplates[] = {
-        {&QuestionMaker::count_all, 1.0},      {&QuestionMaker::count_where_cat, 2.0},
-        {&QuestionMaker::list_where_cat, 2.0}, {&QuestionMaker::list_where_num, 2.0},
-        {&QuestionMaker::agg_num, 2.0},        {&QuestionMaker::attr_of_named, 1.5},
+        {&QuestionMaker::count_all, 1.0},      {&QuestionMaker::count_where_cat, 1.5},
+        {&QuestionMaker::list_where_cat, 1.5}, {&QuestionMaker::list_where_num, 2.0},
+        {&QuestionMaker::agg_num, 1.5},        {&QuestionMaker::attr_of_named, 1.5},
         {&QuestionMaker::max_min, 1.5},        {&QuestionMaker::group_count, 2.0},
         {&QuestionMaker::group_avg, 1.5},      {&QuestionMaker::top1, 2.0},
         {&QuestionMaker::topk, 1.5},           {&QuestionMaker::two_conds, 2.0},
         {&QuestionMaker::or_conds, 1.0},       {&QuestionMaker::join_filter_count, 2.0},
         {&QuestionMaker::join_list_named, 2.0}, {&QuestionMaker::join_group_count, 1.0},
-        {&QuestionMaker::most_children, 1.5},  {&QuestionMaker::above_avg, 1.5},
-        {&QuestionMaker::no_children, 1.0},    {&QuestionMaker::having_count, 1.0},
-        {&QuestionMaker::join_having, 1.0},    {&QuestionMaker::intersect_cats, 1.0},
-        {&QuestionMaker::except_join, 1.0},    {&QuestionMaker::union_list, 1.0},
-        {&QuestionMaker::three_join_count, 1.5}, {&QuestionMaker::sum_top, 1.0},
-        {&QuestionMaker::four_join_top, 1.0},  {&QuestionMaker::nested_having_avg, 1.0},
+        {&QuestionMaker::most_children, 2.0},  {&QuestionMaker::above_avg, 2.5},
+        {&QuestionMaker::no_children, 1.5},    {&QuestionMaker::having_count, 1.0},
+        {&QuestionMaker::join_having, 1.0},    {&QuestionMaker::intersect_cats, 1.5},
+        {&QuestionMaker::except_join, 1.5},    {&QuestionMaker::union_list, 1.5},
+        {&QuestionMaker::three_join_count, 2.5}, {&QuestionMaker::sum_top, 1.5},
+        {&QuestionMaker::four_join_top, 2.0},  {&QuestionMaker::nested_having_avg, 1.5},
     };
     std::vector<double> w;
     for (const auto& t : kTemplates) w.push_back(t.second);
@@ -311,7 +315,7 @@ class QuestionMaker {
     return ok.empty() ? nullptr : pick(ok);
   }
   std::string value_of(const Col& c) { return pick(c.values); }
-  std::string threshold(const Col& c) { return nice_number(draw_numeric(c, rng_), c.kind == Kind::integer); }
+  std::string threshold(const Col& c) { return nice_number(draw_numeric(c, rng_), c); }
   // The label of a random existing row.
   std::string existing_label(const Table& t) {
     const Col* l = label(t);
@@ -323,8 +327,13 @@ class QuestionMaker {
   static std::string plural_of(const Col& c) {
     if (c.phrase.empty()) return c.phrase;
     if (c.phrase.back() == 'y') return c.phrase.substr(0, c.phrase.size() - 1) + "ies";
+    if (c.phrase.size() > 2 && c.phrase.substr(c.phrase.size() - 2) == "us") return c.phrase + "es";
     if (c.phrase.back() == 's') return c.phrase;
     return c.phrase + "s";
+  }
+  static std::string article(const std::string& noun) {
+    bool vowel = !noun.empty() && std::string("aeiouAEIOU").find(noun[0]) != std::string::npos;
+    return (vowel ? "an " : "a ") + noun;
   }
   static std::string cap(std::string s) {
     if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
@@ -386,8 +395,10 @@ class QuestionMaker {
     if (!t) return std::nullopt;
     const Col& n = *pick(nums(*t));
     std::string name = existing_label(*t);
-    std::string q = say({"What is the %n of the %s named \"%v\"?", "Show the %n of %s \"%v\".",
-                         "Tell me the %n of the %s called \"%v\"."});
+    std::string q = label(*t)->phrase == "name"
+                        ? say({"What is the %n of the %s named \"%v\"?", "Show the %n of the %s called \"%v\".",
+                               "What is the %n of the %s whose name is \"%v\"?"})
+                        : say({"What is the %n of the %s whose %l is \"%v\"?", "Show the %n of the %s with %l \"%v\"."});
     return Candidate{fill(q, *t, nullptr, name, &n), "SELECT " + n.name + " FROM " + t->name + " WHERE " +
                                                          label(*t)->name + " = " + quote(name)};
   }
@@ -477,10 +488,10 @@ class QuestionMaker {
     if (!l) return std::nullopt;
     const Col& c = *pick(cats(*l->parent));
     std::string v = value_of(c);
-    std::string q = say({"How many %p belong to a %P whose %c is \"%v\"?",
+    std::string q = say({"How many %p have %AF whose %c is \"%v\"?",
                          "Count the %p whose %F has %c \"%v\".", "What is the number of %p linked to %P with %c \"%v\"?"});
     q = fill(q, *l->child, &c, v);
-    q = replace(replace(q, "%P", l->parent->plural), "%F", l->fk->phrase);
+    q = replace(replace(replace(q, "%AF", article(l->fk->phrase)), "%P", l->parent->plural), "%F", l->fk->phrase);
     return Candidate{q, "SELECT count(*) FROM " + l->child->name + " AS T1 JOIN " + l->parent->name + " AS T2 ON " +
                             on(*l, "T1", "T2") + " WHERE T2." + c.name + " = " + quote(v)};
   }
@@ -539,7 +550,7 @@ class QuestionMaker {
     if (!t) return std::nullopt;
     const Col& c = *pick(cats(*t));
     size_t avg = rows(*t) / c.values.size();
-    std::string n = nice_number(static_cast<double>(std::max<size_t>(avg, 1)), true);
+    std::string n = std::to_string(std::max<size_t>(avg, 1));
     std::string q = say({"Which %C have more than %x %p?", "List the %C that appear in more than %x %p.",
                          "Find every %c with over %x %p."});
     q = replace(fill(q, *t, &c, "", nullptr, n), "%C", plural_of(c));
@@ -618,8 +629,9 @@ class QuestionMaker {
     const Col& c = *pick(cats(*b->parent));
     std::string v = value_of(c);
     std::string q = say({"How many %p belong to %M whose %G has %c \"%v\"?",
-                         "Count the %p of %M linked to a %G with %c \"%v\"."});
-    q = replace(replace(fill(q, *a->child, &c, v), "%M", a->parent->plural), "%G", b->fk->phrase);
+                         "Count the %p of %M linked to %AG with %c \"%v\"."});
+    q = replace(replace(replace(fill(q, *a->child, &c, v), "%M", a->parent->plural), "%AG", article(b->fk->phrase)),
+                "%G", b->fk->phrase);
     return Candidate{q, "SELECT count(*) FROM " + a->child->name + " AS T1 JOIN " + a->parent->name + " AS T2 ON " +
                             on(*a, "T1", "T2") + " JOIN " + b->parent->name + " AS T3 ON " + on(*b, "T2", "T3") +
                             " WHERE T3." + c.name + " = " + quote(v)};
@@ -646,9 +658,11 @@ class QuestionMaker {
     const Col& c = *pick(cats(*b->parent));
     std::string v = value_of(c);
     std::string q = say({"Among %p of %M whose %G has %c \"%v\", which %O appears most often?",
-                         "For %p whose %M belong to a %G with %c \"%v\", what is the most common %O?"});
-    q = replace(replace(replace(fill(q, *a->child, &c, v), "%M", a->parent->plural), "%G", b->fk->phrase), "%O",
-                other->fk->phrase);
+                         "For %p whose %M belong to %AG with %c \"%v\", what is the most common %O?"});
+    q = replace(replace(replace(replace(fill(q, *a->child, &c, v), "%M", a->parent->plural), "%AG",
+                                        article(b->fk->phrase)),
+                                "%G", b->fk->phrase),
+                "%O", other->fk->phrase);
     return Candidate{q, "SELECT T4." + label(*other->parent)->name + " FROM " + a->child->name + " AS T1 JOIN " +
                             a->parent->name + " AS T2 ON " + on(*a, "T1", "T2") + " JOIN " + b->parent->name +
                             " AS T3 ON " + on(*b, "T2", "T3") + " JOIN " + other->parent->name + " AS T4 ON " +
@@ -719,22 +733,37 @@ bool nontrivial(sqlite3* db, const std::string& sql) {
   return n > 0 && non_null && !(n == 1 && lone_zero);
 }
 
+// Spider dev's hardness mix (easy/medium/hard/extra, as measured on the shared dev.json: 192/324/126/136 of 778).
+constexpr double kTargetMix[4] = {0.25, 0.42, 0.16, 0.17};
+
 std::vector<Question> make_questions(const Domain& d, const std::string& path,
                                      const std::map<std::string, size_t>& rows, size_t count, Rng rng) {
   Connection c(path, SQLITE_OPEN_READONLY);
   QuestionMaker maker(d, c.get(), rows, rng);
   std::vector<Question> out;
   std::set<std::string> seen;
-  for (size_t attempts = 0; out.size() < count && attempts < count * 50; ++attempts) {
+  // Quotas per level keep every database close to Spider's mix; once the quota phase has had its attempts, any
+  // level fills the rest.
+  size_t quota[4], others = 0;
+  for (int i = 0; i < 4; ++i) quota[i] = static_cast<size_t>(std::floor(kTargetMix[i] * double(count) + 0.5));
+  for (int i : {0, 2, 3}) others += quota[i];
+  quota[1] = count > others ? count - others : 0;  // medium takes the rounding remainder
+  const size_t quota_attempts = count * 40, max_attempts = count * 60;
+  for (size_t attempts = 0; out.size() < count && attempts < max_attempts; ++attempts) {
     auto cand = maker.draw();
-    if (!cand || seen.count(cand->sql) || !nontrivial(c.get(), cand->sql)) continue;
+    if (!cand || seen.count(cand->sql)) continue;
+    Difficulty level = sql_hardness(cand->sql);
+    size_t li = static_cast<size_t>(level);
+    if (attempts < quota_attempts && quota[li] == 0) continue;
+    if (!nontrivial(c.get(), cand->sql)) continue;
     seen.insert(cand->sql);
+    if (quota[li] > 0) --quota[li];
     Question q;
     q.id = "synthetic:" + d.db_id + ":" + std::to_string(out.size());
     q.db_id = d.db_id;
     q.question = cand->question;
     q.gold_sql = cand->sql;
-    q.difficulty = sql_hardness(q.gold_sql);
+    q.difficulty = level;
     out.push_back(std::move(q));
   }
   if (out.size() < count)

@@ -1,5 +1,5 @@
 #pragma once
-//! The embedded synthetic benchmark: seeded SQLite databases of five domains and templated questions with gold SQL.
+//! The embedded synthetic benchmark: seeded SQLite databases of six domains and templated questions with gold SQL.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,7 +9,7 @@
 namespace t2s::workloads {
 
 //! Bumped whenever generation changes, so cached sets from older code are regenerated.
-inline constexpr int kSyntheticVersion = 1;
+inline constexpr int kSyntheticVersion = 2;
 
 //! What to generate.
 struct SyntheticOptions {

@@ -241,6 +241,24 @@ std::vector<Domain> domains() {
                  date("played_on", "play date", 2023, 2024),
                  integer("seconds_played", "seconds played", 5, 600, Shape::normal)}},
       }});
+  out.push_back(Domain{
+      "library",
+      {
+          Table{"authors", "author", "authors", 150,
+                {pk(), named("name", "person", "name"), cat("country", "country", kCountries),
+                 integer("birth_year", "birth year", 1900, 1995, Shape::normal)}},
+          Table{"books", "book", "books", 900,
+                {pk(), named("title", "song", "title"), fk("author_id", "authors", "author", 1.4),
+                 cat("genre", "genre", {"novel", "poetry", "biography", "science", "history", "children"},
+                     {5, 1, 2, 2, 2, 3}),
+                 integer("pages", "number of pages", 60, 900, Shape::normal),
+                 integer("published", "publication year", 1950, 2024)}},
+          Table{"loans", "loan", "loans", 2000,
+                {pk(), fk("book_id", "books", "book", 1.6), named("borrower", "person", "borrower name"),
+                 date("loan_date", "loan date", 2020, 2024), integer("days", "loan length in days", 1, 60,
+                                                                      Shape::skewed),
+                 cat("returned", "returned flag", {"yes", "no"}, {9, 1})}},
+      }});
   return out;
 }
 

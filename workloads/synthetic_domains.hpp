@@ -36,7 +36,7 @@ struct Domain {
   std::vector<Table> tables;  //!< parents before children
 };
 
-//! The five domains: retail, flights, university, hospital, music.
+//! The six domains: retail, flights, university, hospital, music, library.
 std::vector<Domain> domains();
 
 //! Word pools for generated names.

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <map>
 
+#include <sqlite3.h>
+
 #include "common/json.hpp"
 #include "common/status.hpp"
 #include "tests/support.hpp"
@@ -213,4 +215,39 @@ TEST_CASE("unknown workload kind is an input error", "[workloads]") {
   WorkloadSpec spec;
   spec.kind = "tpch";
   CHECK_THROWS_AS(load_workload(spec), InputError);
+}
+
+TEST_CASE("spider fixture with a real database: execution available, parsed sql preferred", "[workloads]") {
+  TempDir dir("t2s-wl");
+  t2s::json::write_file(dir.file("tables.json"), kTables);
+  std::filesystem::create_directories(dir.path() / "database" / "shop");
+  std::string db = (dir.path() / "database" / "shop" / "shop.sqlite").string();
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(h, "CREATE TABLE customer(id INTEGER PRIMARY KEY, name TEXT);", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(h);
+  // The first entry carries a parsed `sql` whose counts say "hard" (one nested query); the text alone is easy.
+  // The loader must use the parsed dict when present, as the official evaluation does.
+  t2s::json::write_file(dir.file("dev.json"), R"([
+    {"db_id": "shop", "question": "a", "query": "SELECT count(*) FROM customer",
+     "sql": {"from": {"table_units": [["table_unit", 0]], "conds": []}, "select": [false, [[3, [0, [0, 0, false], null]]]],
+             "where": [[false, 2, [0, [0, 1, false], null], {"nested": true}, null]], "groupBy": [], "having": [],
+             "orderBy": [], "limit": null, "intersect": null, "union": null, "except": null}},
+    {"db_id": "shop", "question": "b", "query": "SELECT count(*) FROM customer"}])");
+  WorkloadSpec spec;
+  spec.kind = "spider";
+  spec.data_dir = dir.path().string();
+  Workload w = load_workload(spec);
+  CHECK(w.execution_available);
+  CHECK(w.execution_note.empty());
+  CHECK(w.databases.at("shop").path == db);
+  CHECK(w.questions[0].difficulty == Difficulty::hard);
+  CHECK(w.questions[1].difficulty == Difficulty::easy);
+  CHECK_NOTHROW(require_execution(w));
+
+  // --questions alone: the data folder is the question file's folder.
+  spec.data_dir.clear();
+  spec.questions_file = dir.file("dev.json");
+  CHECK(load_workload(spec).questions.size() == 2);
 }

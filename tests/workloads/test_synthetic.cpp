@@ -7,6 +7,8 @@
 #include <set>
 
 #include "common/json.hpp"
+#include "sqlexec/database.hpp"
+#include "sqlexec/schema.hpp"
 #include "tests/support.hpp"
 #include "workloads/hardness.hpp"
 #include "workloads/synthetic.hpp"
@@ -68,6 +70,18 @@ TEST_CASE("synthetic set: valid gold SQL, all levels, determinism, reuse", "[wor
     CHECK_FALSE(db.foreign_keys.empty());
   }
 
+  // Each database keeps Spider dev's mix: 24 questions → 6 easy, 10 medium, 4 hard, 4 extra.
+  for (const auto& id : synthetic_domains()) {
+    std::map<Difficulty, int> m;
+    for (const auto& q : w.questions)
+      if (q.db_id == id) m[q.difficulty]++;
+    INFO(id);
+    CHECK(m[Difficulty::easy] == 6);
+    CHECK(m[Difficulty::medium] == 10);
+    CHECK(m[Difficulty::hard] == 4);
+    CHECK(m[Difficulty::extra] == 4);
+  }
+
   // Same seed elsewhere: identical bytes.
   Workload w2 = generate_synthetic(b.path().string(), o);
   for (const auto& [id, db] : w.databases) CHECK(bytes(db.path) == bytes(w2.databases.at(id).path));
@@ -103,5 +117,36 @@ TEST_CASE("default synthetic set generates within 10 s", "[workloads][slow]") {
   for (const auto& q : w.questions) {
     INFO(q.gold_sql);
     CHECK(run(w.databases.at(q.db_id).path, q.gold_sql).first > 0);
+  }
+}
+
+TEST_CASE("synthetic gold runs in the sandboxed executor and the declared schema matches the file",
+          "[workloads]") {
+  TempDir dir("t2s-syn");
+  SyntheticOptions o;
+  o.seed = 3;
+  o.scale = 0.02;
+  o.questions_per_db = 12;
+  Workload w = generate_synthetic(dir.path().string(), o);
+  for (const auto& [id, info] : w.databases) {
+    auto db = t2s::sqlexec::Database::open(info.path);
+    auto schema = t2s::sqlexec::introspect(*db, 0);
+    REQUIRE(schema.tables.size() == info.tables.size());
+    for (size_t t = 0; t < info.tables.size(); ++t) {
+      CHECK(schema.tables[t].name == info.tables[t].name);
+      REQUIRE(schema.tables[t].columns.size() == info.tables[t].columns.size());
+      for (size_t c = 0; c < info.tables[t].columns.size(); ++c) {
+        CHECK(schema.tables[t].columns[c].name == info.tables[t].columns[c].name);
+        CHECK(schema.tables[t].columns[c].primary_key == info.tables[t].columns[c].primary_key);
+      }
+    }
+    CHECK(schema.foreign_keys.size() == info.foreign_keys.size());
+    for (const auto& q : w.questions) {
+      if (q.db_id != id) continue;
+      auto r = db->execute(q.gold_sql);
+      INFO(q.gold_sql << ": " << r.message);
+      CHECK(r.ok());
+      CHECK_FALSE(r.result.rows.empty());
+    }
   }
 }
