@@ -7,6 +7,7 @@ void add_all_commands(CLI::App& app) {
   (void)app;
   add_generate_command(app);
   add_eval_sql_command(app);
+  add_engine_serve_command(app);
 }
 
 }  // namespace t2s::cli

@@ -10,5 +10,7 @@ void add_all_commands(CLI::App& app);
 void add_generate_command(CLI::App& app);
 //! `t2s eval-sql` (cli/cmd_eval_sql.cpp).
 void add_eval_sql_command(CLI::App& app);
+//! `t2s engine-serve` (cli/cmd_engine_serve.cpp).
+void add_engine_serve_command(CLI::App& app);
 
 }  // namespace t2s::cli
