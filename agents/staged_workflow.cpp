@@ -16,13 +16,10 @@ void StagedWorkflow::start() {
 
 void StagedWorkflow::cancel() {
   if (finished_) return;
-  // Mark first so that callbacks fired synchronously by cancel() are ignored.
-  auto ids = in_flight_;
   WorkflowOutcome o;
   o.cancelled = true;
   o.error = "cancelled";
   finish(std::move(o));
-  for (const auto& [id, stage] : ids) env_.llm().cancel(id);
 }
 
 uint32_t StagedWorkflow::release_llm_stage(StageKind kind, std::vector<LlmCall> calls, std::vector<uint32_t> parents,
@@ -88,9 +85,23 @@ uint32_t StagedWorkflow::release_tool_stage(StageKind kind, std::function<void()
   ++tool_stages_;
   emit(StageEvent{arrival_.workflow_id, index, kind, false, now, 0, 0, detail, parents});
   auto self = shared_from_this();
-  env_.run_tool(arrival_.workflow_id, kind, std::move(work),
-                [self, index, kind, now, done = std::move(done), parents](double elapsed) {
+  // Tool work runs on the env's executor: an exception it throws is carried to the completion and fails the
+  // workflow there, instead of escaping into the env.
+  auto error = std::make_shared<std::string>();
+  auto guarded_work = [work = std::move(work), error] {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      *error = e.what();
+    }
+  };
+  env_.run_tool(arrival_.workflow_id, kind, std::move(guarded_work),
+                [self, index, kind, now, done = std::move(done), parents, error](double elapsed) {
                   if (self->finished_) return;
+                  if (!error->empty()) {
+                    self->fail(*error);
+                    return;
+                  }
                   const double t = self->env_.now();
                   self->emit(StageEvent{self->arrival_.workflow_id, index, kind, true, t, t - now, 0, {}, parents});
                   if (self->deadline_passed() && self->on_deadline_passed()) return;
@@ -110,6 +121,11 @@ void StagedWorkflow::finish(WorkflowOutcome outcome) {
   outcome.llm_calls = llm_calls_;
   outcome.stages = static_cast<int>(next_stage_);
   if (outcome.sql_executions == 0) outcome.sql_executions = tool_stages_;
+  // Calls still queued or running are of no use any more (cancel, early end, a failure in a sibling branch).
+  // finished_ is set first so that their cancellation callbacks are ignored.
+  auto ids = std::move(in_flight_);
+  in_flight_.clear();
+  for (const auto& [id, stage] : ids) env_.llm().cancel(id);
   auto done = std::move(done_);
   done_ = nullptr;
   if (done) done(outcome);

@@ -57,7 +57,8 @@ class StagedWorkflow : public std::enable_shared_from_this<StagedWorkflow> {
   //! Releases a tool stage (SQLite work) run through AgentEnv::run_tool. Returns the stage index.
   uint32_t release_tool_stage(StageKind kind, std::function<void()> work, std::vector<uint32_t> parents,
                               ToolStageDone done, std::string detail = {});
-  //! Ends the workflow: fills the common fields of `outcome` and fires the completion callback once.
+  //! Ends the workflow: cancels its calls still in flight, fills the common fields of `outcome` and fires the
+  //! completion callback once.
   void finish(WorkflowOutcome outcome);
   //! Runs a continuation; an exception it throws fails the workflow with its message.
   void guarded(const std::function<void()>& step);

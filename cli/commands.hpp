@@ -12,5 +12,9 @@ void add_generate_command(CLI::App& app);
 void add_eval_sql_command(CLI::App& app);
 //! `t2s engine-serve` (cli/cmd_engine_serve.cpp).
 void add_engine_serve_command(CLI::App& app);
+//! `t2s schema` (cli/cmd_schema.cpp).
+void add_schema_command(CLI::App& app);
+//! `t2s workload` (cli/cmd_workload.cpp).
+void add_workload_command(CLI::App& app);
 
 }  // namespace t2s::cli

@@ -7,6 +7,7 @@
 
 #include "common/json.hpp"
 #include "common/status.hpp"
+#include "sqlexec/text.hpp"
 
 namespace t2s::sqlexec {
 
@@ -125,18 +126,6 @@ std::vector<Value> sorted_column(const Rows& rows, size_t c) {
   return col;
 }
 
-bool is_word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$' ||
-         static_cast<unsigned char>(c) >= 0x80;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  return out;
-}
-
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
 }
@@ -173,11 +162,11 @@ std::string remove_distinct(std::string_view sql) {
       end = end == std::string_view::npos ? n : end + 2;
       out.append(sql.substr(i, end - i));
       i = end;
-    } else if (is_word_char(c)) {
+    } else if (is_identifier_char(c)) {
       size_t j = i;
-      while (j < n && is_word_char(sql[j])) ++j;
+      while (j < n && is_identifier_char(sql[j])) ++j;
       std::string_view word = sql.substr(i, j - i);
-      if (lower(word) != "distinct") out.append(word);
+      if (!iequals(word, "distinct")) out.append(word);
       i = j;
     } else {
       out += c;
@@ -250,7 +239,7 @@ bool spider_match(const ResultSet& pred, const ResultSet& gold, bool order_matte
   return s.search(0);
 }
 
-bool spider_order_matters(std::string_view gold_sql) { return lower(gold_sql).find("order by") != std::string::npos; }
+bool spider_order_matters(std::string_view gold_sql) { return lower_ascii(gold_sql).find("order by") != std::string::npos; }
 
 std::string spider_normalize_sql(std::string_view sql, bool keep_distinct) {
   std::string s(sql);

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "common/status.hpp"
+#include "sqlexec/text.hpp"
 
 namespace t2s::sqlexec {
 
@@ -27,17 +28,6 @@ constexpr int kProgressInterval = 1000;
 constexpr std::array<std::string_view, 8> kReadOnlyPragmas = {
     "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list", "table_list",
     "collation_list"};
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string_view action_name(int action) {
   switch (action) {

@@ -3,23 +3,20 @@
 #include <array>
 #include <vector>
 
+#include "sqlexec/text.hpp"
+
 namespace t2s::sqlexec {
 
 namespace {
 
-bool is_word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         static_cast<unsigned char>(c) >= 0x80;
-}
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
-char lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
 bool word_at(std::string_view s, size_t i, std::string_view word) {
   if (i + word.size() > s.size()) return false;
-  if (i > 0 && is_word_char(s[i - 1])) return false;
+  if (i > 0 && is_identifier_char(s[i - 1])) return false;
   for (size_t k = 0; k < word.size(); ++k)
-    if (lower(s[i + k]) != word[k]) return false;
-  return i + word.size() == s.size() || !is_word_char(s[i + word.size()]);
+    if (lower_ascii(s[i + k]) != word[k]) return false;
+  return i + word.size() == s.size() || !is_identifier_char(s[i + word.size()]);
 }
 
 bool all_upper(std::string_view s, size_t i, size_t n) {
@@ -51,7 +48,7 @@ bool opens_cte(std::string_view s, size_t i) {
     j = end + 1;
   } else {
     size_t start = j;
-    while (j < s.size() && is_word_char(s[j])) ++j;
+    while (j < s.size() && is_identifier_char(s[j])) ++j;
     if (j == start) return false;
   }
   j = skip_space(s, j);
@@ -86,10 +83,10 @@ constexpr std::array<std::string_view, 16> kProseStarts = {"this",   "the",  "he
 bool is_prose_line(std::string_view line) {
   size_t i = skip_space(line, 0);
   size_t j = i;
-  while (j < line.size() && is_word_char(line[j])) ++j;
+  while (j < line.size() && is_identifier_char(line[j])) ++j;
   if (j == i) return false;
   std::string word;
-  for (size_t k = i; k < j; ++k) word += lower(line[k]);
+  for (size_t k = i; k < j; ++k) word += lower_ascii(line[k]);
   // "Explanation:" / "Note:" style labels.
   if (j < line.size() && line[j] == ':' && word != "sql") return true;
   if (j >= line.size() || line[j] != ' ') return false;
@@ -171,7 +168,7 @@ std::vector<std::string_view> fenced_blocks(std::string_view s) {
     size_t info_end = s.find('\n', pos + 3);
     if (info_end == std::string_view::npos) info_end = s.size();
     std::string_view info = s.substr(pos + 3, info_end - pos - 3);
-    bool tagged = info.size() >= 3 && lower(info[0]) == 's' && lower(info[1]) == 'q' && lower(info[2]) == 'l';
+    bool tagged = info.size() >= 3 && lower_ascii(info[0]) == 's' && lower_ascii(info[1]) == 'q' && lower_ascii(info[2]) == 'l';
     // "```SELECT 1```" on one line has no info string: the content starts right after the fence.
     bool inline_body = !tagged && !info.empty() && info.find("```") != std::string_view::npos;
     size_t body = inline_body ? pos + 3 : std::min(info_end + 1, s.size());

@@ -1,5 +1,7 @@
 #include "sqlexec/schema.hpp"
 
+#include "sqlexec/text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -8,13 +10,6 @@
 namespace t2s::sqlexec {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
-  return out;
-}
 
 std::string text_of(const Value& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return *s;
@@ -25,14 +20,14 @@ std::string text_of(const Value& v) {
 constexpr double kSampleTimeoutS = 2.0;
 
 bool contains_name(const std::vector<std::string>& names, std::string_view name) {
-  std::string l = lower(name);
-  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return lower(n) == l; });
+  std::string l = lower_ascii(name);
+  return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return lower_ascii(n) == l; });
 }
 
 const std::vector<std::string>* columns_for(const SchemaPromptOptions& o, std::string_view table) {
-  std::string l = lower(table);
+  std::string l = lower_ascii(table);
   for (const auto& [t, cols] : o.columns)
-    if (lower(t) == l) return &cols;
+    if (lower_ascii(t) == l) return &cols;
   return nullptr;
 }
 
@@ -55,7 +50,7 @@ std::string sample_text(const std::string& s, size_t max_chars, bool quote) {
 }
 
 bool is_numeric_type(std::string_view type) {
-  std::string t = lower(type);
+  std::string t = lower_ascii(type);
   for (auto k : {"int", "real", "floa", "doub", "num", "dec", "bool"})
     if (t.find(k) != std::string::npos) return true;
   return false;
@@ -103,7 +98,10 @@ Schema introspect(const Database& db, int samples_per_column) {
                                   std::min(kSampleTimeoutS, db.limits().timeout_s));
         if (s.ok())
           for (const auto& v : s.result.rows)
-            if (!std::holds_alternative<Blob>(v[0])) col.samples.push_back(str(v[0]));
+            if (!std::holds_alternative<Blob>(v[0])) {
+              col.samples.push_back(str(v[0]));
+              col.sample_values.push_back(v[0]);
+            }
       }
       table.columns.push_back(std::move(col));
     }
@@ -117,7 +115,7 @@ Schema introspect(const Database& db, int samples_per_column) {
         // REFERENCES parent without a column list means the parent's primary key (seq-th column of it).
         int64_t seq = std::holds_alternative<int64_t>(fk[1]) ? std::get<int64_t>(fk[1]) : 0;
         for (const auto& p : schema.tables)
-          if (lower(p.name) == lower(k.to_table)) {
+          if (lower_ascii(p.name) == lower_ascii(k.to_table)) {
             int64_t i = 0;
             for (const auto& c : p.columns)
               if (c.primary_key && i++ == seq) k.to_column = c.name;
@@ -139,7 +137,7 @@ std::string schema_prompt(const Schema& schema, const SchemaPromptOptions& optio
     std::vector<std::string> pk;
     for (const auto& c : t.columns) {
       bool is_fk = std::any_of(schema.foreign_keys.begin(), schema.foreign_keys.end(), [&](const ForeignKey& k) {
-        return lower(k.from_table) == lower(t.name) && lower(k.from_column) == lower(c.name);
+        return lower_ascii(k.from_table) == lower_ascii(t.name) && lower_ascii(k.from_column) == lower_ascii(c.name);
       });
       if (only && !c.primary_key && !is_fk && !contains_name(*only, c.name)) continue;
       cols.push_back(&c);
@@ -152,10 +150,13 @@ std::string schema_prompt(const Schema& schema, const SchemaPromptOptions& optio
       if (c->primary_key && pk.size() == 1) line += " PRIMARY KEY";
       std::string comment;
       if (options.samples && !c->samples.empty()) {
-        bool quote = !is_numeric_type(c->type);
         comment = " -- e.g. ";
-        for (size_t i = 0; i < c->samples.size(); ++i)
+        for (size_t i = 0; i < c->samples.size(); ++i) {
+          // Quote what is TEXT in the data, whatever the declared type says (Spider has 'T'/'F' in bool columns).
+          bool quote = i < c->sample_values.size() ? std::holds_alternative<std::string>(c->sample_values[i])
+                                                   : !is_numeric_type(c->type);
           comment += (i ? ", " : "") + sample_text(c->samples[i], options.max_sample_chars, quote);
+        }
       }
       lines.push_back(std::move(line));
       comments.push_back(std::move(comment));
@@ -168,7 +169,7 @@ std::string schema_prompt(const Schema& schema, const SchemaPromptOptions& optio
     }
     if (options.foreign_keys)
       for (const auto& k : schema.foreign_keys)
-        if (lower(k.from_table) == lower(t.name) && kept_table(k.to_table)) {
+        if (lower_ascii(k.from_table) == lower_ascii(t.name) && kept_table(k.to_table)) {
           lines.push_back("  FOREIGN KEY (" + quote_identifier(k.from_column) + ") REFERENCES " +
                           quote_identifier(k.to_table) + "(" + quote_identifier(k.to_column) + ")");
           comments.emplace_back();
@@ -182,33 +183,32 @@ std::string schema_prompt(const Schema& schema, const SchemaPromptOptions& optio
 }
 
 int estimate_tokens(std::string_view text) {
-  // Runs of letters cost about one token per 4.5 characters (common words and identifier parts are
-  // single tokens), digits are split into groups of up to three, every other visible character is
-  // about one token, and whitespace mostly merges into the next token except for line breaks.
+  // A linear model over five counts, fitted (least squares on relative error) to the cl100k_base token counts
+  // of the Spider dev gold queries, questions and schema prompts (docs/sqlexec.md has the figures): a letter
+  // run is about one token plus 0.14 per letter past the sixth, a digit run 1.5 per group of three digits,
+  // other visible characters 0.68 each (they often merge with a neighbour), a line break with its indent 0.7;
+  // other whitespace merges into the next token.
+  constexpr double kWord = 1.0, kLongWordExtra = 0.14, kDigitGroup = 1.5, kSymbol = 0.68, kLineBreak = 0.7;
+  auto is_letter = [](unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80; };
+  auto is_digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
   double tokens = 0;
   size_t i = 0, n = text.size();
   while (i < n) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (std::isalpha(c) || c >= 0x80) {
-      size_t j = i;
-      while (j < n && (std::isalpha(static_cast<unsigned char>(text[j])) || static_cast<unsigned char>(text[j]) >= 0x80))
-        ++j;
-      tokens += std::ceil(double(j - i) / 4.5);
-      i = j;
-    } else if (std::isdigit(c)) {
-      size_t j = i;
-      while (j < n && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
-      tokens += std::ceil(double(j - i) / 3.0);
-      i = j;
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t j = i + 1;
+    if (is_letter(c)) {
+      while (j < n && is_letter(static_cast<unsigned char>(text[j]))) ++j;
+      tokens += kWord + kLongWordExtra * double(j - i > 6 ? j - i - 6 : 0);
+    } else if (is_digit(c)) {
+      while (j < n && is_digit(static_cast<unsigned char>(text[j]))) ++j;
+      tokens += kDigitGroup * double((j - i + 2) / 3);
     } else if (c == '\n') {
-      tokens += 1;
-      while (i < n && (text[i] == '\n' || text[i] == ' ')) ++i;
-    } else if (std::isspace(c)) {
-      ++i;
-    } else {
-      tokens += 1;
-      ++i;
+      while (j < n && (text[j] == '\n' || text[j] == ' ')) ++j;
+      tokens += kLineBreak;
+    } else if (!std::isspace(c)) {
+      tokens += kSymbol;
     }
+    i = j;
   }
   return int(std::lround(tokens));
 }

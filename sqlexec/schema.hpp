@@ -16,6 +16,7 @@ struct Column {
   std::string type;                  //!< declared type ("" when none)
   bool primary_key = false;          //!< part of the table's primary key
   std::vector<std::string> samples;  //!< distinct non-NULL values as text (TEXT values unquoted)
+  std::vector<Value> sample_values;  //!< the same samples as typed values (empty when built by hand)
 };
 
 //! A foreign key edge, one column pair (composite keys give one edge per pair).

@@ -7,17 +7,13 @@
 #include "agents/stage_model.hpp"
 #include "agents/trace_workflow.hpp"
 #include "common/json.hpp"
+#include "tests/agents/recorder.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s;
 using namespace t2s::agents;
 
 namespace {
-
-struct Recorder : WorkflowObserver {
-  std::vector<StageEvent> events;
-  void on_stage(const StageEvent& e) override { events.push_back(e); }
-};
 
 workloads::Question trace_question(const std::string& id, std::vector<workloads::TraceCall> calls) {
   workloads::Question q;

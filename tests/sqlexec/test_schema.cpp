@@ -117,8 +117,33 @@ TEST_CASE("schema_prompt is valid DDL that rebuilds the same schema", "[sqlexec]
   CHECK(schema_prompt_tokens(s, only, [](std::string_view t) { return int(t.size()); }) == int(small.size()));
 }
 
-TEST_CASE("estimate_tokens grows with text and counts symbols", "[sqlexec]") {
+TEST_CASE("estimate_tokens tracks cl100k_base counts", "[sqlexec]") {
+  // Reference counts: OpenAI's cl100k_base tokenizer (js-tiktoken 1.0.21), measured once for these strings.
+  struct Ref {
+    std::string text;
+    int cl100k;
+  };
+  std::vector<Ref> refs = {
+      {"SELECT count(*) FROM singer", 5},
+      {"SELECT T2.name ,  count(*) FROM concert AS T1 JOIN stadium AS T2 ON T1.stadium_id  =  T2.stadium_id GROUP BY "
+       "T1.stadium_id",
+       39},
+      {"How many singers do we have?", 7},
+      {"What are the names and release years for all the songs of the youngest singer?", 16},
+      {"CREATE TABLE singer (\n  Singer_ID INT PRIMARY KEY, -- e.g. 1, 2, 3\n  Name TEXT, -- e.g. 'Joe Sharp', "
+       "'Timbaland', 'Justin Brown'\n  Country TEXT, -- e.g. 'Netherlands', 'United States', 'France'\n  Age INT -- "
+       "e.g. 52, 32, 29\n);\n",
+       81},
+      {"SELECT avg(age) ,  min(age) ,  max(age) FROM singer WHERE country  =  'France'", 24},
+  };
+  int total_est = 0, total_ref = 0;
+  for (const auto& r : refs) {
+    int e = estimate_tokens(r.text);
+    INFO(r.text << ": estimate " << e << ", cl100k " << r.cl100k);
+    CHECK(std::abs(e - r.cl100k) <= std::max(2, r.cl100k * 3 / 10));
+    total_est += e;
+    total_ref += r.cl100k;
+  }
+  CHECK(std::abs(total_est - total_ref) * 10 <= total_ref);
   CHECK(estimate_tokens("") == 0);
-  CHECK(estimate_tokens("a, b") == 3);
-  CHECK(estimate_tokens("SELECT name FROM singer") < estimate_tokens("SELECT name, age FROM singer WHERE age > 20"));
 }

@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -106,14 +107,17 @@ TEST_CASE("default synthetic set generates within 10 s", "[workloads][slow]") {
   spec.kind = "synthetic";
   spec.cache_dir = dir.path().string();
   auto t0 = std::chrono::steady_clock::now();
+  std::clock_t c0 = std::clock();
   Workload w = load_workload(spec);
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;
   std::map<Difficulty, int> mix;
   for (const auto& q : w.questions) mix[q.difficulty]++;
-  WARN("default synthetic generation: " << s << " s, " << w.questions.size() << " questions; easy/medium/hard/extra = "
+  WARN("default synthetic generation: " << s << " s wall, " << cpu << " s CPU, " << w.questions.size() << " questions; easy/medium/hard/extra = "
                                         << mix[Difficulty::easy] << "/" << mix[Difficulty::medium] << "/"
                                         << mix[Difficulty::hard] << "/" << mix[Difficulty::extra]);
-  CHECK(s < 10.0);
+  // CPU time, not wall time: the shared build machine is often loaded several times over.
+  CHECK(cpu < 10.0);
   for (const auto& q : w.questions) {
     INFO(q.gold_sql);
     CHECK(run(w.databases.at(q.db_id).path, q.gold_sql).first > 0);

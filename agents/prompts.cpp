@@ -1,0 +1,223 @@
+// Prompt builders and answer parsers of the Text-to-SQL agent (declared in agents/text2sql.hpp).
+#include <algorithm>
+#include <cctype>
+
+#include "agents/text2sql.hpp"
+#include "common/json.hpp"
+#include "sqlexec/text.hpp"
+
+namespace t2s::agents {
+
+namespace {
+
+std::string question_block(const workloads::Question& q) {
+  std::string s = "Question: " + q.question + "\n";
+  if (!q.evidence.empty()) s += "Evidence (hints from the benchmark): " + q.evidence + "\n";
+  return s;
+}
+
+const char* kStyles[] = {
+    "Method: divide and conquer. Break the question into sub-questions, write a SQL fragment for each, then "
+    "assemble them into one query and simplify it.\n",
+    "Method: query plan. Describe how a database engine would execute the question step by step (which tables "
+    "to scan, how to join, filter, group and order), then translate the plan into one query.\n",
+    "Method: direct answer with examples. Examples of the expected form:\n"
+    "Question: How many heads of the departments are older than 56?\n"
+    "```sql\nSELECT count(*) FROM head WHERE age > 56\n```\n"
+    "Question: List the name of singers whose citizenship is not France.\n"
+    "```sql\nSELECT Name FROM singer WHERE Citizenship != \"France\"\n```\n",
+};
+
+}  // namespace
+
+std::string sql_prefix(const std::string& schema_text) {
+  return "You are an expert SQLite developer. You answer questions about a database by writing one SQLite query.\n"
+         "Rules: use only tables and columns of the schema below; quote identifiers that contain spaces with "
+         "backticks; return only the columns the question asks for; prefer JOINs on the foreign keys shown; when "
+         "the question asks for the highest or lowest value use ORDER BY ... LIMIT 1 unless ties matter.\n"
+         "Database schema:\n" +
+         schema_text + "\n";
+}
+
+PromptParts keyword_prompt(const workloads::Question& q) {
+  PromptParts p;
+  p.prefix =
+      "Objective: analyse the question and hint to find the keywords, keyphrases and named entities that identify "
+      "the data needed to answer it (table or column names, values mentioned, numbers, dates).\n"
+      "Answer with a Python list of strings and nothing else, e.g. [\"keyword1\", \"key phrase 2\"].\n"
+      "Example: Question: What is the annual revenue of Acme Inc. in 2022? -> [\"annual revenue\", \"Acme Inc.\", "
+      "\"2022\"]\n\n";
+  p.body = question_block(q) + "Keywords:";
+  return p;
+}
+
+PromptParts column_selection_prompt(const workloads::Question& q, const std::string& full_schema_text,
+                                    const std::vector<ValueMatch>& values) {
+  PromptParts p;
+  p.prefix = "You are a database expert selecting the tables and columns needed to answer a question.\n"
+             "Database schema:\n" +
+             full_schema_text + "\n";
+  p.body = question_block(q);
+  if (!values.empty()) {
+    p.body += "Values found in the database that match the question:\n";
+    for (const auto& v : values) p.body += "- " + v.table + "." + v.column + " = '" + v.value + "'\n";
+  }
+  p.body +=
+      "Select every table and column the query needs (including join keys). Answer with one JSON object mapping "
+      "each selected table to its selected columns, e.g. {\"table\": [\"column1\", \"column2\"]}.\n";
+  return p;
+}
+
+PromptParts candidate_prompt(const workloads::Question& q, const std::string& schema_text, int style) {
+  PromptParts p;
+  p.prefix = sql_prefix(schema_text);
+  p.body = std::string(kStyles[static_cast<size_t>(style) % 3]) + question_block(q) +
+           "Think it through, then give the final query in a ```sql code block.\n";
+  return p;
+}
+
+PromptParts revise_prompt(const workloads::Question& q, const std::string& schema_text, const std::string& sql,
+                          const std::string& error) {
+  PromptParts p;
+  p.prefix = sql_prefix(schema_text);
+  p.body = question_block(q) + "This query was written for the question:\n```sql\n" + sql +
+           "\n```\nRunning it on SQLite gave: " + error +
+           "\nFind the cause (a misspelled or missing column, a wrong table, a syntax slip, a filter that matches "
+           "nothing) and give the corrected query in a ```sql code block.\n";
+  return p;
+}
+
+PromptParts unit_test_prompt(const workloads::Question& q, const std::string& schema_text,
+                             const std::vector<std::string>& candidates, int tests) {
+  PromptParts p;
+  p.prefix = sql_prefix(schema_text);
+  p.body = question_block(q) + "Candidate queries:\n";
+  for (size_t i = 0; i < candidates.size(); ++i)
+    p.body += "Candidate " + std::to_string(i + 1) + ":\n```sql\n" + candidates[i] + "\n```\n";
+  p.body += "Write at most " + std::to_string(tests) +
+            " unit tests, one per line, numbered 1., 2., ..., that a correct answer must pass and that tell these "
+            "candidates apart.\n";
+  return p;
+}
+
+PromptParts evaluation_prompt(const workloads::Question& q, const std::string& schema_text, const std::string& test,
+                              const std::vector<std::string>& candidates, const std::vector<std::string>& previews) {
+  PromptParts p;
+  p.prefix = sql_prefix(schema_text);
+  p.body = question_block(q) + "Unit test: " + test + "\n";
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    p.body += "Candidate " + std::to_string(i + 1) + ":\n```sql\n" + candidates[i] + "\n```\n";
+    if (i < previews.size()) p.body += "Result: " + previews[i] + "\n";
+  }
+  p.body += "For each candidate answer on its own line 'Candidate N: PASS' or 'Candidate N: FAIL'.\n";
+  return p;
+}
+
+PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<std::string>& done_tools) {
+  PromptParts p;
+  p.prefix =
+      "You are the controller of a Text-to-SQL agent. Tools: extract_keywords, retrieve_entity, retrieve_context, "
+      "generate_candidate, revise, generate_unit_test, evaluate, select. Pick the next tool given what has been "
+      "done. Answer with {\"tool\": NAME}.\n";
+  p.body = question_block(q) + "Done so far:";
+  for (const auto& t : done_tools) p.body += " " + t;
+  p.body += "\nNext tool:";
+  return p;
+}
+
+std::vector<std::string> parse_keywords(const std::string& text) {
+  std::vector<std::string> out;
+  size_t lo = text.find('['), hi = text.rfind(']');
+  std::string s = lo != std::string::npos && hi != std::string::npos && hi > lo ? text.substr(lo + 1, hi - lo - 1)
+                                                                                 : text;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (s[i] == '"' || s[i] == '\'') {
+      size_t j = s.find(s[i], i + 1);
+      if (j == std::string::npos) break;
+      if (j > i + 1) out.push_back(s.substr(i + 1, j - i - 1));
+      i = j;
+    }
+  if (out.empty()) {  // plain comma- or line-separated answer
+    std::string cur;
+    for (char c : s + ",") {
+      if (c == ',' || c == '\n') {
+        while (!cur.empty() && std::isspace(static_cast<unsigned char>(cur.back()))) cur.pop_back();
+        size_t b = cur.find_first_not_of(" \t-*");
+        if (b != std::string::npos) out.push_back(cur.substr(b));
+        cur.clear();
+      } else {
+        cur += c;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> parse_column_selection(const std::string& text,
+                                                                                   const sqlexec::Schema& schema) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  size_t lo = text.find('{'), hi = text.rfind('}');
+  if (lo == std::string::npos || hi == std::string::npos || hi < lo) return out;
+  rapidjson::Document doc;
+  doc.Parse(text.data() + lo, hi - lo + 1);
+  if (doc.HasParseError() || !doc.IsObject()) return out;
+  for (const auto& t : schema.tables) {
+    for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+      if (sqlexec::lower_ascii(it->name.GetString()) != sqlexec::lower_ascii(t.name)) continue;
+      std::vector<std::string> cols;
+      if (it->value.IsArray())
+        for (const auto& c : t.columns)
+          for (const auto& v : it->value.GetArray())
+            if (v.IsString() && sqlexec::lower_ascii(v.GetString()) == sqlexec::lower_ascii(c.name)) {
+              cols.push_back(c.name);
+              break;
+            }
+      out.emplace_back(t.name, std::move(cols));
+      break;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> parse_unit_tests(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    size_t i = line.find_first_not_of(" \t");
+    if (i != std::string::npos) {
+      size_t j = i;
+      while (j < line.size() && std::isdigit(static_cast<unsigned char>(line[j]))) ++j;
+      bool numbered = j > i && j < line.size() && (line[j] == '.' || line[j] == ')');
+      bool bullet = line[i] == '-' || line[i] == '*';
+      if (numbered || bullet) {
+        size_t b = line.find_first_not_of(" \t", numbered ? j + 1 : i + 1);
+        if (b != std::string::npos) out.push_back(line.substr(b));
+      }
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+std::vector<int> parse_judgement(const std::string& text, size_t candidates) {
+  std::vector<int> out(candidates, -1);
+  std::string t = sqlexec::lower_ascii(text);
+  size_t p = 0;
+  while ((p = t.find("candidate", p)) != std::string::npos) {
+    p += 9;
+    size_t i = t.find_first_not_of(" #", p);
+    if (i == std::string::npos || !std::isdigit(static_cast<unsigned char>(t[i]))) continue;
+    size_t n = std::stoul(t.substr(i, 3));
+    size_t eol = t.find('\n', i);
+    std::string rest = t.substr(i, eol == std::string::npos ? std::string::npos : eol - i);
+    if (n < 1 || n > candidates) continue;
+    if (rest.find("pass") != std::string::npos) out[n - 1] = 1;
+    else if (rest.find("fail") != std::string::npos) out[n - 1] = 0;
+  }
+  return out;
+}
+
+}  // namespace t2s::agents

@@ -1,0 +1,413 @@
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "agents/oracle.hpp"
+#include "agents/sim_env.hpp"
+#include "agents/text2sql.hpp"
+#include "common/json.hpp"
+#include "sqlexec/extract.hpp"
+#include "tests/agents/recorder.hpp"
+#include "tests/support.hpp"
+
+using namespace t2s;
+using namespace t2s::agents;
+
+namespace {
+
+// A fake model: a function of the call.
+struct ScriptedResponder : Responder {
+  std::function<Response(const LlmCall&)> fn;
+  explicit ScriptedResponder(std::function<Response(const LlmCall&)> f) : fn(std::move(f)) {}
+  Response respond(const LlmCall& c) override { return fn(c); }
+  std::string name() const override { return "scripted"; }
+};
+
+sqlexec::Column col(const std::string& name, const std::string& type, bool key) {
+  sqlexec::Column c;
+  c.name = name;
+  c.type = type;
+  c.primary_key = key;
+  return c;
+}
+
+sqlexec::Schema concert_schema() {
+  sqlexec::Schema s;
+  s.db_id = "concert";
+  s.tables.push_back({"singer",
+                      {col("Singer_ID", "integer", true),
+                       col("Name", "text", false),
+                       col("Country", "text", false),
+                       col("Age", "integer", false)}});
+  s.tables.push_back({"concert",
+                      {col("concert_ID", "integer", true),
+                       col("Year", "text", false),
+                       col("Singer_ID", "integer", false)}});
+  s.foreign_keys.push_back({"concert", "Singer_ID", "singer", "Singer_ID"});
+  return s;
+}
+
+workloads::Workload concert_workload() {
+  workloads::Workload w;
+  w.name = "test";
+  workloads::Question q;
+  q.id = "test:1";
+  q.db_id = "concert";
+  q.question = "How many singers are from France?";
+  q.evidence = "France refers to Country = 'France'";
+  q.gold_sql = "SELECT count(*) FROM singer WHERE Country = 'France'";
+  q.difficulty = workloads::Difficulty::easy;
+  w.questions.push_back(q);
+  w.databases["concert"].db_id = "concert";
+  w.execution_available = false;
+  return w;
+}
+
+AgentOptions simulated_options() {
+  AgentOptions o;
+  o.backend = make_simulated_backend({{"concert", concert_schema()}});
+  return o;
+}
+
+struct Run {
+  std::optional<WorkflowOutcome> outcome;
+  Recorder rec;
+};
+
+// Runs question 0 of `w` with `factory` in a standalone env and returns the outcome.
+void run_one(StandaloneEnv& env, WorkflowFactory& factory, const workloads::Workload& w, Run& run,
+             double deadline = 1e9, std::function<void(Workflow&)> during = {}) {
+  auto wf = factory.make(w.questions[0], {1, 0, 0.0, deadline}, env,
+                         [&](const WorkflowOutcome& o) { run.outcome = o; }, &run.rec);
+  wf->start();
+  if (during) during(*wf);
+  env.run();
+}
+
+// The concert question answered by a never-erring oracle on simulated execution.
+struct PerfectRun {
+  workloads::Workload w = concert_workload();
+  std::unique_ptr<Responder> oracle = make_oracle_responder(w, [] {
+    OracleOptions oo;
+    oo.error_scale = 0;
+    return oo;
+  }());
+  StandaloneEnv env{*oracle};
+  Run run;
+  PerfectRun() {
+    auto factory = make_text2sql_factory(w, simulated_options());
+    run_one(env, *factory, w, run);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the oracle agent builds the CHESS DAG and answers correctly at error scale 0", "[agents]") {
+  PerfectRun perfect;
+  auto& w = perfect.w;
+  auto& env = perfect.env;
+  auto& run = perfect.run;
+  REQUIRE(run.outcome);
+  INFO(run.outcome->error);
+  CHECK(run.outcome->completed);
+  CHECK(run.outcome->correct);
+  CHECK(run.outcome->execution_simulated);
+  CHECK(run.outcome->sql == w.questions[0].gold_sql);
+  // 7 tool-picker calls, keyword extraction, column selection, 2 candidates, unit-test generation, evaluations.
+  auto pickers = run.rec.ended(StageKind::tool_picker);
+  CHECK(pickers.size() == 7);
+  auto cands = run.rec.ended(StageKind::candidate_generation);
+  REQUIRE(cands.size() == 1);
+  CHECK(cands[0].calls == 2);
+  auto evals = run.rec.ended(StageKind::evaluation);
+  REQUIRE(evals.size() == 1);
+  CHECK(evals[0].calls >= 1);
+  CHECK(run.rec.ended(StageKind::revise).empty());
+  // Two executions hang off the candidate stage (parallel branches), and unit-test generation waits for both.
+  std::vector<StageEvent> execs;
+  for (const auto& e : run.rec.ended(StageKind::sql_execution))
+    if (e.parents.size() == 1 && e.parents[0] == cands[0].stage_index) execs.push_back(e);
+  REQUIRE(execs.size() == 2);
+  auto ut = run.rec.ended(StageKind::unit_test_generation);
+  REQUIRE(ut.size() == 1);
+  std::vector<StageEvent> ut_picker;
+  for (const auto& p : pickers)
+    if (p.parents.size() == 2) ut_picker.push_back(p);
+  REQUIRE(ut_picker.size() == 1);
+  CHECK(ut_picker[0].parents[0] == execs[0].stage_index);
+  CHECK(ut_picker[0].parents[1] == execs[1].stage_index);
+  CHECK(run.outcome->llm_calls == static_cast<int>(env.calls().size()));
+  CHECK(run.outcome->sql_executions == 2);
+}
+
+TEST_CASE("prompts contain the schema, question and evidence; calls share the question's prefix", "[agents]") {
+  PerfectRun perfect;
+  auto& env = perfect.env;
+  std::vector<const LlmCall*> cands;
+  const LlmCall* colsel = nullptr;
+  for (const auto& r : env.calls()) {
+    if (r.call.kind == StageKind::candidate_generation) cands.push_back(&r.call);
+    if (r.call.kind == StageKind::column_selection) colsel = &r.call;
+  }
+  REQUIRE(cands.size() == 2);
+  REQUIRE(colsel);
+  for (const auto* c : cands) {
+    CHECK(c->prompt.find("CREATE TABLE singer") != std::string::npos);
+    CHECK(c->prompt.find("How many singers are from France?") != std::string::npos);
+    CHECK(c->prompt.find("France refers to Country = 'France'") != std::string::npos);
+    CHECK(c->prompt_tokens == sqlexec::estimate_tokens(c->prompt));
+    CHECK(c->prefix_tokens > 0);
+    CHECK(c->prefix_tokens < c->prompt_tokens);
+    CHECK(c->deadline_s == 1e9);
+    CHECK(c->siblings == 2);
+  }
+  CHECK(cands[0]->prefix_id == cands[1]->prefix_id);
+  CHECK(cands[0]->prompt != cands[1]->prompt);  // different styles
+  // The column-selection prompt sees the full schema (both tables); the oracle links only `singer`.
+  CHECK(colsel->prompt.find("CREATE TABLE concert") != std::string::npos);
+  CHECK(cands[0]->prompt.find("CREATE TABLE concert") == std::string::npos);
+  // Remaining work decreases along the workflow and the p90 bounds the mean.
+  CHECK(env.calls().front().call.remaining_mean_s > cands[0]->remaining_mean_s);
+  CHECK(cands[0]->remaining_p90_s >= cands[0]->remaining_mean_s);
+  CHECK(env.calls().back().call.remaining_mean_s == 0.0);
+}
+
+TEST_CASE("the revise loop feeds the real SQLite error back and stops at K rounds", "[agents]") {
+  auto w = concert_workload();
+  // A model that always answers with a query naming a column the schema lacks (a new one each time).
+  int n = 0;
+  ScriptedResponder model([&](const LlmCall& c) -> Response {
+    switch (c.kind) {
+      case StageKind::candidate_generation:
+      case StageKind::revise:
+        return {"```sql\nSELECT nationality" + std::to_string(++n) + " FROM singer\n```", 20};
+      case StageKind::unit_test_generation: return {"1. counts singers\n2. filters on France", 20};
+      case StageKind::evaluation: return {"Candidate 1: FAIL\nCandidate 2: FAIL", 10};
+      default: return {"[]", 5};
+    }
+  });
+  StandaloneEnv env(model);
+  auto opt = simulated_options();
+  opt.max_revise_rounds = 4;
+  auto factory = make_text2sql_factory(w, opt);
+  Run run;
+  run_one(env, *factory, w, run);
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->completed);
+  CHECK_FALSE(run.outcome->correct);
+  auto revises = run.rec.ended(StageKind::revise);
+  CHECK(revises.size() == 8);  // K = 4 per candidate, 2 candidates
+  std::vector<const LlmCall*> rev_calls;
+  for (const auto& r : env.calls())
+    if (r.call.kind == StageKind::revise) rev_calls.push_back(&r.call);
+  REQUIRE(rev_calls.size() == 8);
+  for (const auto* c : rev_calls) {
+    CHECK(c->prompt.find("no such column: nationality") != std::string::npos);
+    CHECK(c->prompt.find("How many singers are from France?") != std::string::npos);
+  }
+  // Each revise depends on the execution that found the error; started events carry that error as detail.
+  for (const auto& e : run.rec.events)
+    if (!e.done && e.kind == StageKind::revise) CHECK(e.detail.find("no such column") != std::string::npos);
+  // 2 first executions + 8 after revisions.
+  CHECK(run.outcome->sql_executions == 10);
+  // Two evaluation calls (one per test), in one parallel stage.
+  auto evals = run.rec.ended(StageKind::evaluation);
+  REQUIRE(evals.size() == 1);
+  CHECK(evals[0].calls == 2);
+}
+
+TEST_CASE("a model that keeps its query ends the revise loop at once", "[agents]") {
+  auto w = concert_workload();
+  ScriptedResponder model([&](const LlmCall& c) -> Response {
+    if (c.kind == StageKind::candidate_generation || c.kind == StageKind::revise)
+      return {"```sql\nSELECT Name FROM singer WHERE Age >\n```", 20};
+    return {"[]", 5};
+  });
+  StandaloneEnv env(model);
+  auto opt = simulated_options();
+  opt.unit_tests = false;
+  auto factory = make_text2sql_factory(w, opt);
+  Run run;
+  run_one(env, *factory, w, run);
+  REQUIRE(run.outcome);
+  CHECK(run.rec.ended(StageKind::revise).size() == 2);  // one round each, then the same query again
+  CHECK(run.outcome->completed);  // the first query written is kept even though none ran
+}
+
+TEST_CASE("past its deadline a workflow ends early with the best executed candidate", "[agents]") {
+  auto w = concert_workload();
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  StandaloneEnv env(*oracle);
+  auto factory = make_text2sql_factory(w, simulated_options());
+  // Find when the candidates have executed in an unconstrained run, then set the deadline just after it.
+  Run full;
+  run_one(env, *factory, w, full);
+  double exec_end = 0;
+  for (const auto& e : full.rec.ended(StageKind::sql_execution)) exec_end = std::max(exec_end, e.t_s);
+  StandaloneEnv env2(*oracle);
+  Run run;
+  run_one(env2, *factory, w, run, exec_end - 0.001);
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->ended_early);
+  CHECK(run.outcome->completed);
+  CHECK(run.outcome->correct);
+  CHECK(run.outcome->finished_s < full.outcome->finished_s);
+  CHECK(env2.running_calls() == 0);
+
+  AgentOptions keep = simulated_options();
+  keep.end_at_deadline = false;
+  auto factory2 = make_text2sql_factory(w, keep);
+  StandaloneEnv env3(*oracle);
+  Run late;
+  run_one(env3, *factory2, w, late, exec_end - 0.001);
+  CHECK_FALSE(late.outcome->ended_early);
+  CHECK(late.outcome->finished_s == Approx(full.outcome->finished_s));
+}
+
+TEST_CASE("cancelling a Text-to-SQL workflow cancels its parallel candidates", "[agents]") {
+  auto w = concert_workload();
+  auto oracle = make_oracle_responder(w, {});
+  StandaloneEnv env(*oracle);
+  auto factory = make_text2sql_factory(w, simulated_options());
+  Run run;
+  std::unique_ptr<Workflow> wf = factory->make(w.questions[0], {1, 0, 0.0, 1e9}, env,
+                                               [&](const WorkflowOutcome& o) { run.outcome = o; }, &run.rec);
+  wf->start();
+  // Step the loop until the candidate stage has been released, then cancel.
+  std::function<void()> probe = [&] {
+    bool cands = false;
+    for (const auto& r : env.calls()) cands = cands || r.call.kind == StageKind::candidate_generation;
+    if (cands) {
+      wf->cancel();
+      return;
+    }
+    env.at(env.now() + 0.05, probe);
+  };
+  env.at(0, probe);
+  env.run();
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->cancelled);
+  int cancelled = 0;
+  for (const auto& r : env.calls()) cancelled += r.cancelled && r.call.kind == StageKind::candidate_generation;
+  CHECK(cancelled == 2);
+  CHECK(env.calls().back().call.kind == StageKind::candidate_generation);
+}
+
+TEST_CASE("mutations produce the errors they model on a real SQLite schema", "[agents]") {
+  auto backend = make_simulated_backend({{"concert", concert_schema()}});
+  workloads::Question q;
+  q.db_id = "concert";
+  q.gold_sql = "SELECT T1.Name, max(T1.Age) FROM singer AS T1 JOIN concert AS T2 ON T1.Singer_ID = T2.Singer_ID "
+               "WHERE T1.Country = 'France' GROUP BY T1.Name";
+  std::vector<std::string> cols = {"Singer_ID", "Name", "Country", "Age", "concert_ID", "Year"};
+  Rng rng(5);
+  auto col = mutate_sql(q.gold_sql, Mutation::misspelled_column, cols, rng);
+  REQUIRE(col);
+  CHECK(backend->execute(q, *col).error == sqlexec::ErrorClass::no_such_column);
+  auto syn = mutate_sql(q.gold_sql, Mutation::syntax_slip, cols, rng);
+  REQUIRE(syn);
+  CHECK(backend->execute(q, *syn).error == sqlexec::ErrorClass::syntax);
+  auto join = mutate_sql(q.gold_sql, Mutation::missing_join_condition, cols, rng);
+  REQUIRE(join);
+  CHECK(join->find(" ON ") == std::string::npos);
+  CHECK(backend->execute(q, *join).ok());
+  auto agg = mutate_sql(q.gold_sql, Mutation::wrong_aggregate, cols, rng);
+  REQUIRE(agg);
+  CHECK(agg->find("MIN(T1.Age)") != std::string::npos);
+  auto cond = mutate_sql(q.gold_sql, Mutation::wrong_condition, cols, rng);
+  REQUIRE(cond);
+  CHECK(cond->find("T1.Country != 'France'") != std::string::npos);
+  CHECK(backend->execute(q, q.gold_sql).ok());
+  CHECK(backend->correct(q, q.gold_sql).value());
+  CHECK_FALSE(backend->correct(q, *agg).value());
+  // Not applicable: no JOIN ... ON, no aggregate.
+  CHECK_FALSE(mutate_sql("SELECT Name FROM singer", Mutation::missing_join_condition, cols, rng));
+  CHECK_FALSE(mutate_sql("SELECT Name FROM singer", Mutation::wrong_aggregate, cols, rng));
+}
+
+TEST_CASE("the oracle is deterministic and its error and fix rates match its parameters", "[agents]") {
+  workloads::Workload w;
+  w.name = "test";
+  for (int i = 0; i < 2000; ++i) {
+    workloads::Question q;
+    q.id = "q" + std::to_string(i);
+    q.db_id = "concert";
+    q.gold_sql = "SELECT Name FROM singer WHERE Age > " + std::to_string(20 + i % 30) + " ORDER BY Name";
+    q.difficulty = static_cast<workloads::Difficulty>(i % 4);
+    w.questions.push_back(q);
+  }
+  OracleOptions oo;
+  auto oracle = make_oracle_responder(w, oo);
+  auto oracle2 = make_oracle_responder(w, oo);
+  auto cols = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"Singer_ID", "Name", "Country", "Age"});
+  std::array<int, 4> wrong{}, total{};
+  int revise_total = 0, revise_fixed = 0;
+  for (const auto& q : w.questions) {
+    LlmCall c;
+    c.kind = StageKind::candidate_generation;
+    auto m = std::make_shared<Text2SqlCallMeta>();
+    m->question_id = q.id;
+    m->candidate = 0;
+    m->columns = cols;
+    c.meta = m;
+    auto r = oracle->respond(c);
+    auto r2 = oracle2->respond(c);
+    CHECK(r.text == r2.text);
+    CHECK(r.output_tokens == r2.output_tokens);
+    auto sql = sqlexec::extract_sql(r.text);
+    REQUIRE(sql);
+    auto d = static_cast<size_t>(q.difficulty);
+    ++total[d];
+    if (normalize_sql(*sql) != normalize_sql(q.gold_sql)) {
+      ++wrong[d];
+      LlmCall rc;
+      rc.kind = StageKind::revise;
+      auto rm = std::make_shared<Text2SqlCallMeta>(*m);
+      rm->round = 1;
+      rm->previous_sql = *sql;
+      rc.meta = rm;
+      auto fixed = sqlexec::extract_sql(oracle->respond(rc).text);
+      REQUIRE(fixed);
+      ++revise_total;
+      revise_fixed += normalize_sql(*fixed) == normalize_sql(q.gold_sql);
+    }
+  }
+  for (size_t d = 0; d < 4; ++d) {
+    double rate = static_cast<double>(wrong[d]) / total[d];
+    // 500 draws: 3 standard errors of a binomial proportion.
+    double se = std::sqrt(oo.p_wrong[d] * (1 - oo.p_wrong[d]) / total[d]);
+    CHECK(std::abs(rate - oo.p_wrong[d]) < 3 * se);
+  }
+  double fix = static_cast<double>(revise_fixed) / revise_total;
+  CHECK(std::abs(fix - oo.q_fix) < 3 * std::sqrt(oo.q_fix * (1 - oo.q_fix) / revise_total));
+
+  OracleOptions never;
+  never.error_scale = 0;
+  auto perfect = make_oracle_responder(w, never);
+  for (size_t i = 0; i < 200; ++i) {
+    LlmCall c;
+    c.kind = StageKind::candidate_generation;
+    auto m = std::make_shared<Text2SqlCallMeta>();
+    m->question_id = w.questions[i].id;
+    c.meta = m;
+    CHECK(sqlexec::extract_sql(perfect->respond(c).text).value_or("") == w.questions[i].gold_sql);
+  }
+}
+
+TEST_CASE("answer parsers accept the forms models write", "[agents]") {
+  CHECK(parse_keywords("Keywords: [\"France\", 'singer age', \"2014\"]") ==
+        std::vector<std::string>{"France", "singer age", "2014"});
+  CHECK(parse_keywords("France, singer") == std::vector<std::string>{"France", "singer"});
+  auto sel = parse_column_selection("Here: {\"SINGER\": [\"name\", \"bogus\"], \"nope\": []}", concert_schema());
+  REQUIRE(sel.size() == 1);
+  CHECK(sel[0].first == "singer");
+  CHECK(sel[0].second == std::vector<std::string>{"Name"});
+  CHECK(parse_unit_tests("Tests:\n1. first\n2) second\n- third\nprose") ==
+        std::vector<std::string>{"first", "second", "third"});
+  CHECK(parse_judgement("Candidate 1: PASS\ncandidate 2: fail", 3) == std::vector<int>{1, 0, -1});
+}
