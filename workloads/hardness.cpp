@@ -199,14 +199,47 @@ class TextCounter {
   explicit TextCounter(std::vector<Token> toks) : t_(std::move(toks)) {}
 
   HardnessCounts count() {
-    if (t_.empty() || is_word(0, "select") == false) throw InputError("SQL text: expected a SELECT query");
-    return count_query(0, t_.size());
+    size_t b = 0, e = t_.size();
+    // Parentheses around the whole query do not change it.
+    while (open(b) && matching(b) == e - 1) {
+      ++b;
+      --e;
+    }
+    // Spider has no WITH; each common table expression is counted as one nested query.
+    int ctes = 0;
+    if (is_word(b, "with")) {
+      size_t i = b + 1;
+      if (is_word(i, "recursive")) ++i;
+      for (;;) {
+        ++i;                                // the CTE's name
+        if (open(i)) i = matching(i) + 1;   // its column list
+        if (!is_word(i, "as") || !open(i + 1)) throw InputError("SQL text: malformed WITH clause");
+        i = matching(i + 1) + 1;
+        ++ctes;
+        if (!is_word(i, ",")) break;
+        ++i;
+      }
+      b = i;
+    }
+    if (b >= e || !is_word(b, "select")) throw InputError("SQL text: expected a SELECT query");
+    HardnessCounts c = count_query(b, e);
+    c.component2 += ctes;
+    return c;
   }
 
  private:
   bool is_word(size_t i, std::string_view w) const { return i < t_.size() && !t_[i].literal && t_[i].text == w; }
   bool open(size_t i) const { return is_word(i, "("); }
   bool close(size_t i) const { return is_word(i, ")"); }
+  // The index of the parenthesis closing the one at `i`; throws when there is none.
+  size_t matching(size_t i) const {
+    int depth = 0;
+    for (size_t k = i; k < t_.size(); ++k) {
+      if (open(k)) ++depth;
+      if (close(k) && --depth == 0) return k;
+    }
+    throw InputError("SQL text: unbalanced parentheses");
+  }
 
   // Positions in [b, e) at parenthesis depth 0 where `pred` holds.
   template <typename Pred>

@@ -9,7 +9,7 @@
 namespace t2s::workloads {
 
 //! Bumped whenever generation changes, so cached sets from older code are regenerated.
-inline constexpr int kSyntheticVersion = 2;
+inline constexpr int kSyntheticVersion = 4;
 
 //! What to generate.
 struct SyntheticOptions {

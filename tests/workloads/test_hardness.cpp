@@ -42,6 +42,9 @@ const HandCase kHand[] = {
     // A subquery in FROM is a table unit, not a nested query.
     {"SELECT count(*) FROM (SELECT a FROM t GROUP BY a)", 0, 0, 0, Difficulty::easy},
     {"SELECT a FROM t WHERE b > (SELECT avg(b) FROM t) AND c IN (SELECT c FROM u)", 1, 2, 1, Difficulty::extra},
+    // Not in Spider's grammar: wrapping parentheses are dropped, each CTE counts as a nested query.
+    {"(SELECT count(*) FROM singer)", 0, 0, 0, Difficulty::easy},
+    {"WITH x(a) AS (SELECT a FROM t), y AS (SELECT 1) SELECT a FROM x WHERE a > 1", 1, 2, 0, Difficulty::extra},
 };
 
 }  // namespace
@@ -73,6 +76,8 @@ TEST_CASE("text hardness rejects what is not a query", "[workloads]") {
   CHECK_THROWS_AS(hardness_counts_from_text("DELETE FROM t"), t2s::InputError);
   CHECK_THROWS_AS(hardness_counts_from_text("SELECT 'abc"), t2s::InputError);
   CHECK_THROWS_AS(hardness_counts_from_text(""), t2s::InputError);
+  CHECK_THROWS_AS(hardness_counts_from_text("(SELECT a FROM t"), t2s::InputError);
+  CHECK_THROWS_AS(hardness_counts_from_text("WITH x SELECT 1"), t2s::InputError);
 }
 
 TEST_CASE("text and parsed hardness agree on Spider dev", "[workloads][shared]") {

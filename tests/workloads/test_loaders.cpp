@@ -141,6 +141,8 @@ TEST_CASE("bird loader on shared mini-dev without databases", "[workloads][share
   CHECK(w.databases.size() == 11);
   CHECK_FALSE(w.execution_available);
   CHECK(w.execution_note.find("dev_databases/formula_1/formula_1.sqlite") != std::string::npos);
+  // A replay that needs execution fails naming the files.
+  CHECK(error_of([&] { require_execution(w); }).find("dev_databases/financial/financial.sqlite") != std::string::npos);
   CHECK(w.questions[0].id == "bird:1471");
   CHECK_FALSE(w.questions[0].evidence.empty());
   // Schemas are there for prompt sizes.

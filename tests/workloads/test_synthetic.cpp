@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/json.hpp"
@@ -153,4 +154,43 @@ TEST_CASE("synthetic gold runs in the sandboxed executor and the declared schema
       CHECK_FALSE(r.result.rows.empty());
     }
   }
+}
+
+TEST_CASE("synthetic ORDER BY … LIMIT k answers do not depend on tie order", "[workloads]") {
+  TempDir dir("t2s-syn");
+  SyntheticOptions o;
+  o.seed = 5;
+  o.scale = 0.02;
+  o.questions_per_db = 24;
+  Workload w = generate_synthetic(dir.path().string(), o);
+  size_t checked = 0;
+  for (const auto& q : w.questions) {
+    auto limit = q.gold_sql.rfind(" LIMIT ");
+    auto order = q.gold_sql.rfind(" ORDER BY ");
+    if (limit == std::string::npos || order == std::string::npos) continue;
+    // Independently: the k-th and (k+1)-th sort keys, via a window-free rewrite with OFFSET.
+    std::string by = q.gold_sql.substr(order + 10, limit - order - 10);
+    std::string expr = by.substr(0, by.rfind(' '));
+    long k = std::stol(q.gold_sql.substr(limit + 7));
+    std::string base = "SELECT " + expr + q.gold_sql.substr(q.gold_sql.find(" FROM "), limit - q.gold_sql.find(" FROM "));
+    std::string kth = base + " LIMIT 1 OFFSET " + std::to_string(k - 1);
+    std::string next = base + " LIMIT 1 OFFSET " + std::to_string(k);
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open_v2(w.databases.at(q.db_id).path.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+    auto one = [&](const std::string& sql) -> std::optional<double> {
+      sqlite3_stmt* st = nullptr;
+      REQUIRE(sqlite3_prepare_v2(h, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
+      std::optional<double> v;
+      if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_double(st, 0);
+      sqlite3_finalize(st);
+      return v;
+    };
+    auto a = one(kth), b = one(next);
+    INFO(q.gold_sql);
+    REQUIRE(a.has_value());
+    if (b) CHECK(*a != *b);
+    sqlite3_close(h);
+    ++checked;
+  }
+  CHECK(checked >= 5);
 }
