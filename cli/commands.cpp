@@ -10,6 +10,9 @@ void add_all_commands(CLI::App& app) {
   add_engine_serve_command(app);
   add_schema_command(app);
   add_workload_command(app);
+  add_replay_command(app);
+  add_compare_command(app);
+  add_demo_command(app);
 }
 
 }  // namespace t2s::cli

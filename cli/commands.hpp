@@ -17,4 +17,11 @@ void add_schema_command(CLI::App& app);
 //! `t2s workload` (cli/cmd_workload.cpp).
 void add_workload_command(CLI::App& app);
 
+//! `t2s replay` (cli/cmd_replay.cpp).
+void add_replay_command(CLI::App& app);
+//! `t2s compare` (cli/cmd_compare.cpp).
+void add_compare_command(CLI::App& app);
+//! `t2s demo` (cli/cmd_demo.cpp).
+void add_demo_command(CLI::App& app);
+
 }  // namespace t2s::cli

@@ -78,6 +78,7 @@ struct Simulator::Impl {
   std::vector<InstanceState> states;
   std::vector<Inst> insts;
   std::vector<HeldCall> held;
+  double retry_at_ = std::numeric_limits<double>::infinity();
 
   double now_ = 0;
   uint64_t seq_ = 0;
@@ -136,6 +137,7 @@ struct Simulator::Impl {
       insts[i].stats.kv_blocks_total = st.kv_blocks_total;
     }
     held.clear();
+    retry_at_ = std::numeric_limits<double>::infinity();
     now_ = 0;
     seq_ = 0;
     next_call_id_ = 1;
@@ -209,7 +211,7 @@ struct Simulator::Impl {
           for (const auto& h : held)
             if (h.call == &c.call) since = h.held_since_s;
         still_held.push_back({&c.call, since});
-        if (std::isfinite(dec[k].retry_at_s)) post(std::max(now_, dec[k].retry_at_s), [this] { offer_held(); });
+        if (std::isfinite(dec[k].retry_at_s)) schedule_retry(dec[k].retry_at_s);
       }
     }
     if (from_held)
@@ -228,6 +230,19 @@ struct Simulator::Impl {
     for (size_t k = 0; k < group.size(); ++k) result.decision_us.push_back(us);
     auto decisions = scratch_dec;  // apply_decisions may re-enter dispatch through offer_held (it does not today)
     apply_decisions(group, decisions, from_held);
+  }
+
+  // One pending retry timer at the earliest time asked for; a time not after now means "at the next millisecond",
+  // so a policy that keeps holding cannot spin the clock in place.
+  void schedule_retry(double t) {
+    t = std::max(t, now_ + 1e-3);
+    if (t >= retry_at_) return;
+    retry_at_ = t;
+    post(t, [this, t] {
+      if (retry_at_ != t) return;  // superseded by an earlier timer
+      retry_at_ = std::numeric_limits<double>::infinity();
+      offer_held();
+    });
   }
 
   void offer_held() {

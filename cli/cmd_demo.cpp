@@ -1,0 +1,142 @@
+// `t2s demo`: the synthetic benchmark replayed under every registered policy on the demo cluster, with a table,
+// metrics, Perfetto traces and an offline HTML report in out/demo/.
+#include <chrono>
+#include <cmath>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/sim_flags.hpp"
+#include "common/json.hpp"
+#include "common/progress.hpp"
+#include "common/trace.hpp"
+#include "scheduler/metrics.hpp"
+#include "scheduler/report.hpp"
+
+namespace t2s::cli {
+
+namespace {
+
+struct DemoOpts {
+  SimFlags sim;
+  std::string out = "out/demo", policies, scales = "1.5,2,3,4,6,8", rate_fractions = "0.2,0.35,0.5,0.65,0.8,0.95";
+  double base_fraction = 0.6, slo_target = 0.95;
+};
+
+std::vector<double> parse_numbers(const std::string& flag, const std::string& text) {
+  std::vector<double> v;
+  for (const auto& s : split_list(text)) {
+    char* end = nullptr;
+    const double x = std::strtod(s.c_str(), &end);
+    if (*end != '\0' || !(x > 0)) throw InputError(flag + ": '" + s + "' is not a positive number");
+    v.push_back(x);
+  }
+  if (v.empty()) throw InputError(flag + ": empty list");
+  return v;
+}
+
+void run_demo(const DemoOpts& o) {
+  const auto wall0 = std::chrono::steady_clock::now();
+  std::cerr << "t2s demo: loading workload '" << o.sim.workload << "' and cluster '" << o.sim.cluster << "'\n";
+  auto setup = setup_from_flags(o.sim);
+  auto registry = scheduler::default_policy_registry();
+  auto policies = o.policies.empty() ? registry.names() : split_list(o.policies);
+  for (const auto& p : policies)
+    if (!registry.has(p)) registry.make(p, {});  // throws the InputError listing the names
+  const auto scales = parse_numbers("--scales", o.scales);
+  const auto fractions = parse_numbers("--rate-fractions", o.rate_fractions);
+  const std::string base_slo = o.sim.slo;
+
+  // Probe: a light run to learn the call mix, then the cluster's prefill-bound capacity for it.
+  const auto& standalone = scheduler::standalone_latencies(setup);
+  double mean_standalone = 0;
+  for (double s : standalone) mean_standalone += s / static_cast<double>(standalone.size());
+  const double probe_rate = 0.05 * static_cast<double>(setup.cluster.instances.size()) / mean_standalone;
+  auto probe = scheduler::run_policy(setup, registry, policies.front(), probe_rate);
+  const double capacity =
+      scheduler::capacity_bound_wf_per_s(setup.cluster, probe.result.calls, probe.result.outcomes.size());
+  if (!(capacity > 0)) throw std::runtime_error("demo: could not estimate the cluster's capacity");
+  const double base_rate = o.base_fraction * capacity;
+
+  scheduler::ReportData report;
+  report.slo_target = o.slo_target;
+  report.capacity_bound_wf_per_s = capacity;
+  report.title = "t2s demo: " + setup.workload.name + " on " + setup.cluster.name;
+  char sub[512];
+  std::snprintf(sub, sizeof sub,
+                "%zu questions, %zu workflows per run, seed %llu, arrivals %s, SLO scale %s (deadline = arrival + "
+                "scale x standalone latency on %s); prefill-bound capacity %.3f workflows/s; base rate %.3f/s",
+                setup.workload.questions.size(),
+                setup.workflows ? setup.workflows : setup.workload.questions.size(),
+                static_cast<unsigned long long>(setup.seed), setup.arrival.c_str(), base_slo.c_str(),
+                setup.cluster.instances[0].name.c_str(), capacity, base_rate);
+  report.subtitle = sub;
+  report.notes.push_back("Every policy sees the same arrivals and answers (same seed). Traces: traces/<policy>.json "
+                         "(open in ui.perfetto.dev). Metrics: metrics/<policy>.json, compare.json.");
+
+  ProgressBar bar("demo", policies.size() * (1 + fractions.size() + scales.size()));
+  std::vector<scheduler::RunMetrics> all;
+  for (const auto& p : policies) {
+    TraceWriter trace;
+    auto base = scheduler::run_policy(setup, registry, p, base_rate, base_slo, &trace);
+    trace.write(o.out + "/traces/" + p + ".json");
+    json::write_file(o.out + "/metrics/" + p + ".json", scheduler::metrics_json(base.metrics));
+    report.base.push_back(base.metrics);
+    all.push_back(base.metrics);
+    bar.advance();
+    std::vector<std::pair<double, double>> points;
+    for (double f : fractions) {
+      auto run = scheduler::run_policy(setup, registry, p, f * capacity, base_slo);
+      points.emplace_back(run.metrics.rate, run.metrics.slo_attainment);
+      report.rate_sweep.push_back(run.metrics);
+      all.push_back(std::move(run.metrics));
+      bar.advance();
+    }
+    report.max_rate_at_slo[p] = scheduler::max_rate_from_points(points, o.slo_target);
+    for (double s : scales) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", s);
+      auto run = scheduler::run_policy(setup, registry, p, base_rate, text);
+      report.scale_sweep.push_back(run.metrics);
+      all.push_back(std::move(run.metrics));
+      bar.advance();
+    }
+  }
+  bar.finish();
+  for (auto& m : all) m.latencies_s.clear();
+  json::write_file(o.out + "/compare.json", scheduler::compare_json(all, report.max_rate_at_slo, o.slo_target));
+  json::write_file(o.out + "/report.html", scheduler::render_report_html(report));
+
+  std::cout << report.title << "\n" << report.subtitle << "\n\n";
+  std::cout << scheduler::format_table(report.base, "rr-fcfs");
+  std::cout << "\nmax rate at " << 100 * o.slo_target << "% SLO attainment (workflows/s, share of capacity "
+            << capacity << "):\n";
+  for (const auto& p : policies) {
+    const double r = report.max_rate_at_slo[p];
+    std::printf("  %-14s %.3f  (%.0f%%)\n", p.c_str(), r, 100 * r / capacity);
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  std::cout << "\nwrote " << o.out << "/report.html, compare.json, metrics/, traces/ in " << std::round(wall * 10) / 10
+            << " s\n";
+}
+
+}  // namespace
+
+void add_demo_command(CLI::App& app) {
+  auto o = std::make_shared<DemoOpts>();
+  o->sim.cluster = "hetero-small";
+  auto* cmd = app.add_subcommand(
+      "demo", "Generate the synthetic benchmark, replay it under every registered policy on the demo cluster, print "
+              "a side-by-side table and write out/demo/ (metrics, Perfetto traces, an offline HTML report)");
+  add_sim_flags(cmd, o->sim);
+  cmd->add_option("--out", o->out, "output folder")->capture_default_str();
+  cmd->add_option("--policies", o->policies, "comma-separated policies (default: every registered policy)");
+  cmd->add_option("--scales", o->scales, "SLO scales of the attainment-vs-scale sweep")->capture_default_str();
+  cmd->add_option("--rate-fractions", o->rate_fractions, "rates of the rate sweep, as fractions of capacity")
+      ->capture_default_str();
+  cmd->add_option("--base-fraction", o->base_fraction, "base rate as a fraction of the prefill-bound capacity")
+      ->capture_default_str();
+  cmd->add_option("--slo-target", o->slo_target, "attainment target for the max rate")->capture_default_str();
+  cmd->callback([o] { run_demo(*o); });
+}
+
+}  // namespace t2s::cli

@@ -1,0 +1,93 @@
+#pragma once
+//! Flags shared by the simulated-replay commands (replay, compare, demo): workload, cluster, arrivals, SLO, seed.
+#include <CLI/CLI.hpp>
+
+#include <map>
+#include <string>
+
+#include "common/status.hpp"
+#include "scheduler/replay.hpp"
+
+namespace t2s::cli {
+
+//! Values of the shared replay flags.
+struct SimFlags {
+  std::string workload = "synthetic", data, questions, cluster = "hetero-paper", arrival = "poisson";
+  std::string backend = "sim", responder, slo = "3";
+  double rate = 0.2, oracle_error_scale = 1.0;
+  uint64_t seed = 1;
+  size_t limit = 0, workflows = 0;
+  std::vector<std::string> params;
+};
+
+//! Adds the shared flags to `cmd`.
+inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
+  cmd->add_option("--workload", f.workload, "synthetic | spider | bird | hexgen-trace")->capture_default_str();
+  cmd->add_option("--data", f.data, "dataset folder (spider/bird layout, or a folder of hexgen trace *.json)");
+  cmd->add_option("--questions", f.questions, "question file overriding the dataset's (one trace file for hexgen)");
+  cmd->add_option("--cluster", f.cluster, "cluster preset (hetero-small, hetero-paper, local) or cluster JSON file")
+      ->capture_default_str();
+  cmd->add_option("--rate", f.rate, "arrival rate in workflows/s")->capture_default_str();
+  cmd->add_option("--arrival", f.arrival, "poisson | gamma:CV | trace:FILE")->capture_default_str();
+  cmd->add_option("--slo-scale", f.slo,
+                  "deadline = arrival + S x standalone latency on the first instance; also easy=S1,hard=S2,... "
+                  "or abs:SECONDS")
+      ->capture_default_str();
+  cmd->add_option("--backend", f.backend, "sim | engine | remote (engine and remote: not available yet)")
+      ->capture_default_str();
+  cmd->add_option("--responder", f.responder,
+                  "oracle | trace | model: who writes the answers (sim default: oracle; trace workloads: trace)");
+  cmd->add_option("--oracle-error-scale", f.oracle_error_scale, "0 = the oracle never errs, 1 = calibrated default")
+      ->capture_default_str();
+  cmd->add_option("--seed", f.seed, "seed of arrivals, workflows and responders")->capture_default_str();
+  cmd->add_option("--limit", f.limit, "use the first N questions of the workload (0 = all)");
+  cmd->add_option("--workflows", f.workflows, "number of arriving workflows (0 = one per question)");
+  cmd->add_option("--param", f.params, "policy knob KEY=VALUE (repeatable), e.g. --param alpha=0.3");
+}
+
+//! The replay setup the flags describe.
+inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
+  workloads::WorkloadSpec ws;
+  ws.kind = f.workload;
+  ws.data_dir = f.data;
+  ws.questions_file = f.questions;
+  ws.limit = f.limit;
+  ws.seed = f.seed;
+  if (f.responder == "model")
+    throw InputError("--responder model: needs the real model of an engine/remote backend (not available yet)");
+  auto setup = scheduler::make_setup(ws, f.cluster, f.backend);
+  setup.arrival = f.arrival;
+  setup.slo = f.slo;
+  setup.responder = f.responder.empty() ? "oracle" : f.responder;
+  if (setup.responder != "oracle" && setup.responder != "trace")
+    throw InputError("--responder: unknown value '" + f.responder + "' (expected oracle, trace or model)");
+  setup.oracle_error_scale = f.oracle_error_scale;
+  if (f.oracle_error_scale < 0) throw InputError("--oracle-error-scale must be >= 0");
+  setup.seed = f.seed;
+  setup.workflows = f.workflows;
+  for (const auto& kv : f.params) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--param '" + kv + "': expected KEY=VALUE");
+    char* end = nullptr;
+    const std::string value = kv.substr(eq + 1);
+    const double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0') throw InputError("--param '" + kv + "': VALUE must be a number");
+    setup.params[kv.substr(0, eq)] = v;
+  }
+  return setup;
+}
+
+//! Splits "a,b,c".
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace t2s::cli

@@ -1,0 +1,80 @@
+#pragma once
+//! Run metrics (`metrics.json`), comparisons (`compare.json`) and the max-rate-at-SLO search.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scheduler/simulator.hpp"
+
+namespace t2s::scheduler {
+
+//! Per-instance figures reported next to the run metrics.
+struct InstanceMetrics {
+  std::string name;
+  double utilization = 0;      //!< busy time / makespan
+  uint64_t iterations = 0;
+  uint64_t calls = 0;
+  uint64_t prefill_tokens = 0, cached_tokens = 0, decode_tokens = 0, preemptions = 0;
+  double peak_kv_fraction = 0; //!< peak KV blocks / capacity
+};
+
+//! The metrics of one run (one policy at one rate), as written to `metrics.json` (contracts.md).
+struct RunMetrics {
+  std::string policy;
+  double rate = 0;                     //!< workflows/s offered
+  size_t workflows = 0, completed = 0, failed = 0;
+  double slo_attainment = 0;           //!< completed within deadline / workflows
+  double latency_p50_s = 0, latency_p95_s = 0, latency_p99_s = 0;  //!< over completed workflows
+  double throughput_wf_per_s = 0;      //!< completed / makespan
+  double goodput_wf_per_s = 0;         //!< completed within deadline / makespan
+  double makespan_s = 0;               //!< first arrival → last end
+  std::optional<double> ex_accuracy;   //!< correct / workflows with gold (absent without gold)
+  std::optional<double> correct_within_deadline;   //!< correct and in time / workflows with gold
+  std::optional<double> correct_goodput_wf_per_s;  //!< correct and in time / makespan
+  uint64_t llm_calls = 0, sql_executions = 0;
+  double sched_decision_us_p50 = 0, sched_decision_us_p99 = 0;  //!< wall-clock (excluded from determinism)
+  double wall_s = 0;                                            //!< wall-clock (excluded from determinism)
+  // Extras (after the contract's fields).
+  std::string workload, cluster, responder;
+  double slo_scale = 0;
+  uint64_t seed = 0;
+  uint64_t sim_iterations = 0;
+  double sim_end_s = 0;
+  std::vector<InstanceMetrics> instances;
+  std::vector<double> latencies_s;     //!< completed workflows' latencies (not written to JSON; for plots)
+};
+
+//! What a run was, for the metrics.
+struct RunInfo {
+  std::string policy, workload, cluster, responder;
+  double rate = 0, slo_scale = 0;
+  uint64_t seed = 0;
+};
+
+//! Computes the metrics of a simulated run.
+RunMetrics compute_metrics(const SimResult& result, const RunInfo& info);
+//! `metrics.json` text (pretty when `pretty`).
+std::string metrics_json(const RunMetrics& m, bool pretty = true);
+//! `compare.json` text: {"runs": [...], "max_rate_at_slo": {...}, "slo_target": t} (the last two when given).
+std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std::string, double>& max_rate_at_slo,
+                         std::optional<double> slo_target);
+
+//! The largest rate whose attainment reaches `target`: over an ascending list of measured (rate, attainment)
+//! points, the highest rate before the first miss (0 when the lowest misses).
+double max_rate_from_points(const std::vector<std::pair<double, double>>& points, double target);
+//! Bisection over rates in [lo, hi] for the largest rate with attainment(rate) ≥ target, `steps` evaluations;
+//! 0 when even `lo` misses, `hi` when `hi` meets.
+double max_rate_by_bisection(const std::function<double(double)>& attainment, double lo, double hi, double target,
+                             int steps = 8);
+
+//! Prefill-bound capacity of a cluster for a call mix (design/scheduling.md): Σ over instances of the workflows
+//! per second it could serve if it did nothing but prefill those calls' prompts (no prefix reuse), by its cost model.
+double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<CallRecord>& calls, size_t workflows);
+
+//! A side-by-side table of runs with ratios against `baseline` (same rate), for the terminal.
+std::string format_table(const std::vector<RunMetrics>& runs, const std::string& baseline = "rr-fcfs");
+
+}  // namespace t2s::scheduler

@@ -1,0 +1,117 @@
+#include "scheduler/replay.hpp"
+
+#include <cmath>
+
+#include "agents/trace_workflow.hpp"
+#include "common/status.hpp"
+
+namespace t2s::scheduler {
+
+ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::string& cluster,
+                       const std::string& backend) {
+  if (backend == "engine" || backend == "remote")
+    throw InputError("--backend " + backend +
+                     ": not available yet (the real runtime is a separate issue); use --backend sim");
+  if (backend != "sim") throw InputError("--backend: unknown value '" + backend + "' (expected sim, engine or remote)");
+  ReplaySetup s;
+  s.cluster = load_cluster(cluster);
+  for (const auto& i : s.cluster.instances)
+    if (i.backend != Backend::sim)
+      throw InputError("cluster '" + cluster + "': instance '" + i.name +
+                       "' is not simulated (backend engine/remote); --backend sim needs GPU+model instances");
+  s.workload = workloads::load_workload(workload);
+  if (s.workload.questions.empty()) throw InputError("workload '" + workload.kind + "' has no questions");
+  s.seed = workload.seed;
+  return s;
+}
+
+AgentKit make_agent_kit(const ReplaySetup& setup) {
+  bool traces = !setup.workload.questions.empty();
+  for (const auto& q : setup.workload.questions) traces = traces && !q.trace_calls.empty();
+  AgentKit kit;
+  if (traces) {
+    kit.factory = agents::make_trace_factory(setup.workload);
+    if (setup.responder != "trace" && setup.responder != "oracle")
+      throw InputError("--responder " + setup.responder + ": trace workloads are answered by 'trace'");
+    // Trace questions carry their recorded lengths; the trace responder replays them (the oracle of a trace).
+    kit.responder = agents::make_trace_responder();
+    return kit;
+  }
+  throw InputError("workload '" + setup.workload.name +
+                   "': the Text-to-SQL agent is not linked in this build yet; replay a hexgen-trace workload");
+}
+
+const std::vector<double>& standalone_latencies(const ReplaySetup& setup) {
+  auto& cache = *setup.standalone_cache;
+  if (cache.size() == setup.workload.questions.size()) return cache;
+  ClusterSpec one;
+  one.name = "reference";
+  one.instances = {setup.cluster.instances.at(0)};
+  PolicyRegistry reg;
+  register_baseline_policies(reg);
+  PolicyContext ctx;
+  ctx.cluster = &one;
+  Policy p = reg.make("rr-fcfs", ctx);
+  AgentKit kit = make_agent_kit(setup);
+  SimOptions opt = setup.sim;
+  opt.trace = nullptr;
+  Simulator sim(one, p, *kit.responder, opt);
+  std::vector<workloads::Arrival> arr(1);
+  arr[0].workflow_id = 1;
+  std::vector<double> out;
+  for (size_t q = 0; q < setup.workload.questions.size(); ++q) {
+    arr[0].question_index = q;
+    auto r = sim.run(setup.workload, arr, *kit.factory);
+    const auto& o = r.outcomes.at(0);
+    if (!o.completed)
+      throw InputError("question " + setup.workload.questions[q].id + ": its workflow does not complete standalone (" +
+                       o.error + ")");
+    out.push_back(o.finished_s - o.arrival_s);
+  }
+  cache = std::move(out);
+  return cache;
+}
+
+std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, double rate, const std::string& slo) {
+  if (!(rate > 0) || !std::isfinite(rate)) throw InputError("--rate must be a positive number of workflows/s");
+  const size_t n = setup.workflows ? setup.workflows : setup.workload.questions.size();
+  auto arrivals = workloads::make_arrivals(workloads::ArrivalSpec::parse(setup.arrival, rate), n,
+                                           setup.workload.questions.size(), setup.seed);
+  const auto& standalone = standalone_latencies(setup);
+  const auto* base = setup.workload.questions.data();
+  workloads::assign_deadlines(
+      arrivals, setup.workload,
+      [&](const workloads::Question& q) { return standalone.at(static_cast<size_t>(&q - base)); },
+      workloads::SloSpec::parse(slo.empty() ? setup.slo : slo));
+  return arrivals;
+}
+
+RunOutput run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, const std::string& policy, double rate,
+                     const std::string& slo, TraceWriter* trace) {
+  auto arrivals = make_run_arrivals(setup, rate, slo);
+  PolicyContext ctx;
+  ctx.cluster = &setup.cluster;
+  ctx.params = setup.params;
+  ctx.seed = setup.seed;
+  Policy p = registry.make(policy, ctx);
+  AgentKit kit = make_agent_kit(setup);
+  SimOptions opt = setup.sim;
+  opt.seed = setup.seed;
+  opt.trace = trace;
+  Simulator sim(setup.cluster, p, *kit.responder, opt);
+  RunOutput out;
+  out.result = sim.run(setup.workload, arrivals, *kit.factory);
+  RunInfo info;
+  info.policy = policy;
+  info.workload = setup.workload.name;
+  info.cluster = setup.cluster.name;
+  info.responder = kit.responder->name();
+  info.rate = rate;
+  info.seed = setup.seed;
+  const std::string slo_text = slo.empty() ? setup.slo : slo;
+  info.slo_scale = std::strtod(slo_text.c_str(), nullptr);
+  out.metrics = compute_metrics(out.result, info);
+  return out;
+}
+
+}  // namespace t2s::scheduler

@@ -1,0 +1,70 @@
+#pragma once
+//! One simulated replay end to end (workload → arrivals → deadlines → simulator → metrics), shared by
+//! `t2s replay`, `t2s compare`, `t2s demo`, `t2s tune` and the benches.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agents/responder.hpp"
+#include "agents/workflow.hpp"
+#include "scheduler/metrics.hpp"
+#include "scheduler/simulator.hpp"
+#include "workloads/arrivals.hpp"
+#include "workloads/workload.hpp"
+
+namespace t2s::scheduler {
+
+//! A workflow factory and the responder that answers its calls (fresh per run: factories may learn).
+struct AgentKit {
+  std::unique_ptr<agents::WorkflowFactory> factory;
+  std::unique_ptr<agents::Responder> responder;
+};
+
+//! Everything that fixes a replay except the policy and the rate.
+struct ReplaySetup {
+  workloads::Workload workload;        //!< the questions
+  ClusterSpec cluster;                 //!< the instances
+  std::string arrival = "poisson";     //!< "poisson" | "gamma:CV" | "trace:FILE"
+  std::string slo = "3";               //!< SloSpec text ("3", "easy=2,hard=4", "abs:30")
+  std::string responder = "oracle";    //!< "oracle" | "trace"
+  double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
+  uint64_t seed = 1;                   //!< arrivals, responders, workflows
+  size_t workflows = 0;                //!< arrivals to make (0 = one per question)
+  std::map<std::string, double> params;  //!< policy knobs
+  SimOptions sim;                      //!< simulator knobs (its trace pointer is set per run)
+  //! Standalone latency per question index, computed once on first use (shared by copies of the setup).
+  std::shared_ptr<std::vector<double>> standalone_cache = std::make_shared<std::vector<double>>();
+};
+
+//! Loads a workload and cluster into a setup; `backend` other than "sim" throws a clear InputError (the runtime
+//! lands in another issue).
+ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::string& cluster,
+                       const std::string& backend);
+
+//! A fresh agent kit for the setup's workload and responder (trace questions: trace factory; others: the
+//! Text-to-SQL agent). Throws InputError when the combination is not available.
+AgentKit make_agent_kit(const ReplaySetup& setup);
+
+//! The arrivals of a run at `rate` with deadlines set from each question's standalone latency on the cluster's
+//! first instance (the reference) times the SLO scale. Same setup and rate → same arrivals.
+std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, double rate, const std::string& slo);
+
+//! Standalone latency of every question's workflow alone on the cluster's first instance (simulated), by question
+//! index; cached in the setup.
+const std::vector<double>& standalone_latencies(const ReplaySetup& setup);
+
+//! One run's outputs.
+struct RunOutput {
+  RunMetrics metrics;
+  SimResult result;
+};
+
+//! Runs `policy` at `rate` (SLO text `slo`, "" = setup.slo) and computes the metrics; records a Perfetto trace
+//! into `trace` when given.
+RunOutput run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, const std::string& policy, double rate,
+                     const std::string& slo = "", TraceWriter* trace = nullptr);
+
+}  // namespace t2s::scheduler
