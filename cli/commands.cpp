@@ -8,6 +8,8 @@ void add_all_commands(CLI::App& app) {
   add_generate_command(app);
   add_eval_sql_command(app);
   add_engine_serve_command(app);
+  add_serve_command(app);
+  add_ask_command(app);
   add_schema_command(app);
   add_workload_command(app);
   add_replay_command(app);

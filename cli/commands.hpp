@@ -23,5 +23,9 @@ void add_replay_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 //! `t2s demo` (cli/cmd_demo.cpp).
 void add_demo_command(CLI::App& app);
+//! `t2s serve` (cli/cmd_serve.cpp).
+void add_serve_command(CLI::App& app);
+//! `t2s ask` (cli/cmd_ask.cpp).
+void add_ask_command(CLI::App& app);
 
 }  // namespace t2s::cli
