@@ -19,7 +19,7 @@ h2{font-size:13px;margin:0 0 8px}label{display:block;margin:6px 0 2px}
 select,input{width:100%;box-sizing:border-box;padding:4px}button{margin-top:8px;padding:5px 12px}
 #stages div{padding:1px 0}#sql{white-space:pre-wrap;background:#f3f4f6;padding:6px;font-family:monospace}
 table{border-collapse:collapse;margin-top:6px}td,th{border:1px solid #ddd;padding:2px 6px}
-#lanes{position:relative}.lane{position:relative;height:34px;border-bottom:1px solid #eee}
+#lanes{position:relative}.lane{position:relative;height:46px;border-bottom:1px solid #eee}
 .lname{position:absolute;left:0;top:2px;width:150px;font-size:11px;line-height:14px}
 .track{position:absolute;left:155px;right:0;top:0;bottom:0;background:#fcfcfc}
 .bar{position:absolute;height:12px;border-radius:2px;opacity:.85;cursor:pointer}
@@ -51,7 +51,7 @@ table{border-collapse:collapse;margin-top:6px}td,th{border:1px solid #ddd;paddin
 <script>
 const COLORS={tool_picker:'#9ca3af',keyword_extraction:'#a78bfa',column_selection:'#8b5cf6',candidate_generation:'#2563eb',
 revise:'#f59e0b',unit_test_generation:'#10b981',evaluation:'#14b8a6',selection:'#ec4899',sql_execution:'#6b7280',other:'#64748b'};
-const WINDOW=60;let data=null,selected=null,info=null,ws=null,seq=0,pending={};
+let WINDOW=60;let data=null,selected=null,info=null,ws=null,seq=0,pending={};
 const $=id=>document.getElementById(id);
 $('legend').innerHTML=Object.entries(COLORS).map(([k,c])=>`<span><i style="background:${c}"></i>${k}</span>`).join('');
 function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
@@ -72,18 +72,23 @@ function connect(){ws=new WebSocket((location.protocol==='https:'?'wss://':'ws:/
 $('ask').onsubmit=e=>{e.preventDefault();if(!ws||ws.readyState!==1)return;$('stages').innerHTML='';$('sql').textContent='';$('rows').innerHTML='';
  $('go').disabled=true;$('status').textContent='asking…';
  ws.send(JSON.stringify({type:'ask',id:'page'+(++seq),db:$('db').value,question:$('q').value,deadline_ms:Number($('dl').value)||20000}))};
-function tip(e,html){const t=$('tip');t.innerHTML=html;t.style.display='block';t.style.left=(e.clientX+12)+'px';t.style.top=(e.clientY+12)+'px'}
+function tip(e,html){const t=$('tip');t.innerHTML=html;t.style.display='block';
+ const x=Math.min(e.clientX+12,window.innerWidth-t.offsetWidth-8),y=Math.min(e.clientY+12,window.innerHeight-t.offsetHeight-8);
+ t.style.left=Math.max(0,x)+'px';t.style.top=Math.max(0,y)+'px'}
 function untip(){$('tip').style.display='none'}
-function render(){if(!data)return;const now=data.now,t0=now-WINDOW;$('clock').textContent='t = '+now.toFixed(1)+' s';
- const lanes=$('lanes');let html='';const insts=data.instances;
+function render(){if(!data)return;const now=data.now;
+ let first=now;for(const c of data.calls){const s=c.s>0?c.s:c.q;if(s>now-60)first=Math.min(first,s)}
+ WINDOW=Math.min(60,Math.max(10,Math.ceil(now-first+2)));$('win').textContent=WINDOW;const t0=now-WINDOW;
  const wf=selected!=null?data.workflows.find(w=>w.id===selected):null;
+ const SPAN=WINDOW+(wf&&wf.deadline>now&&wf.deadline<now+60?wf.deadline-now+1:0);$('clock').textContent='t = '+now.toFixed(1)+' s';
+ const lanes=$('lanes');let html='';const insts=data.instances;
  insts.forEach((ins,i)=>{const kv=ins.kv_total>0?Math.round(100*ins.kv_used/ins.kv_total)+'%':'n/a';
   html+=`<div class="lane"><div class="lname"><b>${esc(ins.name)}</b> ${esc(ins.kind)}${ins.healthy?'':' <span class=err>down</span>'}<br>queue ${ins.waiting} · run ${ins.running}/${ins.capacity} · KV ${kv}</div><div class="track" data-i="${i}">`;
   for(const c of data.calls){if(c.inst!==i)continue;const s=c.s>0?c.s:c.q,e=c.e<0?now:c.e;if(e<t0)continue;
-   const l=Math.max(0,(s-t0)/WINDOW*100),w=Math.max(0.3,(e-Math.max(s,t0))/WINDOW*100);
+   const l=Math.max(0,(s-t0)/SPAN*100),w=Math.max(0.3,(e-Math.max(s,t0))/SPAN*100);
    const top=4+((c.id*7)%3)*8;
    html+=`<div class="bar${c.e<0?' live':''}${c.wf===selected?' sel':''}" data-c="${c.id}" style="left:${l}%;width:${w}%;top:${top}px;background:${COLORS[c.stage]||'#64748b'}"></div>`}
-  if(wf&&wf.deadline>t0&&wf.deadline<now+5)html+=`<div class="dl" style="left:${(wf.deadline-t0)/WINDOW*100}%"></div>`;
+  if(wf&&wf.deadline>t0&&wf.deadline<t0+SPAN)html+=`<div class="dl" style="left:${(wf.deadline-t0)/SPAN*100}%"></div>`;
   html+='</div></div>'});
  lanes.innerHTML=html;
  $('wfs').innerHTML=data.workflows.slice(-60).reverse().map(w=>`<div data-w="${w.id}" class="${w.id===selected?'sel':''}">#${w.id} ${esc(w.label)} ${w.end<0?'running':(w.ok?'ok':'failed')+' '+(w.end-w.arrival).toFixed(2)+'s'+(w.end<=w.deadline?'':' (late)')}</div>`).join('');
@@ -92,7 +97,7 @@ function render(){if(!data)return;const now=data.now,t0=now-WINDOW;$('clock').te
  for(const b of lanes.querySelectorAll('.bar')){const c=byId[b.dataset.c];
   b.onmousemove=e=>tip(e,`<b>${esc(c.stage)}</b> workflow #${c.wf} call ${c.id} on ${esc(insts[c.inst].name)}<br>prompt ${c.p} tok (cached ${c.c}) · output ${c.o} tok${c.att>1?' · attempt '+c.att:''}<br>queued ${(c.s-c.q).toFixed(3)} s · ran ${c.e<0?'…':(c.e-c.s).toFixed(3)+' s'} (model predicted ${c.pred.toFixed(3)} s)<br><b>why here</b>: estimated completion ${(c.est-c.q).toFixed(3)} s after dispatch; slack ${c.slack.toFixed(2)} s<br>estimates on each instance: ${c.alt.map((a,j)=>esc(insts[j].name)+' '+(a-c.q).toFixed(3)+'s').join(', ')}${c.err?'<br><span class=err>'+esc(c.err)+'</span>':''}`);
   b.onmouseleave=untip;b.onclick=()=>{selected=c.wf;render()}}}
-async function poll(){try{const since=data?Math.max(0,data.now-WINDOW):0;data=await (await fetch('/timeline.json?since='+since)).json();render()}catch(e){}
+async function poll(){try{const since=data?Math.max(0,data.now-60):0;data=await (await fetch('/timeline.json?since='+since)).json();render()}catch(e){}
  setTimeout(poll,700)}
 loadInfo().then(()=>{connect();poll()});
 </script></body></html>

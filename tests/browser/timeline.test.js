@@ -40,13 +40,15 @@ function startServe() {
   let browser;
   let failed = false;
   try {
-    browser = await chromium.launch({
+    // A fresh --user-data-dir: playwright passes `profile` as that flag itself.
+    browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-             '--disable-background-networking', '--disable-component-update', '--disable-sync',
-             `--user-data-dir=${profile}`],
+             '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const page = browser.pages()[0] || await browser.newPage();
     await page.goto(serve.url);
     await page.waitForFunction(() => document.querySelectorAll('#db option').length > 0, null, { timeout: 20000 });
     const mode = await page.textContent('#mode');

@@ -14,8 +14,23 @@ using namespace t2s::server;
 
 namespace {
 
+// Frames received but not yet asked for (answers of concurrent questions arrive in any order).
+std::vector<std::string> backlog;
+
+bool matches(const rapidjson::Document& d, const std::string& type, const std::string& id) {
+  return d["type"].GetString() == type && (id.empty() || (d.HasMember("id") && id == d["id"].GetString()));
+}
+
 std::optional<rapidjson::Document> next_of(WsClient& c, const std::string& type, const std::string& id,
                                            int* stages = nullptr, double timeout_s = 60) {
+  for (auto it = backlog.begin(); it != backlog.end(); ++it) {
+    rapidjson::Document d;
+    d.Parse(it->c_str());
+    if (matches(d, type, id)) {
+      backlog.erase(it);
+      return d;
+    }
+  }
   auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   while (std::chrono::steady_clock::now() < until) {
     auto f = c.receive(0.5);
@@ -25,8 +40,9 @@ std::optional<rapidjson::Document> next_of(WsClient& c, const std::string& type,
     REQUIRE_FALSE(d.HasParseError());
     std::string t = d["type"].GetString();
     if (t == "stage" && stages) ++*stages;
-    if (t == type && (id.empty() || (d.HasMember("id") && id == d["id"].GetString()))) return d;
+    if (matches(d, type, id)) return d;
     if (t == "error" && type != "error") FAIL("unexpected error frame: " << *f);
+    if (t != "stage") backlog.push_back(*f);
   }
   return std::nullopt;
 }
