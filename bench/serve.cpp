@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -33,6 +35,14 @@ struct Sample {
   bool result = false, error = false;
   int answers = 0;  // frames of type result/error for this id
 };
+
+// A JSON string literal of `s` (questions may hold quotes).
+std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return sb.GetString();
+}
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
@@ -115,7 +125,9 @@ int main(int argc, char** argv) {
         std::string id = "c" + std::to_string(k);
         Sample s;
         auto ts = Clock::now();
-        if (!c.send(R"({"type":"ask","id":")" + id + R"(","db":")" + db + R"(","question":")" + q + R"("})")) return;
+        if (!c.send(R"({"type":"ask","id":")" + id + R"(","db":)" + json_string(db) + R"(,"question":)" +
+                    json_string(q) + "}"))
+          return;
         while (Clock::now() < deadline) {
           auto f = c.receive(1.0);
           if (!f) {

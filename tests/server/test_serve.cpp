@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "server/http_client.hpp"
 #include "server/http_server.hpp"
@@ -16,6 +18,13 @@ namespace {
 
 // Frames received but not yet asked for (answers of concurrent questions arrive in any order).
 std::vector<std::string> backlog;
+
+std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return sb.GetString();
+}
 
 bool matches(const rapidjson::Document& d, const std::string& type, const std::string& id) {
   return d["type"].GetString() == type && (id.empty() || (d.HasMember("id") && id == d["id"].GetString()));
@@ -66,8 +75,8 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
   REQUIRE_FALSE(examples.empty());
   const auto& [db, qs] = *examples.begin();
   WsClient c("127.0.0.1", http.port(), "/ws");
-  REQUIRE(c.send(R"({"type":"ask","id":"q1","db":")" + db + R"(","question":")" + qs[0] + R"("})"));
-  REQUIRE(c.send(R"({"type":"ask","id":"q2","db":")" + db + R"(","question":")" + qs[1] + R"("})"));
+  REQUIRE(c.send(R"({"type":"ask","id":"q1","db":)" + json_string(db) + R"(,"question":)" + json_string(qs[0]) + "}"));
+  REQUIRE(c.send(R"({"type":"ask","id":"q2","db":)" + json_string(db) + R"(,"question":)" + json_string(qs[1]) + "}"));
   REQUIRE(next_of(c, "accepted", "q1"));
   int stages = 0;
   auto r1 = next_of(c, "result", "q1", &stages);
