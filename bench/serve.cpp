@@ -9,6 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -31,7 +32,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 struct Sample {
-  double latency_ms = 0, stage_ms = 0;
+  double latency_ms = 0, stage_ms = 0;  // stage_ms: client time covered by at least one stage (union)
+  std::vector<std::pair<double, double>> stages;  // [start, end] of each stage on the client clock (ms)
   bool result = false, error = false;
   int answers = 0;  // frames of type result/error for this id
 };
@@ -141,7 +143,10 @@ int main(int argc, char** argv) {
             unexpected++;
             continue;
           }
-          if (type == "stage" && std::string(d["state"].GetString()) == "done") s.stage_ms += d["ms"].GetDouble();
+          if (type == "stage" && std::string(d["state"].GetString()) == "done") {
+            double end = secs(ts, Clock::now()) * 1000;
+            s.stages.emplace_back(end - d["ms"].GetDouble(), end);
+          }
           if (type == "result" || type == "error") {
             s.answers++;
             s.result = type == "result";
@@ -150,6 +155,20 @@ int main(int argc, char** argv) {
             break;
           }
         }
+        // Time inside stages (LLM calls and SQLite, possibly in parallel): the union of their intervals.
+        std::sort(s.stages.begin(), s.stages.end());
+        double covered = 0, cur_s = -1, cur_e = -1;
+        for (const auto& [a, b] : s.stages) {
+          if (a > cur_e) {
+            covered += cur_e - cur_s;
+            cur_s = a;
+            cur_e = b;
+          } else {
+            cur_e = std::max(cur_e, b);
+          }
+        }
+        covered += cur_e - cur_s;
+        s.stage_ms = covered;
         // Anything else for this id would arrive now: a duplicate answer.
         while (auto extra = c.receive(0.0)) {
           rapidjson::Document d;
