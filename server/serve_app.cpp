@@ -66,6 +66,7 @@ struct QuestionService::Impl {
     std::unique_ptr<agents::Workflow> workflow;
   };
   std::map<uint64_t, Running> running;  // loop thread only
+  bool stopped = false;
 };
 
 QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::make_unique<Impl>()) {
@@ -135,7 +136,8 @@ QuestionService::~QuestionService() { stop(); }
 
 void QuestionService::stop() {
   auto& m = *impl_;
-  if (!m.rt) return;
+  if (!m.rt || m.stopped) return;
+  m.stopped = true;
   std::promise<void> done;
   m.rt->post([&m, &done] {
     for (auto& [id, r] : m.running)
