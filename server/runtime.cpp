@@ -691,7 +691,7 @@ void Runtime::run_tool(uint64_t workflow_id, agents::StageKind kind, std::functi
       std::lock_guard lk(m.rec_mu);
       m.st.tool_runs++;
       m.st.tool_busy_s += t1 - t0;
-      m.spans.push_back({workflow_id, 0, kind, t0, t1, err});
+      m.spans.push_back({workflow_id, 0, kind, t0, t1, err, true});
       while (m.spans.size() > m.opt.max_records) m.spans.pop_front();
       if (m.opt.metrics) m.opt.metrics->observe("t2s_sql_seconds", {}, t1 - t0);
     }
@@ -720,10 +720,10 @@ void Runtime::record_stage(const agents::StageEvent& e) {
   std::lock_guard lk(m.rec_mu);
   auto key = std::make_pair(e.workflow_id, e.stage_index);
   if (!e.done) {
-    m.open_stages[key] = {e.workflow_id, e.stage_index, e.kind, e.t_s, -1, e.detail};
+    m.open_stages[key] = {e.workflow_id, e.stage_index, e.kind, e.t_s, -1, e.detail, false};
     return;
   }
-  SpanRecord s{e.workflow_id, e.stage_index, e.kind, e.t_s - e.elapsed_s, e.t_s, e.detail};
+  SpanRecord s{e.workflow_id, e.stage_index, e.kind, e.t_s - e.elapsed_s, e.t_s, e.detail, false};
   m.open_stages.erase(key);
   m.spans.push_back(s);
   while (m.spans.size() > m.opt.max_records) m.spans.pop_front();
@@ -909,7 +909,7 @@ std::string Runtime::timeline_json(double since_s) const {
     w.EndObject();
   };
   for (const auto& s : m.spans)
-    if (s.end_s >= since_s) stage(s, false);
+    if (!s.tool && s.end_s >= since_s) stage(s, false);
   for (const auto& [k, s] : m.open_stages) stage(s, true);
   w.EndArray();
   jkey(w, "workflows");
@@ -995,7 +995,7 @@ std::string Runtime::trace_json() const {
   }
   for (const auto& s : m.spans) {
     std::string name(agents::stage_kind_name(s.kind));
-    if (s.kind == agents::StageKind::sql_execution && s.stage_index == 0)
+    if (s.tool)
       tw.complete(sqlite_pid, static_cast<int>(s.workflow_id % 16), name, "sqlite", s.start_s, s.end_s - s.start_s,
                   {{"workflow", static_cast<int64_t>(s.workflow_id)}});
     else

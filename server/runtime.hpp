@@ -65,6 +65,7 @@ struct SpanRecord {
   agents::StageKind kind = agents::StageKind::other;
   double start_s = 0, end_s = 0;
   std::string detail;
+  bool tool = false;  //!< true: one SQLite run on the pool (else a workflow stage)
 };
 
 //! Cost-model accuracy so far.
