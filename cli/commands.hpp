@@ -14,6 +14,11 @@ void add_schema_command(CLI::App& app);
 void add_workload_command(CLI::App& app);
 //! `t2s generate`: raw text generation with the embedded engine.
 void add_generate_command(CLI::App& app);
+//! `t2s eval-sql` (cli/cmd_eval_sql.cpp).
+//! `t2s engine-serve` (cli/cmd_engine_serve.cpp).
+void add_engine_serve_command(CLI::App& app);
+//! `t2s schema` (cli/cmd_schema.cpp).
+//! `t2s workload` (cli/cmd_workload.cpp).
 
 //! `t2s tune` (cli/cmd_tune.cpp).
 void add_tune_command(CLI::App& app);
@@ -26,5 +31,9 @@ void add_compare_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 //! `t2s cost-model` (cli/cmd_cost_model.cpp).
 void add_cost_model_command(CLI::App& app);
+//! `t2s serve` (cli/cmd_serve.cpp).
+void add_serve_command(CLI::App& app);
+//! `t2s ask` (cli/cmd_ask.cpp).
+void add_ask_command(CLI::App& app);
 
 }  // namespace t2s::cli

@@ -1,0 +1,39 @@
+#pragma once
+//! Flags shared by `t2s serve` and `t2s ask` (the agent on the real-time runtime).
+#include <CLI/CLI.hpp>
+
+#include "server/serve_app.hpp"
+
+namespace t2s::cli {
+
+//! Adds the workload/cluster/policy/runtime flags that fill `c`.
+inline void add_serve_config_flags(CLI::App* cmd, server::ServeConfig& c) {
+  cmd->add_option("--workload", c.workload, "synthetic | spider | bird (the databases questions may name)")
+      ->check(CLI::IsMember({"synthetic", "spider", "bird"}))
+      ->capture_default_str();
+  cmd->add_option("--data", c.data_dir, "spider/bird dataset folder");
+  cmd->add_option("--db-dir", c.db_dir, "synthetic: folder of the generated databases (created when missing)")
+      ->capture_default_str();
+  cmd->add_option("--cluster", c.cluster,
+                  "cluster preset (hetero-small, hetero-paper, local) or cluster JSON file; simulated instances "
+                  "answer with the oracle at modelled speed, engine/remote instances with their model")
+      ->capture_default_str();
+  cmd->add_option("--policy", c.policy, "scheduling policy (default: t2s when built, else least-loaded)");
+  cmd->add_option("--deadline-ms", c.deadline_ms, "default deadline of a question")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--speed", c.runtime.responder_speed,
+                  "simulated instances run their modelled time divided by this")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--oracle-error-scale", c.oracle_error_scale, "0 = the oracle never errs, 1 = calibrated")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--sql-threads", c.runtime.sql_threads, "SQLite worker threads")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", c.runtime.engine_tokenizer, "tokenizer for llama2.c engine instances");
+  cmd->add_option("--seed", c.seed, "agent and oracle seed")->capture_default_str();
+}
+
+}  // namespace t2s::cli

@@ -1,0 +1,498 @@
+#include "server/executors.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <set>
+#include <thread>
+
+#include "common/status.hpp"
+#include "engine/backend.hpp"
+#include "engine/batch_runner.hpp"
+#include "engine/chat.hpp"
+#include "engine/generate.hpp"
+#include "server/openai_client.hpp"
+
+namespace t2s::server {
+
+namespace {
+
+// What an executor needs of a call after admission (the LlmCall itself stays with the runtime).
+struct Job {
+  uint64_t call_id = 0;
+  std::string prompt;
+  int max_tokens = 0;
+  double temperature = 0;
+  uint64_t seed = 0;
+  std::vector<std::string> stop;
+  int prompt_tokens_hint = 0;
+  double admitted_s = 0;
+};
+
+Job make_job(const agents::LlmCall& c, double now) {
+  return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now};
+}
+
+agents::LlmResult cancelled_result(uint64_t id, double started, double now) {
+  agents::LlmResult r;
+  r.call_id = id;
+  r.cancelled = true;
+  r.error = "cancelled";
+  r.started_s = started;
+  r.finished_s = now;
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------------ engine
+class EngineExecutorImpl final : public EngineExecutor {
+ public:
+  EngineExecutorImpl(const scheduler::InstanceSpec& spec, const std::string& tokenizer_path, double kv_mb,
+                 int max_batch_tokens, ExecutorSink sink, ClockFn clock, Logger* log)
+      : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
+    if (spec.device == "cuda") throw InputError("instance '" + spec.name + "': this build has no CUDA engine backend");
+    std::string tok = tokenizer_path;
+    if (tok.empty() && spec.model_file.size() > 4 && spec.model_file.substr(spec.model_file.size() - 4) == ".bin") {
+      auto beside = std::filesystem::path(spec.model_file).parent_path() / "tokenizer.bin";
+      if (std::filesystem::exists(beside)) tok = beside.string();
+    }
+    lm_ = engine::load_model_and_tokenizer(spec.model_file, tok);
+    engine::CpuBackendOptions bo;
+    bo.threads = std::max(1, spec.threads);
+    bo.max_batch_tokens = max_batch_tokens;
+    bo.kv_budget_bytes = static_cast<size_t>(kv_mb * 1024 * 1024);
+    backend_ = engine::make_cpu_backend(lm_.model, bo);
+    engine::RunnerOptions ro;
+    ro.max_batch_tokens = max_batch_tokens;
+    ro.max_sequences = std::min(spec.max_running, 64);
+    runner_ = std::make_unique<engine::BatchRunner>(*backend_, *lm_.tokenizer, ro);
+    capacity_ = ro.max_sequences;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~EngineExecutorImpl() override { stop(); }
+
+  void start(const agents::LlmCall& call, const agents::Response*, double now_s) override {
+    std::lock_guard lk(mu_);
+    inbox_.push_back(make_job(call, now_s));
+    cv_.notify_one();
+  }
+  void cancel(uint64_t call_id) override {
+    std::lock_guard lk(mu_);
+    cancels_.insert(call_id);
+    cv_.notify_one();
+  }
+  int capacity() const override { return capacity_; }
+  int kv_blocks() const override { return backend_->num_kv_blocks(); }
+  std::string chat_prompt(const std::vector<std::pair<std::string, std::string>>& messages) const override {
+    std::vector<engine::ChatMessage> m;
+    for (const auto& [role, content] : messages) m.push_back({role, content});
+    return engine::apply_chat_template(engine::detect_chat_format(lm_.chat_template), m, true, lm_.chat_template);
+  }
+  int count_tokens(const std::string& text) const override {
+    return static_cast<int>(lm_.tokenizer->encode(text, true).size());
+  }
+  std::string kind() const override { return "engine"; }
+  void stop() override {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Active {
+    uint64_t call_id;
+    double started_s;
+  };
+
+  void report_finished(engine::SequenceId sid, const Active& a) {
+    auto info = runner_->info(sid);
+    agents::LlmResult r;
+    r.call_id = a.call_id;
+    r.ok = info.state == engine::SequenceState::Finished;
+    r.cancelled = info.state == engine::SequenceState::Cancelled;
+    r.text = info.text;
+    r.prompt_tokens = info.prompt_tokens;
+    r.cached_tokens = info.cached_prompt_tokens;
+    r.output_tokens = info.generated_tokens;
+    r.instance = spec_.name;
+    r.started_s = a.started_s;
+    r.finished_s = clock_();
+    if (r.cancelled) r.error = "cancelled";
+    runner_->release(sid);
+    sink_.done(a.call_id, std::move(r), false);
+  }
+
+  void loop() {
+    std::map<engine::SequenceId, Active> active;
+    std::deque<Job> jobs;  // waiting for a sequence slot
+    std::set<uint64_t> cancels;
+    for (;;) {
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] {
+          return stopping_ || !inbox_.empty() || !cancels_.empty() || !active.empty() || !jobs.empty();
+        });
+        if (stopping_) break;
+        for (auto& j : inbox_) jobs.push_back(std::move(j));
+        inbox_.clear();
+        cancels.swap(cancels_);
+        cancels_.clear();
+      }
+      // Calls cancelled before admission end here.
+      for (auto it = jobs.begin(); it != jobs.end() && !cancels.empty();) {
+        if (cancels.erase(it->call_id)) {
+          sink_.done(it->call_id, cancelled_result(it->call_id, it->admitted_s, clock_()), false);
+          it = jobs.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      while (!jobs.empty() && static_cast<int>(active.size()) < capacity_) {
+        Job j = std::move(jobs.front());
+        jobs.pop_front();
+        auto tokens = lm_.tokenizer->encode(j.prompt, true);
+        engine::GenerationParams gp;
+        gp.max_tokens = std::max(1, j.max_tokens);
+        gp.sampling.temperature = static_cast<float>(j.temperature);
+        gp.seed = j.seed;
+        gp.stop = j.stop;
+        auto id = runner_->admit(std::move(tokens), gp);
+        if (!id.ok()) {
+          agents::LlmResult r;
+          r.call_id = j.call_id;
+          r.error = "engine refused the call: " + id.error().message();
+          r.instance = spec_.name;
+          r.started_s = r.finished_s = clock_();
+          sink_.done(j.call_id, std::move(r), false);
+          continue;
+        }
+        active[*id] = {j.call_id, clock_()};
+      }
+      for (auto it = active.begin(); it != active.end() && !cancels.empty();) {
+        if (cancels.erase(it->second.call_id)) {
+          runner_->cancel(it->first);
+          report_finished(it->first, it->second);
+          it = active.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      cancels.clear();  // calls already finished: their results went out
+      if (active.empty()) continue;
+      if (!runner_->has_work()) {
+        auto pre = runner_->preempted();
+        if (!pre.empty()) runner_->resume(pre.front());
+      }
+      auto rep = runner_->step();
+      scheduler::IterationShape shape;
+      shape.prefill_tokens = rep.prefill_tokens;
+      shape.decode_seqs = rep.decode_tokens;
+      // The runner reports total attended positions; attribute them to decode context (the dominant term).
+      shape.decode_context = rep.context_tokens;
+      if (rep.sequences > 0) sink_.sample(shape, rep.seconds);
+      for (const auto& ev : rep.events) {
+        if (!ev.text.empty() && sink_.token)
+          if (auto a = active.find(ev.id); a != active.end()) sink_.token(a->second.call_id, ev.text);
+        if (!ev.finished) continue;
+        auto it = active.find(ev.id);
+        if (it == active.end()) continue;
+        report_finished(ev.id, it->second);
+        active.erase(it);
+      }
+      // KV pressure: when every running call stalled, preempt the most recent (recomputed later).
+      if (!rep.stalled.empty() && rep.sequences == 0) {
+        auto running = runner_->running();
+        if (running.size() > 1) runner_->preempt(running.back());
+      }
+      auto pre = runner_->preempted();
+      if (!pre.empty() && runner_->available_blocks() > engine::BatchRunner::blocks_for(64))
+        runner_->resume(pre.front());
+    }
+    // Stopping: everything still admitted ends cancelled.
+    for (auto& [sid, a] : active) {
+      runner_->cancel(sid);
+      report_finished(sid, a);
+    }
+    for (auto& j : jobs) sink_.done(j.call_id, cancelled_result(j.call_id, j.admitted_s, clock_()), false);
+    std::lock_guard lk(mu_);
+    for (auto& j : inbox_) sink_.done(j.call_id, cancelled_result(j.call_id, j.admitted_s, clock_()), false);
+    inbox_.clear();
+  }
+
+  scheduler::InstanceSpec spec_;
+  ExecutorSink sink_;
+  ClockFn clock_;
+  Logger* log_;
+  engine::LoadedModel lm_;
+  std::unique_ptr<engine::Backend> backend_;
+  std::unique_ptr<engine::BatchRunner> runner_;
+  int capacity_ = 1;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> inbox_;
+  std::set<uint64_t> cancels_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// ------------------------------------------------------------------------------------------------ remote
+class RemoteExecutor final : public InstanceExecutor {
+ public:
+  RemoteExecutor(const scheduler::InstanceSpec& spec, int concurrency, ExecutorSink sink, ClockFn clock, Logger* log)
+      : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
+    parse_url(spec.url);  // fail early on a bad URL
+    int n = std::max(1, std::min(concurrency, spec.max_running));
+    OpenAiOptions o;
+    o.http.connect_timeout_s = 2;
+    o.http.idle_timeout_s = 30;
+    o.max_retries = 1;
+    o.retry_backoff_s = 0.05;
+    for (int i = 0; i < n; ++i) {
+      auto w = std::make_unique<Worker>();
+      w->client = std::make_unique<OpenAiClient>(spec.url, o);
+      workers_.push_back(std::move(w));
+    }
+    for (auto& w : workers_) w->thread = std::thread([this, wp = w.get()] { work(*wp); });
+  }
+  ~RemoteExecutor() override { stop(); }
+
+  void start(const agents::LlmCall& call, const agents::Response*, double now_s) override {
+    std::lock_guard lk(mu_);
+    inbox_.push_back(make_job(call, now_s));
+    cv_.notify_one();
+  }
+  void cancel(uint64_t call_id) override {
+    std::unique_lock lk(mu_);
+    for (auto it = inbox_.begin(); it != inbox_.end(); ++it)
+      if (it->call_id == call_id) {
+        auto j = *it;
+        inbox_.erase(it);
+        lk.unlock();
+        sink_.done(call_id, cancelled_result(call_id, j.admitted_s, clock_()), false);
+        return;
+      }
+    for (auto& w : workers_)
+      if (w->current == call_id) {
+        w->cancelled = true;
+        w->client->cancel();
+      }
+  }
+  int capacity() const override { return static_cast<int>(workers_.size()); }
+  std::string kind() const override { return "remote"; }
+  void stop() override {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+      for (auto& w : workers_)
+        if (w->current) w->client->cancel();
+    }
+    cv_.notify_all();
+    for (auto& w : workers_)
+      if (w->thread.joinable()) w->thread.join();
+    for (auto& j : inbox_) sink_.done(j.call_id, cancelled_result(j.call_id, j.admitted_s, clock_()), false);
+    inbox_.clear();
+  }
+
+ private:
+  struct Worker {
+    std::unique_ptr<OpenAiClient> client;
+    std::thread thread;
+    uint64_t current = 0;     // guarded by mu_
+    bool cancelled = false;   // guarded by mu_
+  };
+
+  void work(Worker& w) {
+    for (;;) {
+      Job j;
+      {
+        std::unique_lock lk(mu_);
+        cv_.wait(lk, [&] { return stopping_ || !inbox_.empty(); });
+        if (stopping_) return;
+        j = std::move(inbox_.front());
+        inbox_.pop_front();
+        w.current = j.call_id;
+        w.cancelled = false;
+      }
+      CompletionRequest q;
+      q.model = spec_.remote_model;
+      q.prompt = j.prompt;
+      q.max_tokens = std::max(1, j.max_tokens);
+      q.temperature = j.temperature;
+      q.seed = j.seed;
+      q.stop = j.stop;
+      double started = clock_();
+      auto c = w.client->complete(q);
+      bool cancelled;
+      {
+        std::lock_guard lk(mu_);
+        cancelled = w.cancelled || c.cancelled;
+        w.current = 0;
+      }
+      agents::LlmResult r;
+      r.call_id = j.call_id;
+      r.ok = c.ok && !cancelled;
+      r.cancelled = cancelled;
+      r.error = cancelled ? "cancelled" : c.error;
+      r.text = c.text;
+      r.prompt_tokens = c.prompt_tokens > 0 ? c.prompt_tokens : j.prompt_tokens_hint;
+      r.cached_tokens = c.cached_tokens;
+      r.output_tokens = c.completion_tokens;
+      r.instance = spec_.name;
+      r.started_s = started;
+      r.finished_s = clock_();
+      if (r.ok) {
+        // One whole call as a sample: its prefill and its decode steps (the server's batching is invisible here).
+        scheduler::IterationShape s;
+        s.prefill_tokens = std::max(0, r.prompt_tokens - r.cached_tokens);
+        s.decode_seqs = r.output_tokens;
+        s.decode_context = static_cast<int64_t>(r.output_tokens) * (r.prompt_tokens + r.output_tokens / 2);
+        sink_.sample(s, r.finished_s - r.started_s);
+      } else if (!cancelled && log_) {
+        log_->warn("remote_call_failed", {{"instance", spec_.name}, {"error", c.error}});
+      }
+      bool retryable = !r.ok && !cancelled && c.retryable;
+      sink_.done(j.call_id, std::move(r), retryable);
+    }
+  }
+
+  scheduler::InstanceSpec spec_;
+  ExecutorSink sink_;
+  ClockFn clock_;
+  Logger* log_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> inbox_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+// ------------------------------------------------------------------------------------------------ responder
+class ResponderExecutor final : public InstanceExecutor {
+ public:
+  ResponderExecutor(const scheduler::InstanceSpec& spec, const scheduler::CostModel& cost, double speed,
+                    ExecutorSink sink, ClockFn clock)
+      : spec_(spec), cost_(cost), speed_(speed > 0 ? speed : 1), sink_(std::move(sink)), clock_(std::move(clock)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~ResponderExecutor() override { stop(); }
+
+  void start(const agents::LlmCall& call, const agents::Response* response, double now_s) override {
+    Pending p;
+    p.result.call_id = call.id;
+    p.result.ok = true;
+    p.result.text = response ? response->text : std::string();
+    p.result.output_tokens = response ? response->output_tokens : call.expected_output_tokens;
+    p.result.prompt_tokens = call.prompt_tokens;
+    p.result.instance = spec_.name;
+    p.result.started_s = now_s;
+    double service = cost_.standalone_s(call.prompt_tokens, p.result.output_tokens, 0, cost_.default_chunk_tokens());
+    p.due_s = now_s + service / speed_;
+    std::lock_guard lk(mu_);
+    pending_[call.id] = std::move(p);
+    cv_.notify_one();
+  }
+  void cancel(uint64_t call_id) override {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(call_id);
+    if (it == pending_.end()) return;
+    it->second.due_s = -1;  // deliver now, cancelled
+    cv_.notify_one();
+  }
+  int capacity() const override { return std::max(1, spec_.max_running); }
+  int kv_blocks() const override { return cost_.kv_capacity_blocks(); }
+  std::string kind() const override { return "responder"; }
+  void stop() override {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Pending {
+    agents::LlmResult result;
+    double due_s = 0;
+  };
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+      double now = clock_();
+      double next = 1e18;
+      std::vector<Pending> ready;
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.due_s <= now) {
+          ready.push_back(std::move(it->second));
+          it = pending_.erase(it);
+        } else {
+          next = std::min(next, it->second.due_s);
+          ++it;
+        }
+      }
+      if (!ready.empty()) {
+        lk.unlock();
+        for (auto& p : ready) {
+          if (p.due_s < 0) {
+            p.result.ok = false;
+            p.result.cancelled = true;
+            p.result.error = "cancelled";
+          }
+          p.result.finished_s = clock_();
+          auto id = p.result.call_id;
+          sink_.done(id, std::move(p.result), false);
+        }
+        lk.lock();
+        continue;
+      }
+      if (next >= 1e17)
+        cv_.wait(lk);
+      else
+        cv_.wait_for(lk, std::chrono::duration<double>(next - now));
+    }
+    for (auto& [id, p] : pending_) sink_.done(id, cancelled_result(id, p.result.started_s, clock_()), false);
+    pending_.clear();
+  }
+  scheduler::InstanceSpec spec_;
+  const scheduler::CostModel& cost_;
+  double speed_;
+  ExecutorSink sink_;
+  ClockFn clock_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Pending> pending_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSpec& spec,
+                                                     const std::string& tokenizer_path, double kv_mb,
+                                                     int max_batch_tokens, ExecutorSink sink, ClockFn clock,
+                                                     Logger* log) {
+  return std::make_unique<EngineExecutorImpl>(spec, tokenizer_path, kv_mb, max_batch_tokens, std::move(sink),
+                                          std::move(clock), log);
+}
+
+std::unique_ptr<InstanceExecutor> make_remote_executor(const scheduler::InstanceSpec& spec, int concurrency,
+                                                       ExecutorSink sink, ClockFn clock, Logger* log) {
+  return std::make_unique<RemoteExecutor>(spec, concurrency, std::move(sink), std::move(clock), log);
+}
+
+std::unique_ptr<InstanceExecutor> make_responder_executor(const scheduler::InstanceSpec& spec,
+                                                          const scheduler::CostModel& cost, double speed,
+                                                          ExecutorSink sink, ClockFn clock) {
+  return std::make_unique<ResponderExecutor>(spec, cost, speed, std::move(sink), std::move(clock));
+}
+
+}  // namespace t2s::server

@@ -1,0 +1,72 @@
+#pragma once
+//! Internal to the runtime: what runs the calls an instance's local policy admitted.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agents/llm_call.hpp"
+#include "agents/responder.hpp"
+#include "common/log.hpp"
+#include "scheduler/cost_model.hpp"
+#include "scheduler/instance.hpp"
+
+namespace t2s::server {
+
+//! Where executors report (from their own threads).
+struct ExecutorSink {
+  //! A call ended; `retryable` when another instance might succeed (connection lost, server error).
+  std::function<void(uint64_t call_id, agents::LlmResult result, bool retryable)> done;
+  //! A measured unit of work for the online cost model (an engine iteration, or one whole remote call).
+  std::function<void(const scheduler::IterationShape& shape, double seconds)> sample;
+  //! Newly generated text of a call (optional; engine executors stream through it).
+  std::function<void(uint64_t call_id, const std::string& text)> token;
+};
+
+//! Runs admitted calls of one instance.
+class InstanceExecutor {
+ public:
+  virtual ~InstanceExecutor() = default;
+  //! Starts an admitted call (`response` is set for responder instances: the answer written in advance).
+  virtual void start(const agents::LlmCall& call, const agents::Response* response, double now_s) = 0;
+  //! Cancels a started call; its done() then reports cancelled unless it already ended.
+  virtual void cancel(uint64_t call_id) = 0;
+  //! Calls that may run at once.
+  virtual int capacity() const = 0;
+  //! KV blocks of the instance (0 when unknown).
+  virtual int kv_blocks() const { return 0; }
+  //! "engine" | "remote" | "responder".
+  virtual std::string kind() const = 0;
+  //! Stops threads; started calls end cancelled (idempotent).
+  virtual void stop() = 0;
+};
+
+//! Clock shared by executors and the runtime (seconds since the runtime started).
+using ClockFn = std::function<double()>;
+
+//! An embedded-engine executor, which can also render chat prompts with its model's template.
+class EngineExecutor : public InstanceExecutor {
+ public:
+  //! The prompt text of `messages` (role, content) in the model's chat format, ready for the assistant's turn.
+  virtual std::string chat_prompt(const std::vector<std::pair<std::string, std::string>>& messages) const = 0;
+  //! Tokens of `text` as this engine counts them (BOS included).
+  virtual int count_tokens(const std::string& text) const = 0;
+};
+
+//! The embedded engine: one runner thread drives a BatchRunner over the CPU backend; calls beyond its sequence
+//! limit wait inside the executor (the runtime never sends that many; engine-serve may).
+std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSpec& spec,
+                                                     const std::string& tokenizer_path, double kv_mb,
+                                                     int max_batch_tokens, ExecutorSink sink, ClockFn clock,
+                                                     Logger* log);
+//! An OpenAI-compatible server: `concurrency` worker threads, each with its own keep-alive connection.
+std::unique_ptr<InstanceExecutor> make_remote_executor(const scheduler::InstanceSpec& spec, int concurrency,
+                                                       ExecutorSink sink, ClockFn clock, Logger* log);
+//! A responder instance: answers written by a Responder, delivered after the cost model's standalone time.
+std::unique_ptr<InstanceExecutor> make_responder_executor(const scheduler::InstanceSpec& spec,
+                                                          const scheduler::CostModel& cost, double speed,
+                                                          ExecutorSink sink, ClockFn clock);
+
+}  // namespace t2s::server

@@ -1,0 +1,178 @@
+#include "server/protocol.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "common/json.hpp"
+
+namespace t2s::server {
+
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+void key(Writer& w, const char* k) { w.Key(k); }
+void str(Writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+
+// Reads an optional string field; returns an error message when present with the wrong type.
+std::optional<std::string> string_field(const rapidjson::Value& doc, const char* name, std::string& out,
+                                        bool required) {
+  auto it = doc.FindMember(name);
+  if (it == doc.MemberEnd()) {
+    if (required) return std::string("missing string field '") + name + "'";
+    return std::nullopt;
+  }
+  if (!it->value.IsString()) return std::string("field '") + name + "' must be a string";
+  out.assign(it->value.GetString(), it->value.GetStringLength());
+  return std::nullopt;
+}
+
+}  // namespace
+
+ClientFrame parse_client_frame(std::string_view text, const ProtocolLimits& limits) {
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError())
+    return ProtocolError{"", error_code::bad_json,
+                         "JSON parse error at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+                             rapidjson::GetParseError_En(doc.GetParseError())};
+  if (!doc.IsObject()) return ProtocolError{"", error_code::bad_request, "a frame must be a JSON object"};
+  std::string id;
+  if (auto err = string_field(doc, "id", id, false)) return ProtocolError{"", error_code::bad_request, *err};
+  if (id.size() > limits.max_id_chars)
+    return ProtocolError{"", error_code::bad_request,
+                         "field 'id' longer than " + std::to_string(limits.max_id_chars) + " characters"};
+  std::string type;
+  if (auto err = string_field(doc, "type", type, true)) return ProtocolError{id, error_code::bad_request, *err};
+  if (type == "status") return StatusFrame{};
+  if (type == "cancel") {
+    if (id.empty()) return ProtocolError{id, error_code::bad_request, "cancel needs a non-empty string 'id'"};
+    return CancelFrame{id};
+  }
+  if (type != "ask")
+    return ProtocolError{id, error_code::unknown_type, "unknown frame type '" + type + "' (ask|cancel|status)"};
+  AskFrame ask;
+  ask.id = id;
+  if (id.empty()) return ProtocolError{id, error_code::bad_request, "ask needs a non-empty string 'id'"};
+  if (auto err = string_field(doc, "db", ask.db, true)) return ProtocolError{id, error_code::bad_request, *err};
+  if (auto err = string_field(doc, "question", ask.question, true))
+    return ProtocolError{id, error_code::bad_request, *err};
+  if (auto err = string_field(doc, "evidence", ask.evidence, false))
+    return ProtocolError{id, error_code::bad_request, *err};
+  if (ask.question.empty()) return ProtocolError{id, error_code::bad_request, "field 'question' is empty"};
+  if (ask.question.size() + ask.evidence.size() > limits.max_question_chars)
+    return ProtocolError{id, error_code::bad_request,
+                         "question longer than " + std::to_string(limits.max_question_chars) + " characters"};
+  if (auto it = doc.FindMember("deadline_ms"); it != doc.MemberEnd()) {
+    if (!it->value.IsNumber()) return ProtocolError{id, error_code::bad_request, "field 'deadline_ms' must be a number"};
+    ask.deadline_ms = it->value.GetDouble();
+    if (!(ask.deadline_ms > 0) || ask.deadline_ms > limits.max_deadline_ms)
+      return ProtocolError{id, error_code::bad_request,
+                           "field 'deadline_ms' must be in (0, " + std::to_string(int64_t(limits.max_deadline_ms)) +
+                               "]"};
+  }
+  return ask;
+}
+
+std::string error_frame(const std::string& id, const std::string& code, const std::string& message) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  key(w, "type");
+  w.String("error");
+  if (!id.empty()) {
+    key(w, "id");
+    str(w, id);
+  }
+  key(w, "code");
+  str(w, code);
+  key(w, "message");
+  str(w, message);
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::string accepted_frame(const std::string& id, uint64_t workflow) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  key(w, "type");
+  w.String("accepted");
+  key(w, "id");
+  str(w, id);
+  key(w, "workflow");
+  w.Uint64(workflow);
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::string stage_frame(const std::string& id, const agents::StageEvent& e, double accepted_at_s) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  key(w, "type");
+  w.String("stage");
+  key(w, "id");
+  str(w, id);
+  key(w, "stage");
+  auto name = agents::stage_kind_name(e.kind);
+  w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
+  key(w, "state");
+  w.String(e.done ? "done" : "started");
+  key(w, "ms");
+  json::write_number(w, (e.done ? e.elapsed_s : e.t_s - accepted_at_s) * 1000.0);
+  key(w, "index");
+  w.Uint(e.stage_index);
+  key(w, "calls");
+  w.Int(e.calls);
+  if (!e.detail.empty()) {
+    key(w, "detail");
+    str(w, e.detail);
+  }
+  w.EndObject();
+  return sb.GetString();
+}
+
+std::string result_frame(const std::string& id, const agents::WorkflowOutcome& o) {
+  rapidjson::StringBuffer sb;
+  Writer w(sb);
+  w.StartObject();
+  key(w, "type");
+  w.String("result");
+  key(w, "id");
+  str(w, id);
+  key(w, "workflow");
+  w.Uint64(o.workflow_id);
+  key(w, "sql");
+  str(w, o.sql);
+  key(w, "columns");
+  w.StartArray();
+  for (const auto& c : o.columns) str(w, c);
+  w.EndArray();
+  key(w, "rows");
+  w.StartArray();
+  for (const auto& row : o.rows) {
+    w.StartArray();
+    for (const auto& v : row) str(w, v);
+    w.EndArray();
+  }
+  w.EndArray();
+  key(w, "deadline_met");
+  w.Bool(o.finished_s <= o.deadline_s);
+  key(w, "latency_ms");
+  json::write_number(w, (o.finished_s - o.arrival_s) * 1000.0);
+  key(w, "ended_early");
+  w.Bool(o.ended_early);
+  key(w, "llm_calls");
+  w.Int(o.llm_calls);
+  key(w, "sql_executions");
+  w.Int(o.sql_executions);
+  key(w, "stages");
+  w.Int(o.stages);
+  w.EndObject();
+  return sb.GetString();
+}
+
+}  // namespace t2s::server

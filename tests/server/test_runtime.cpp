@@ -1,0 +1,203 @@
+// The real-time runtime: the scheduler's policy objects on the wall clock over responder, remote and engine
+// instances, replaying trace workflows for real.
+#include <catch2/catch.hpp>
+
+#include <rapidjson/document.h>
+
+#include "agents/trace_workflow.hpp"
+#include "scheduler/policy.hpp"
+#include "server/runtime.hpp"
+#include "tests/server/fake_openai.hpp"
+#include "tests/support.hpp"
+
+#include <future>
+
+using namespace t2s;
+using namespace t2s::server;
+
+namespace {
+
+workloads::Workload trace_workload(int questions) {
+  workloads::Workload w;
+  w.name = "test-trace";
+  for (int k = 0; k < questions; ++k) {
+    workloads::Question q;
+    q.id = "t:" + std::to_string(k);
+    q.trace_calls = {{"agent", 300, 10},
+                     {"generate_candidate", 1500, 40 + 10 * k},
+                     {"generate_candidate", 1500, 60},
+                     {"revise", 1200, 30}};
+    w.questions.push_back(q);
+  }
+  return w;
+}
+
+std::vector<workloads::Arrival> arrivals_for(const workloads::Workload& w, double gap_s, double budget_s) {
+  std::vector<workloads::Arrival> v;
+  for (size_t k = 0; k < w.questions.size(); ++k)
+    v.push_back({k + 1, k, gap_s * static_cast<double>(k), gap_s * static_cast<double>(k) + budget_s});
+  return v;
+}
+
+scheduler::Policy make_policy(const std::string& name, const scheduler::ClusterSpec& c) {
+  scheduler::PolicyContext ctx;
+  ctx.cluster = &c;
+  return scheduler::default_policy_registry().make(name, ctx);
+}
+
+scheduler::InstanceSpec sim_instance(const std::string& name) {
+  scheduler::InstanceSpec s;
+  s.name = name;
+  s.backend = scheduler::Backend::sim;
+  s.gpu = scheduler::gpu_profile("A100-80G");
+  s.model = scheduler::model_profile("llama-3.1-8b");
+  s.max_running = 8;
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("runtime: responder instances replay trace workflows on the wall clock", "[server]") {
+  auto w = trace_workload(6);
+  scheduler::ClusterSpec cluster{"two-sim", {sim_instance("a"), sim_instance("b")}};
+  RuntimeOptions o;
+  o.responder_speed = 10;  // modelled seconds run 10× faster
+  Runtime rt(cluster, make_policy("least-loaded", cluster), o, agents::make_trace_responder());
+  auto factory = agents::make_trace_factory(w);
+  auto r = replay_realtime(rt, w, arrivals_for(w, 0.01, 30), *factory, 30);
+  REQUIRE(r.outcomes.size() == 6);
+  for (const auto& out : r.outcomes) {
+    CHECK(out.completed);
+    CHECK_FALSE(out.failed);
+    CHECK(out.llm_calls == 4);
+  }
+  auto st = rt.stats();
+  CHECK(st.calls_ok == 24);
+  CHECK(st.calls_failed == 0);
+  auto calls = rt.calls();
+  REQUIRE(calls.size() == 24);
+  bool used[2] = {false, false};
+  for (const auto& c : calls) {
+    REQUIRE(c.instance >= 0);
+    used[c.instance] = true;
+    CHECK(c.alt_completion_s.size() == 2);
+    CHECK(c.finished_s >= c.started_s);
+    CHECK(c.started_s >= c.dispatched_s);
+  }
+  CHECK(used[0]);
+  CHECK(used[1]);
+  // The runtime adds little to the modelled service time: measured vs the cost model's standalone prediction.
+  auto p = rt.prediction_report();
+  CHECK(p.calls == 24);
+  CHECK(p.service_mean_abs_rel < 0.25);
+  // Trace: one complete event per call plus queue waits, parseable.
+  rapidjson::Document d;
+  d.Parse(rt.trace_json().c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  int llm = 0;
+  for (const auto& e : d["traceEvents"].GetArray())
+    if (std::string(e["ph"].GetString()) == "X" && std::string(e["cat"].GetString()) == "llm") ++llm;
+  CHECK(llm == 24);
+  rapidjson::Document tl;
+  tl.Parse(rt.timeline_json(0).c_str());
+  REQUIRE_FALSE(tl.HasParseError());
+  CHECK(tl["calls"].Size() == 24);
+  CHECK(tl["instances"].Size() == 2);
+  CHECK(tl["workflows"].Size() == 6);
+}
+
+TEST_CASE("runtime: cancel of a workflow cancels its queued and running calls", "[server]") {
+  auto w = trace_workload(1);
+  scheduler::ClusterSpec cluster{"one-sim", {sim_instance("a")}};
+  RuntimeOptions o;
+  o.responder_speed = 0.5;  // slow: the cancel lands while calls run
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, agents::make_trace_responder());
+  auto factory = agents::make_trace_factory(w);
+  std::promise<agents::WorkflowOutcome> p;
+  std::unique_ptr<agents::Workflow> wf;
+  workloads::Arrival a{1, 0, rt.now(), rt.now() + 100};
+  rt.post([&] {
+    wf = factory->make(w.questions[0], a, rt, [&](const agents::WorkflowOutcome& o2) { p.set_value(o2); }, nullptr);
+    wf->start();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  rt.post([&] { wf->cancel(); });
+  auto f = p.get_future();
+  REQUIRE(f.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(f.get().cancelled);
+  std::promise<void> gone;
+  rt.post([&] {
+    wf.reset();
+    gone.set_value();
+  });
+  gone.get_future().wait();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (rt.stats().calls_cancelled == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(rt.stats().calls_cancelled >= 1);
+  CHECK(rt.stats().calls_ok == 0);
+}
+
+TEST_CASE("runtime: a remote instance killed mid-stream has its calls re-dispatched and workflows complete",
+          "[server]") {
+  server::test::FakeOpenAi healthy_server, dying_server;
+  dying_server.drop_after = 2;  // the first call it streams kills it after two deltas
+  dying_server.delay_ms = 20;
+  auto remote = [](const std::string& name, const std::string& url) {
+    scheduler::InstanceSpec s;
+    s.name = name;
+    s.backend = scheduler::Backend::remote;
+    s.url = url;
+    s.remote_model = "fake";
+    s.max_running = 4;
+    return s;
+  };
+  scheduler::ClusterSpec cluster{"remotes", {remote("dying", dying_server.url()), remote("ok", healthy_server.url())}};
+  RuntimeOptions o;
+  o.unhealthy_s = 30;
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  auto w = trace_workload(3);
+  auto factory = agents::make_trace_factory(w);
+  auto r = replay_realtime(rt, w, arrivals_for(w, 0.0, 60), *factory, 30);
+  for (const auto& out : r.outcomes) {
+    CHECK(out.completed);
+    CHECK_FALSE(out.failed);
+  }
+  auto st = rt.stats();
+  CHECK(st.redispatched >= 1);
+  CHECK(st.calls_ok == 12);
+  int moved = 0;
+  for (const auto& c : rt.calls()) {
+    CHECK(c.ok);
+    if (c.attempts >= 2) {
+      ++moved;
+      CHECK(c.instance == 1);
+    }
+  }
+  CHECK(moved >= 1);
+  rt.stop();
+}
+
+TEST_CASE("runtime: embedded engine instance runs calls and refits its cost model online", "[server][shared]") {
+  auto model = t2s::test::shared_data("llama2c/stories260K.bin");
+  scheduler::InstanceSpec s;
+  s.name = "cpu0";
+  s.backend = scheduler::Backend::engine;
+  s.model_file = model;
+  s.device = "cpu";
+  s.threads = 1;
+  s.max_running = 8;
+  scheduler::ClusterSpec cluster{"engine", {s}};
+  RuntimeOptions o;
+  o.engine_tokenizer = t2s::test::shared_data("llama2c/tok512.bin");
+  o.refit_every = 8;
+  Runtime rt(cluster, make_policy("edf", cluster), o, nullptr);
+  auto w = trace_workload(3);
+  auto factory = agents::make_trace_factory(w);
+  auto r = replay_realtime(rt, w, arrivals_for(w, 0.0, 60), *factory, 60);
+  for (const auto& out : r.outcomes) CHECK(out.completed);
+  auto st = rt.stats();
+  CHECK(st.calls_ok == 12);
+  CHECK(st.refits >= 1);
+  for (const auto& c : rt.calls()) CHECK(c.output_tokens > 0);
+}

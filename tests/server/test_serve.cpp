@@ -1,0 +1,125 @@
+// `t2s serve` end to end on loopback: the Text-to-SQL agent on the runtime over the synthetic databases (oracle
+// answers at modelled speed), asked through the WebSocket; the HTTP side serves the page, timeline, trace, metrics.
+#include <catch2/catch.hpp>
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "server/http_client.hpp"
+#include "server/http_server.hpp"
+#include "server/serve_app.hpp"
+#include "tests/support.hpp"
+
+using namespace t2s;
+using namespace t2s::server;
+
+namespace {
+
+// Frames received but not yet asked for (answers of concurrent questions arrive in any order).
+std::vector<std::string> backlog;
+
+std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return sb.GetString();
+}
+
+bool matches(const rapidjson::Document& d, const std::string& type, const std::string& id) {
+  return d["type"].GetString() == type && (id.empty() || (d.HasMember("id") && id == d["id"].GetString()));
+}
+
+std::optional<rapidjson::Document> next_of(WsClient& c, const std::string& type, const std::string& id,
+                                           int* stages = nullptr, double timeout_s = 60) {
+  for (auto it = backlog.begin(); it != backlog.end(); ++it) {
+    rapidjson::Document d;
+    d.Parse(it->c_str());
+    if (matches(d, type, id)) {
+      backlog.erase(it);
+      return d;
+    }
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (std::chrono::steady_clock::now() < until) {
+    auto f = c.receive(0.5);
+    if (!f) continue;
+    rapidjson::Document d;
+    d.Parse(f->c_str());
+    REQUIRE_FALSE(d.HasParseError());
+    std::string t = d["type"].GetString();
+    if (t == "stage" && stages) ++*stages;
+    if (matches(d, type, id)) return d;
+    if (t == "error" && type != "error") FAIL("unexpected error frame: " << *f);
+    if (t != "stage") backlog.push_back(*f);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, timeline, trace and metrics",
+          "[server][slow]") {
+  t2s::test::TempDir dir("t2s-serve");
+  ServeConfig cfg;
+  cfg.db_dir = dir.file("synthetic");
+  cfg.runtime.responder_speed = 50;
+  cfg.oracle_error_scale = 0;  // the oracle never errs: the answer must be the gold result
+  QuestionService svc(cfg);
+  auto api = std::make_shared<QuestionApi>(svc, QuestionApiOptions{});
+  HttpServer http(ServerOptions{});
+  attach_serve_routes(http, svc, api);
+  http.start();
+
+  auto examples = svc.examples(2);
+  REQUIRE_FALSE(examples.empty());
+  const auto& [db, qs] = *examples.begin();
+  WsClient c("127.0.0.1", http.port(), "/ws");
+  REQUIRE(c.send(R"({"type":"ask","id":"q1","db":)" + json_string(db) + R"(,"question":)" + json_string(qs[0]) + "}"));
+  REQUIRE(c.send(R"({"type":"ask","id":"q2","db":)" + json_string(db) + R"(,"question":)" + json_string(qs[1]) + "}"));
+  REQUIRE(next_of(c, "accepted", "q1"));
+  int stages = 0;
+  auto r1 = next_of(c, "result", "q1", &stages);
+  REQUIRE(r1);
+  CHECK(std::string((*r1)["sql"].GetString()).size() > 6);
+  CHECK((*r1)["columns"].Size() >= 1);
+  CHECK((*r1)["llm_calls"].GetInt() >= 3);
+  CHECK(stages >= 4);
+  REQUIRE(next_of(c, "result", "q2"));
+  // A question the oracle cannot answer is refused clearly; an unknown database too.
+  REQUIRE(c.send(R"({"type":"ask","id":"q3","db":")" + db + R"(","question":"What is the meaning of life?"})"));
+  auto e3 = next_of(c, "error", "q3");
+  REQUIRE(e3);
+  CHECK(std::string((*e3)["code"].GetString()) == "failed");
+  CHECK(std::string((*e3)["message"].GetString()).find("oracle") != std::string::npos);
+  REQUIRE(c.send(R"({"type":"ask","id":"q4","db":"no_such_db","question":"x"})"));
+  auto e4 = next_of(c, "error", "q4");
+  REQUIRE(e4);
+  CHECK(std::string((*e4)["code"].GetString()) == "unknown_db");
+
+  HttpClient h("127.0.0.1", http.port());
+  auto page = h.request("GET", "/");
+  CHECK(page.status == 200);
+  CHECK(page.body.find("t2s serve") != std::string::npos);
+  auto tl = h.request("GET", "/timeline.json?since=0");
+  rapidjson::Document d;
+  d.Parse(tl.body.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  CHECK(d["calls"].Size() >= 6);
+  CHECK(d["instances"].Size() == 4);  // hetero-small
+  auto trace = h.request("GET", "/trace.json");
+  rapidjson::Document td;
+  td.Parse(trace.body.c_str());
+  REQUIRE_FALSE(td.HasParseError());
+  CHECK(td["traceEvents"].Size() > 10);
+  auto metrics = h.request("GET", "/metrics");
+  for (const char* name : {"t2s_instance_queue_depth{instance=\"h100\"}", "t2s_instance_kv_used_ratio",
+                           "t2s_llm_call_seconds_bucket", "t2s_question_latency_seconds_count", "t2s_slo_attainment",
+                           "t2s_sql_seconds_count"})
+    CHECK(metrics.body.find(name) != std::string::npos);
+  CHECK(h.request("GET", "/healthz").body == "ok\n");
+  c.close();
+  http.stop();
+  api->cancel_all();
+  svc.stop();
+}
