@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): installs dependencies, builds Release and runs every test,
-# then builds the unit tests under ASan+UBSan and runs them.
+# The test command (README, .ci/run): installs dependencies (Chromium and Node for the browser test too),
+# builds Release and runs every test, then builds the unit tests under ASan+UBSan and runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+T2S_WITH_BROWSER=1 bash scripts/install-deps.sh
 # ccache hits across checkouts in different folders (CI clones elsewhere).
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
+# The browser test drives Debian's Chromium with playwright-core from npm (no browser download).
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error) ||
+  echo "test.sh: npm ci failed in tests/browser; the browser test will report itself as skipped" >&2
 cmake --preset release
 cmake --build --preset release
 ctest --preset release
