@@ -68,7 +68,9 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
   for (const auto& [id, info] : s.workload.databases) files = files && !info.path.empty();
   if (files) {
     const auto metric = s.workload.name.rfind("bird", 0) == 0 ? sqlexec::Metric::bird : sqlexec::Metric::spider;
-    s.execution = std::make_shared<MemoExecution>(agents::make_sqlite_backend(s.workload, metric));
+    // A VM step budget, not a wall deadline, decides: same seed → same outcomes on any machine load.
+    s.execution =
+        std::make_shared<MemoExecution>(agents::make_sqlite_backend(s.workload, metric, sqlexec::simulated_limits()));
   }
   return s;
 }

@@ -311,3 +311,60 @@ TEST_CASE("concurrent deadlines interrupt only their own statements", "[sqlexec]
   CHECK(db->connections_opened() <= 4);
   f.check_untouched();
 }
+
+TEST_CASE("a VM step budget stops runaway statements deterministically, whatever the wall time", "[sqlexec]") {
+  Fixture f;
+  Limits limits;
+  limits.max_vm_steps = 200 * kVmStepQuantum;
+  limits.timeout_s = 600;  // far away: only the step budget can stop these
+  auto db = Database::open(f.path, limits);
+  const std::vector<std::string> runaway = {
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+      "SELECT count(*) FROM big a, big b, big c",
+  };
+  for (const auto& sql : runaway) {
+    std::vector<uint64_t> steps;
+    for (int rep = 0; rep < 3; ++rep) {
+      ExecResult r = db->execute(sql);
+      INFO(sql << " -> " << error_class_name(r.error) << ": " << r.message);
+      CHECK(r.error == ErrorClass::timeout);
+      CHECK_THAT(r.message, Catch::Contains("step budget of 200000 VM steps exceeded"));
+      CHECK(r.result.rows.empty());
+      // Stopped at the first check past the budget (SQLite checks at loop jumps, so a few instructions later).
+      CHECK(r.vm_steps > limits.max_vm_steps);
+      CHECK(r.vm_steps <= limits.max_vm_steps + 2 * kVmStepQuantum);
+      steps.push_back(r.vm_steps);
+    }
+    // The same statement stops at the same instruction every time (a wall deadline would not).
+    CHECK(steps[0] == steps[1]);
+    CHECK(steps[1] == steps[2]);
+    // A second connection (its first prepare reads the schema through the VM) stops at the same step too.
+    ExecResult other;
+    std::thread t([&] { other = db->execute(sql); });
+    std::thread u([&] { (void)db->execute("SELECT count(*) FROM big a, big b"); });
+    t.join();
+    u.join();
+    CHECK(other.error == ErrorClass::timeout);
+    CHECK(other.vm_steps == steps[0]);
+  }
+  // A normal query runs to completion, reporting the steps it took (the same every run).
+  ExecResult ok1 = run(*db, "SELECT count(*) FROM big WHERE n % 7 = 3");
+  ExecResult ok2 = run(*db, "SELECT count(*) FROM big WHERE n % 7 = 3");
+  REQUIRE(ok1.ok());
+  CHECK(ok1.vm_steps > 0);
+  CHECK(ok1.vm_steps < limits.max_vm_steps);
+  CHECK(ok1.vm_steps == ok2.vm_steps);
+  CHECK(ok1.result.rows == ok2.result.rows);
+  // Without a budget the same runaway join runs until the wall deadline instead.
+  Limits wall;
+  wall.timeout_s = 0.2;
+  auto unbudgeted = Database::open(f.path, wall);
+  ExecResult w = unbudgeted->execute("SELECT count(*) FROM big a, big b, big c");
+  CHECK(w.error == ErrorClass::timeout);
+  CHECK_THAT(w.message, Catch::Contains("deadline"));
+  CHECK(w.vm_steps > limits.max_vm_steps);
+  // simulated_limits() keeps a step budget and a wall deadline as a safety net only.
+  CHECK(simulated_limits().max_vm_steps > 0);
+  CHECK(simulated_limits().timeout_s >= 60);
+  f.check_untouched();
+}

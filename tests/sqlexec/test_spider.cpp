@@ -34,6 +34,7 @@ TEST_CASE("every Spider dev gold query executes and matches itself", "[sqlexec][
   std::map<std::string, std::shared_ptr<Database>> dbs;
   std::map<std::string, uint64_t> hashes;
   size_t ordered = 0, nonempty = 0;
+  uint64_t max_steps = 0;
   for (rapidjson::SizeType i = 0; i < dev.Size(); ++i) {
     std::string where = "dev.json[" + std::to_string(i) + "]";
     std::string db_id = t2s::json::get_string(dev[i], "db_id", where);
@@ -41,12 +42,14 @@ TEST_CASE("every Spider dev gold query executes and matches itself", "[sqlexec][
     auto& db = dbs[db_id];
     if (!db) {
       hashes[db_id] = t2s::test::file_hash(spider_db(db_id));
-      db = Database::open(spider_db(db_id));
+      // The limits simulated runs use: every gold query must pass under its step budget.
+      db = Database::open(spider_db(db_id), simulated_limits());
     }
     INFO(where << " " << db_id << ": " << gold);
     ExecResult r = db->execute(gold);
     INFO(error_class_name(r.error) << ": " << r.message);
     REQUIRE(r.ok());
+    max_steps = std::max(max_steps, r.vm_steps);
     bool order = spider_order_matters(gold);
     ordered += order;
     nonempty += !r.result.rows.empty();
@@ -59,6 +62,10 @@ TEST_CASE("every Spider dev gold query executes and matches itself", "[sqlexec][
   }
   CHECK(ordered > 100);
   CHECK(nonempty > 700);
+  // The budget leaves a wide margin over the costliest gold query (docs/sqlexec.md has the figures).
+  INFO("most VM steps of a Spider dev gold query: " << max_steps);
+  CHECK(max_steps > 0);
+  CHECK(max_steps * 20 <= simulated_limits().max_vm_steps);
   for (const auto& [db_id, h] : hashes) CHECK(t2s::test::file_hash(spider_db(db_id)) == h);
 }
 
