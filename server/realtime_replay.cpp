@@ -95,6 +95,14 @@ RealtimeRunOutput run_policy_realtime(const scheduler::ReplaySetup& setup, const
                                       const std::string& policy, double rate, const std::string& slo,
                                       const RealtimeRunOptions& options) {
   if (!(options.time_limit_s > 0)) throw InputError("--time-limit must be > 0 seconds");
+  // The runtime lets a responder answer only simulated instances (at modelled speed); real ones always answer with
+  // their model, so oracle/trace on a cluster without simulated instances would silently mean "model".
+  bool simulated = false;
+  for (const auto& i : setup.cluster.instances) simulated = simulated || i.backend == scheduler::Backend::sim;
+  if (setup.responder != "model" && !simulated)
+    throw InputError("--responder " + setup.responder + ": with --backend " + setup.backend +
+                     " only the cluster's simulated instances answer by responder, and cluster '" +
+                     setup.cluster.name + "' has none; use --responder model or add simulated instances");
   auto arrivals = scheduler::make_run_arrivals(setup, rate, slo);
   scheduler::AgentKit kit = scheduler::make_agent_kit(setup);
   const std::string responder = setup.responder == "model" ? "model" : kit.responder->name();

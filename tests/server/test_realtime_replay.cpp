@@ -109,7 +109,38 @@ TEST_CASE("realtime replay: setups the runtime cannot run are refused with the r
   CHECK_THROWS_WITH(server::run_policy_realtime(setup, registry, "rr-fcfs", 1.0),
                     Catch::Contains("abs:SECONDS"));
   setup.slo = "abs:30";
+  setup.responder = "oracle";  // no simulated instance would use it
+  CHECK_THROWS_WITH(server::run_policy_realtime(setup, registry, "rr-fcfs", 1.0), Catch::Contains("--responder model"));
+  setup.responder = "model";
   CHECK_THROWS_WITH(scheduler::run_policy(setup, registry, "rr-fcfs", 1.0), Catch::Contains("only `t2s replay`"));
   setup.backend = "sim";
   CHECK_THROWS_WITH(scheduler::make_agent_kit(setup), Catch::Contains("--responder model"));
+}
+
+TEST_CASE("realtime replay: a simulated instance beside a remote one answers with the trace responder; relative "
+          "SLOs use its simulated standalone latency",
+          "[server]") {
+  server::test::FakeOpenAi server_a;
+  auto setup = trace_setup(server_a.url(), server_a.url(), 3);
+  scheduler::InstanceSpec sim;
+  sim.name = "sim";
+  sim.backend = scheduler::Backend::sim;
+  sim.gpu = scheduler::gpu_profile("A100-80G");
+  sim.model = scheduler::model_profile("llama-3.1-8b");
+  sim.max_running = 8;
+  setup.cluster.instances = {sim, setup.cluster.instances[0]};  // the first instance is the SLO reference
+  setup.responder = "trace";
+  setup.slo = "50";
+  auto registry = scheduler::default_policy_registry();
+  server::RealtimeRunOptions opt;
+  opt.time_limit_s = 20;
+  opt.runtime.responder_speed = 10;
+  auto run = server::run_policy_realtime(setup, registry, "rr-fcfs", 50.0, "", opt);
+  CHECK(run.metrics.responder == "trace");
+  CHECK(run.metrics.completed == 3);
+  CHECK(run.metrics.llm_calls == 12);
+  for (const auto& o : run.replay.outcomes) CHECK(o.deadline_s > o.arrival_s);
+  REQUIRE(run.metrics.instances.size() == 2);
+  CHECK(run.metrics.instances[0].calls + run.metrics.instances[1].calls == 12);
+  CHECK(run.metrics.instances[0].calls > 0);  // round robin uses the simulated instance too
 }
