@@ -1,5 +1,6 @@
-// `t2s replay`: one workload under one policy in the simulator; writes metrics.json and trace.json.
-#include <filesystem>
+// `t2s replay`: one workload under one policy, in the simulator (--backend sim) or for real through the runtime
+// (--backend engine|remote); writes metrics.json and trace.json either way.
+#include <cstdio>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -7,32 +8,55 @@
 #include "common/json.hpp"
 #include "common/trace.hpp"
 #include "scheduler/metrics.hpp"
+#include "server/realtime_replay.hpp"
 
 namespace t2s::cli {
-
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay";
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer;
     bool no_trace = false;
+    double time_limit_s = 600;
   };
   auto o = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("replay", "Replay one workload under one policy (simulated cluster); writes "
-                                           "<out>/metrics.json and a Perfetto <out>/trace.json");
+  auto* cmd = app.add_subcommand("replay", "Replay one workload under one policy (simulated cluster, or real "
+                                           "engine/remote instances with --backend); writes <out>/metrics.json and "
+                                           "a Perfetto <out>/trace.json");
   add_sim_flags(cmd, o->sim);
   cmd->add_option("--policy", o->policy, "scheduling policy (see `t2s compare --help` for the list)")
       ->capture_default_str();
   cmd->add_option("--out", o->out, "output folder")->capture_default_str();
   cmd->add_flag("--no-trace", o->no_trace, "do not write trace.json");
+  cmd->add_option("--time-limit", o->time_limit_s,
+                  "engine/remote: wall-clock seconds after which running workflows are cancelled (counted failed)")
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", o->tokenizer, "engine: tokenizer of llama2.c checkpoints (default: beside the model)");
   cmd->callback([o] {
     auto setup = setup_from_flags(o->sim);
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
-    TraceWriter trace;
-    auto run = scheduler::run_policy(setup, registry, o->policy, o->sim.rate, "", o->no_trace ? nullptr : &trace);
-    json::write_file(o->out + "/metrics.json", scheduler::metrics_json(run.metrics));
-    if (!o->no_trace) trace.write(o->out + "/trace.json");
-    std::cout << scheduler::format_table({run.metrics}, o->policy);
+    if (setup.backend != "sim") {
+      server::RealtimeRunOptions ro;
+      ro.time_limit_s = o->time_limit_s;
+      ro.runtime.engine_tokenizer = o->tokenizer;
+      auto run = server::run_policy_realtime(setup, registry, o->policy, o->sim.rate, "", ro);
+      json::write_file(o->out + "/metrics.json", server::realtime_metrics_json(run, setup.backend, o->time_limit_s));
+      if (!o->no_trace) json::write_file(o->out + "/trace.json", run.trace_json);
+      std::cout << scheduler::format_table({run.metrics}, o->policy);
+      char line[200];
+      std::snprintf(line, sizeof line,
+                    "prediction error (service time, |predicted-measured|/measured over %zu calls): mean %.3f p50 "
+                    "%.3f p95 %.3f\n",
+                    run.prediction.calls, run.prediction.mean_abs_rel, run.prediction.p50_abs_rel,
+                    run.prediction.p95_abs_rel);
+      std::cout << line;
+    } else {
+      TraceWriter trace;
+      auto run = scheduler::run_policy(setup, registry, o->policy, o->sim.rate, "", o->no_trace ? nullptr : &trace);
+      json::write_file(o->out + "/metrics.json", scheduler::metrics_json(run.metrics));
+      if (!o->no_trace) trace.write(o->out + "/trace.json");
+      std::cout << scheduler::format_table({run.metrics}, o->policy);
+    }
     std::cout << "wrote " << o->out << "/metrics.json" << (o->no_trace ? "" : " and trace.json") << "\n";
   });
 }

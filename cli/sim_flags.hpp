@@ -34,10 +34,10 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
                   "deadline = arrival + S x standalone latency on the first instance; also easy=S1,hard=S2,... "
                   "or abs:SECONDS")
       ->capture_default_str();
-  cmd->add_option("--backend", f.backend, "sim | engine | remote (engine and remote: not available yet)")
+  cmd->add_option("--backend", f.backend, "sim (simulator) | engine | remote (the real-time runtime over the cluster's engine/remote instances; `t2s replay` only)")
       ->capture_default_str();
   cmd->add_option("--responder", f.responder,
-                  "oracle | trace | model: who writes the answers (sim default: oracle; trace workloads: trace)");
+                  "oracle | trace | model: who writes the answers (sim default: oracle; engine/remote default: model, and oracle/trace then answer only the cluster's simulated instances)");
   cmd->add_option("--oracle-error-scale", f.oracle_error_scale, "0 = the oracle never errs, 1 = calibrated default")
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "seed of arrivals, workflows and responders")->capture_default_str();
@@ -71,13 +71,11 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
   ws.questions_file = f.questions;
   ws.limit = f.limit;
   ws.seed = f.seed;
-  if (f.responder == "model")
-    throw InputError("--responder model: needs the real model of an engine/remote backend (not available yet)");
   auto setup = scheduler::make_setup(ws, f.cluster, f.backend);
   setup.arrival = f.arrival;
   setup.slo = f.slo;
-  setup.responder = f.responder.empty() ? "oracle" : f.responder;
-  if (setup.responder != "oracle" && setup.responder != "trace")
+  setup.responder = f.responder.empty() ? (f.backend == "sim" ? "oracle" : "model") : f.responder;
+  if (setup.responder != "oracle" && setup.responder != "trace" && setup.responder != "model")
     throw InputError("--responder: unknown value '" + f.responder + "' (expected oracle, trace or model)");
   setup.oracle_error_scale = f.oracle_error_scale;
   if (f.oracle_error_scale < 0) throw InputError("--oracle-error-scale must be >= 0");

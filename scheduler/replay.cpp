@@ -51,16 +51,24 @@ class MemoExecution final : public agents::ExecutionBackend {
 
 ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::string& cluster,
                        const std::string& backend) {
-  if (backend == "engine" || backend == "remote")
-    throw InputError("--backend " + backend +
-                     ": not available yet (the real runtime is a separate issue); use --backend sim");
-  if (backend != "sim") throw InputError("--backend: unknown value '" + backend + "' (expected sim, engine or remote)");
+  if (backend != "sim" && backend != "engine" && backend != "remote")
+    throw InputError("--backend: unknown value '" + backend + "' (expected sim, engine or remote)");
   ReplaySetup s;
+  s.backend = backend;
   s.cluster = load_cluster(cluster);
-  for (const auto& i : s.cluster.instances)
-    if (i.backend != Backend::sim)
-      throw InputError("cluster '" + cluster + "': instance '" + i.name +
-                       "' is not simulated (backend engine/remote); --backend sim needs GPU+model instances");
+  if (backend == "sim") {
+    for (const auto& i : s.cluster.instances)
+      if (i.backend != Backend::sim)
+        throw InputError("cluster '" + cluster + "': instance '" + i.name +
+                         "' is not simulated (backend engine/remote); --backend sim needs GPU+model instances");
+  } else {
+    const Backend want = backend == "engine" ? Backend::engine : Backend::remote;
+    bool any = false;
+    for (const auto& i : s.cluster.instances) any = any || i.backend == want;
+    if (!any)
+      throw InputError("--backend " + backend + ": cluster '" + cluster + "' has no instance with backend '" +
+                       backend + "'" + (backend == "engine" ? " (try --cluster local)" : ""));
+  }
   s.workload = workloads::load_workload(workload);
   if (s.workload.questions.empty()) throw InputError("workload '" + workload.kind + "' has no questions");
   s.seed = workload.seed;
@@ -79,15 +87,20 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
   bool traces = !setup.workload.questions.empty();
   for (const auto& q : setup.workload.questions) traces = traces && !q.trace_calls.empty();
   AgentKit kit;
+  // "model": the real instances write the answers; the responder below then only answers the cluster's simulated
+  // instances, if any (the real-time runtime runs those at modelled speed).
+  const bool model = setup.responder == "model";
+  if (model && setup.backend == "sim")
+    throw InputError("--responder model: needs the real model of an engine/remote backend (--backend engine|remote)");
   if (traces) {
     kit.factory = agents::make_trace_factory(setup.workload);
-    if (setup.responder != "trace" && setup.responder != "oracle")
+    if (!model && setup.responder != "trace" && setup.responder != "oracle")
       throw InputError("--responder " + setup.responder + ": trace workloads are answered by 'trace'");
     // Trace questions carry their recorded lengths; the trace responder replays them (the oracle of a trace).
     kit.responder = agents::make_trace_responder();
     return kit;
   }
-  if (setup.responder != "oracle")
+  if (!model && setup.responder != "oracle")
     throw InputError("--responder " + setup.responder + ": workload '" + setup.workload.name +
                      "' is answered by the oracle in simulation (trace needs a hexgen-trace workload)");
   agents::AgentOptions agent;
@@ -137,23 +150,28 @@ std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, doub
   const size_t n = setup.workflows ? setup.workflows : setup.workload.questions.size();
   auto arrivals = workloads::make_arrivals(workloads::ArrivalSpec::parse(setup.arrival, rate), n,
                                            setup.workload.questions.size(), setup.seed);
-  const auto& standalone = standalone_latencies(setup);
+  const std::string slo_text = slo.empty() ? setup.slo : slo;
   const auto* base = setup.workload.questions.data();
-  workloads::assign_deadlines(
-      arrivals, setup.workload,
-      [&](const workloads::Question& q) { return standalone.at(static_cast<size_t>(&q - base)); },
-      workloads::SloSpec::parse(slo.empty() ? setup.slo : slo));
+  // Called only for relative SLOs (abs:SECONDS needs no standalone latency, so real instances need no profile).
+  auto standalone = [&](const workloads::Question& q) {
+    const auto& ref = setup.cluster.instances.at(0);
+    if (ref.gpu.name.empty() || ref.model.name.empty())
+      throw InputError("--slo-scale " + slo_text + ": deadlines relative to the standalone latency need a " +
+                       "reference instance (the cluster's first) with 'gpu' and 'model' profiles; '" + ref.name +
+                       "' has none: give them in the cluster JSON or use --slo-scale abs:SECONDS");
+    return standalone_latencies(setup).at(static_cast<size_t>(&q - base));
+  };
+  workloads::assign_deadlines(arrivals, setup.workload, standalone, workloads::SloSpec::parse(slo_text));
   return arrivals;
 }
 
 RunOutput run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, const std::string& policy, double rate,
                      const std::string& slo, TraceWriter* trace) {
+  if (setup.backend != "sim")
+    throw InputError("--backend " + setup.backend + ": only `t2s replay` runs the real-time runtime; this command " +
+                     "simulates (use --backend sim)");
   auto arrivals = make_run_arrivals(setup, rate, slo);
-  PolicyContext ctx;
-  ctx.cluster = &setup.cluster;
-  ctx.params = setup.params;
-  ctx.seed = setup.seed;
-  Policy p = registry.make(policy, ctx);
+  Policy p = make_run_policy(setup, registry, policy);
   AgentKit kit = make_agent_kit(setup);
   SimOptions opt = setup.sim;
   opt.seed = setup.seed;
@@ -161,17 +179,30 @@ RunOutput run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, c
   Simulator sim(setup.cluster, p, *kit.responder, opt);
   RunOutput out;
   out.result = sim.run(setup.workload, arrivals, *kit.factory);
+  out.metrics = compute_metrics(out.result, make_run_info(setup, policy, rate, slo, kit.responder->name()));
+  return out;
+}
+
+Policy make_run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, const std::string& name) {
+  PolicyContext ctx;
+  ctx.cluster = &setup.cluster;
+  ctx.params = setup.params;
+  ctx.seed = setup.seed;
+  return registry.make(name, ctx);
+}
+
+RunInfo make_run_info(const ReplaySetup& setup, const std::string& policy, double rate, const std::string& slo,
+                      const std::string& responder) {
   RunInfo info;
   info.policy = policy;
   info.workload = setup.workload.name;
   info.cluster = setup.cluster.name;
-  info.responder = kit.responder->name();
+  info.responder = responder;
   info.rate = rate;
   info.seed = setup.seed;
   const std::string slo_text = slo.empty() ? setup.slo : slo;
   info.slo_scale = std::strtod(slo_text.c_str(), nullptr);
-  out.metrics = compute_metrics(out.result, info);
-  return out;
+  return info;
 }
 
 }  // namespace t2s::scheduler

@@ -30,7 +30,8 @@ struct ReplaySetup {
   ClusterSpec cluster;                 //!< the instances
   std::string arrival = "poisson";     //!< "poisson" | "gamma:CV" | "trace:FILE"
   std::string slo = "3";               //!< SloSpec text ("3", "easy=2,hard=4", "abs:30")
-  std::string responder = "oracle";    //!< "oracle" | "trace"
+  std::string backend = "sim";         //!< "sim" (the simulator) | "engine" | "remote" (the real-time runtime)
+  std::string responder = "oracle";    //!< "oracle" | "trace" | "model" (engine/remote: the instances' real model)
   double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
   uint64_t seed = 1;                   //!< arrivals, responders, workflows
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)
@@ -43,8 +44,8 @@ struct ReplaySetup {
   std::shared_ptr<std::vector<double>> standalone_cache = std::make_shared<std::vector<double>>();
 };
 
-//! Loads a workload and cluster into a setup; `backend` other than "sim" throws a clear InputError (the runtime
-//! lands in another issue).
+//! Loads a workload and cluster into a setup. `backend` "sim" needs only simulated instances; "engine"/"remote"
+//! need at least one instance of that backend (simulated ones beside it are answered by the responder in real time).
 ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::string& cluster,
                        const std::string& backend);
 
@@ -59,6 +60,13 @@ std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, doub
 //! Standalone latency of every question's workflow alone on the cluster's first instance (simulated), by question
 //! index; cached in the setup.
 const std::vector<double>& standalone_latencies(const ReplaySetup& setup);
+
+//! The policy `name` built for the setup's cluster, knobs and seed (throws InputError for unknown names).
+Policy make_run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, const std::string& name);
+
+//! What a run of `policy` at `rate` under SLO text `slo` ("" = setup.slo) was, for its metrics.
+RunInfo make_run_info(const ReplaySetup& setup, const std::string& policy, double rate, const std::string& slo,
+                      const std::string& responder);
 
 //! One run's outputs.
 struct RunOutput {

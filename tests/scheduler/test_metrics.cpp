@@ -100,10 +100,11 @@ TEST_CASE("replay is deterministic: same inputs and seed give the same metrics.j
   }
 }
 
-TEST_CASE("--backend engine|remote is a clear input error until the runtime lands", "[scheduler]") {
+TEST_CASE("--backend engine|remote needs a cluster with such instances", "[scheduler]") {
   workloads::WorkloadSpec ws;
-  CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "engine"), Catch::Contains("not available yet"));
-  CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "remote"), Catch::Contains("not available yet"));
+  CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "engine"), Catch::Contains("no instance with backend 'engine'"));
+  CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "remote"), Catch::Contains("no instance with backend 'remote'"));
+  CHECK_THROWS_WITH(make_setup(ws, "hetero-small", "gpu"), Catch::Contains("unknown value 'gpu'"));
 }
 
 TEST_CASE("the HTML report inlines Chart.js and its data and needs nothing online", "[scheduler]") {

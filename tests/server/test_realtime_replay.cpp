@@ -1,0 +1,146 @@
+// `t2s replay --backend remote`: the simulator's replay setup run for real through the runtime over loopback
+// OpenAI-compatible servers; metrics.json carries the contract's fields plus the cost model's prediction error.
+#include <catch2/catch.hpp>
+
+#include <rapidjson/document.h>
+
+#include <cmath>
+
+#include "scheduler/policy.hpp"
+#include "server/realtime_replay.hpp"
+#include "tests/server/fake_openai.hpp"
+
+using namespace t2s;
+
+namespace {
+
+scheduler::InstanceSpec remote_instance(const std::string& name, const std::string& url) {
+  scheduler::InstanceSpec s;
+  s.name = name;
+  s.backend = scheduler::Backend::remote;
+  s.url = url;
+  s.remote_model = "fake";
+  s.max_running = 4;
+  return s;
+}
+
+scheduler::ReplaySetup trace_setup(const std::string& url_a, const std::string& url_b, int questions) {
+  scheduler::ReplaySetup s;
+  s.workload.name = "test-trace";
+  for (int k = 0; k < questions; ++k) {
+    workloads::Question q;
+    q.id = "t:" + std::to_string(k);
+    q.trace_calls = {{"agent", 200, 8}, {"generate_candidate", 600, 12 + k}, {"generate_candidate", 600, 10},
+                     {"revise", 400, 8}};
+    s.workload.questions.push_back(q);
+  }
+  s.cluster = {"loopback", {remote_instance("a", url_a), remote_instance("b", url_b)}};
+  s.backend = "remote";
+  s.responder = "model";
+  s.slo = "abs:30";  // the remote instances carry no GPU/model profile to take standalone latencies from
+  s.workflows = static_cast<size_t>(questions);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("realtime replay: remote instances complete every workflow; metrics.json has the contract fields and "
+          "the prediction error",
+          "[server]") {
+  server::test::FakeOpenAi server_a, server_b;
+  auto setup = trace_setup(server_a.url(), server_b.url(), 4);
+  auto registry = scheduler::default_policy_registry();
+  server::RealtimeRunOptions opt;
+  opt.time_limit_s = 20;
+  auto run = server::run_policy_realtime(setup, registry, "least-loaded", 50.0, "", opt);
+
+  REQUIRE(run.replay.outcomes.size() == 4);
+  CHECK(run.metrics.workflows == 4);
+  CHECK(run.metrics.completed + run.metrics.failed == run.metrics.workflows);
+  CHECK(run.metrics.completed == 4);          // loopback servers are healthy: nothing may fail
+  CHECK(run.metrics.llm_calls == 16);         // 4 trace calls per workflow
+  CHECK(run.metrics.slo_attainment == 1.0);   // 30 s budgets for sub-second workflows
+  CHECK(run.prediction.calls == 16);
+  CHECK(std::isfinite(run.prediction.mean_abs_rel));
+  CHECK(run.prediction.p50_abs_rel <= run.prediction.p95_abs_rel);
+
+  rapidjson::Document d;
+  d.Parse(server::realtime_metrics_json(run, "remote", opt.time_limit_s).c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  for (const char* k : {"policy", "rate", "workflows", "completed", "failed", "slo_attainment", "latency_p50_s",
+                        "latency_p95_s", "latency_p99_s", "throughput_wf_per_s", "goodput_wf_per_s", "makespan_s",
+                        "llm_calls", "sql_executions", "wall_s", "backend", "prediction_calls",
+                        "prediction_service_abs_rel_error_mean", "prediction_service_abs_rel_error_p50",
+                        "prediction_service_abs_rel_error_p95"}) {
+    INFO(k);
+    CHECK(d.HasMember(k));
+  }
+  CHECK(std::string(d["policy"].GetString()) == "least-loaded");
+  CHECK(std::string(d["backend"].GetString()) == "remote");
+  CHECK(d["workflows"].GetUint64() == 4);
+  CHECK(d["prediction_calls"].GetUint64() == 16);
+  // The prediction error in the JSON is the one computed from the runtime's call records.
+  CHECK(d["prediction_service_abs_rel_error_mean"].GetDouble() == Approx(run.prediction.mean_abs_rel));
+
+  rapidjson::Document t;
+  t.Parse(run.trace_json.c_str());
+  REQUIRE_FALSE(t.HasParseError());
+  CHECK(t.HasMember("traceEvents"));
+}
+
+TEST_CASE("realtime replay: a workflow still running at the time limit is counted failed", "[server]") {
+  server::test::FakeOpenAi slow;
+  slow.delay_ms = 200;  // every streamed delta takes 0.2 s: a workflow needs seconds
+  auto setup = trace_setup(slow.url(), slow.url(), 2);
+  auto registry = scheduler::default_policy_registry();
+  server::RealtimeRunOptions opt;
+  opt.time_limit_s = 0.3;
+  auto run = server::run_policy_realtime(setup, registry, "rr-fcfs", 50.0, "", opt);
+  CHECK(run.metrics.workflows == 2);
+  CHECK(run.metrics.failed == 2);
+  CHECK(run.metrics.completed == 0);
+}
+
+TEST_CASE("realtime replay: setups the runtime cannot run are refused with the reason", "[server]") {
+  server::test::FakeOpenAi server_a;
+  auto setup = trace_setup(server_a.url(), server_a.url(), 1);
+  auto registry = scheduler::default_policy_registry();
+  setup.slo = "3";  // relative deadlines need a profiled reference instance
+  CHECK_THROWS_WITH(server::run_policy_realtime(setup, registry, "rr-fcfs", 1.0),
+                    Catch::Contains("abs:SECONDS"));
+  setup.slo = "abs:30";
+  setup.responder = "oracle";  // no simulated instance would use it
+  CHECK_THROWS_WITH(server::run_policy_realtime(setup, registry, "rr-fcfs", 1.0), Catch::Contains("--responder model"));
+  setup.responder = "model";
+  CHECK_THROWS_WITH(scheduler::run_policy(setup, registry, "rr-fcfs", 1.0), Catch::Contains("only `t2s replay`"));
+  setup.backend = "sim";
+  CHECK_THROWS_WITH(scheduler::make_agent_kit(setup), Catch::Contains("--responder model"));
+}
+
+TEST_CASE("realtime replay: a simulated instance beside a remote one answers with the trace responder; relative "
+          "SLOs use its simulated standalone latency",
+          "[server]") {
+  server::test::FakeOpenAi server_a;
+  auto setup = trace_setup(server_a.url(), server_a.url(), 3);
+  scheduler::InstanceSpec sim;
+  sim.name = "sim";
+  sim.backend = scheduler::Backend::sim;
+  sim.gpu = scheduler::gpu_profile("A100-80G");
+  sim.model = scheduler::model_profile("llama-3.1-8b");
+  sim.max_running = 8;
+  setup.cluster.instances = {sim, setup.cluster.instances[0]};  // the first instance is the SLO reference
+  setup.responder = "trace";
+  setup.slo = "50";
+  auto registry = scheduler::default_policy_registry();
+  server::RealtimeRunOptions opt;
+  opt.time_limit_s = 20;
+  opt.runtime.responder_speed = 10;
+  auto run = server::run_policy_realtime(setup, registry, "rr-fcfs", 50.0, "", opt);
+  CHECK(run.metrics.responder == "trace");
+  CHECK(run.metrics.completed == 3);
+  CHECK(run.metrics.llm_calls == 12);
+  for (const auto& o : run.replay.outcomes) CHECK(o.deadline_s > o.arrival_s);
+  REQUIRE(run.metrics.instances.size() == 2);
+  CHECK(run.metrics.instances[0].calls + run.metrics.instances[1].calls == 12);
+  CHECK(run.metrics.instances[0].calls > 0);  // round robin uses the simulated instance too
+}
