@@ -154,9 +154,9 @@ void write_synthetic_llama2c_vocab(const std::string& path, int vocab_size) {
   std::ofstream out(path, std::ios::binary);
   if (!out) throw InputError("cannot write " + path);
   std::vector<std::string> pieces = {"<unk>", "\n<s>\n", "\n</s>\n"};
-  char b[8];
+  char b[16];  // room for any int, so -Wformat-truncation has nothing to say
   for (int i = 0; i < 256 && static_cast<int>(pieces.size()) < vocab_size; ++i) {
-    std::snprintf(b, sizeof b, "<0x%02X>", i);
+    std::snprintf(b, sizeof b, "<0x%02X>", static_cast<unsigned>(i));
     pieces.emplace_back(b);
   }
   // Synthetic multi-letter pieces so decoded random tokens are printable text.
