@@ -57,34 +57,24 @@ int EdfLocal::next(const InstanceState& inst, double) {
   return best;
 }
 
-namespace {
-template <typename Local>
-std::vector<std::unique_ptr<LocalQueuePolicy>> locals(const PolicyContext& ctx) {
-  std::vector<std::unique_ptr<LocalQueuePolicy>> v;
-  const size_t n = ctx.cluster ? ctx.cluster->instances.size() : 0;
-  for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<Local>());
-  return v;
-}
-}  // namespace
-
 void register_baseline_policies(PolicyRegistry& r) {
   r.add("rr-fcfs", "round-robin dispatch, FCFS per instance (the vLLM-like reference)", [](const PolicyContext& c) {
     Policy p;
     p.dispatcher = std::make_unique<RoundRobinDispatcher>();
-    p.local = locals<FcfsLocal>(c);
+    p.local = make_locals<FcfsLocal>(c);
     return p;
   });
   r.add("least-loaded", "join the instance with the earliest estimated completion (cost model), FCFS per instance",
         [](const PolicyContext& c) {
           Policy p;
           p.dispatcher = std::make_unique<LeastLoadedDispatcher>();
-          p.local = locals<FcfsLocal>(c);
+          p.local = make_locals<FcfsLocal>(c);
           return p;
         });
   r.add("edf", "least-loaded dispatch, earliest workflow deadline first per instance", [](const PolicyContext& c) {
     Policy p;
     p.dispatcher = std::make_unique<LeastLoadedDispatcher>();
-    p.local = locals<EdfLocal>(c);
+    p.local = make_locals<EdfLocal>(c);
     return p;
   });
 }

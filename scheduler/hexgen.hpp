@@ -99,15 +99,6 @@ size_t argmin_instance(size_t n, Score&& score) {
   return best_j;
 }
 
-//! One fresh local policy of type `Local` per instance of the context's cluster.
-template <typename Local>
-std::vector<std::unique_ptr<LocalQueuePolicy>> make_locals(const PolicyContext& ctx) {
-  std::vector<std::unique_ptr<LocalQueuePolicy>> v;
-  const size_t n = ctx.cluster ? ctx.cluster->instances.size() : 0;
-  for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<Local>());
-  return v;
-}
-
 //! Adds `hexgen` (param `alpha`, default 0.5; `hexgen_form` 0/1; `beta`), `rr-urgency` and `balanced-fcfs`.
 void register_hexgen_policies(PolicyRegistry& registry);
 

@@ -101,6 +101,15 @@ struct PolicyContext {
   }
 };
 
+//! One fresh local policy of type `Local` per instance of the context's cluster.
+template <typename Local>
+std::vector<std::unique_ptr<LocalQueuePolicy>> make_locals(const PolicyContext& ctx) {
+  std::vector<std::unique_ptr<LocalQueuePolicy>> v;
+  const size_t n = ctx.cluster ? ctx.cluster->instances.size() : 0;
+  for (size_t i = 0; i < n; ++i) v.push_back(std::make_unique<Local>());
+  return v;
+}
+
 //! A scheduling policy: a global dispatcher and one local queue policy per instance.
 struct Policy {
   std::string name;                                        //!< registry name
