@@ -21,6 +21,17 @@ namespace t2s::server {
 
 namespace {
 
+//! Stops an executor that runs one worker thread: raises `stopping` once under `mu`, wakes the worker, joins it.
+void stop_single_worker(std::mutex& mu, std::condition_variable& cv, bool& stopping, std::thread& thread) {
+  {
+    std::lock_guard lk(mu);
+    if (stopping) return;
+    stopping = true;
+  }
+  cv.notify_one();
+  if (thread.joinable()) thread.join();
+}
+
 // What an executor needs of a call after admission (the LlmCall itself stays with the runtime).
 struct Job {
   uint64_t call_id = 0;
@@ -95,15 +106,7 @@ class EngineExecutorImpl final : public EngineExecutor {
     return static_cast<int>(lm_.tokenizer->encode(text, true).size());
   }
   std::string kind() const override { return "engine"; }
-  void stop() override {
-    {
-      std::lock_guard lk(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
-  }
+  void stop() override { stop_single_worker(mu_, cv_, stopping_, thread_); }
 
  private:
   struct Active {
@@ -409,15 +412,7 @@ class ResponderExecutor final : public InstanceExecutor {
   int capacity() const override { return std::max(1, spec_.max_running); }
   int kv_blocks() const override { return cost_.kv_capacity_blocks(); }
   std::string kind() const override { return "responder"; }
-  void stop() override {
-    {
-      std::lock_guard lk(mu_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
-  }
+  void stop() override { stop_single_worker(mu_, cv_, stopping_, thread_); }
 
  private:
   struct Pending {
