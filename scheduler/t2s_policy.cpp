@@ -16,7 +16,10 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.admission = flag("admission", p.admission);
   p.adapt = flag("adapt", p.adapt);
   p.priority_wait = flag("priority_wait", p.priority_wait);
+  p.chunk_wait = flag("chunk_wait", p.chunk_wait);
   p.offload = std::max(0.0, c.param("offload", p.offload));
+  p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
+  p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
   p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
@@ -56,6 +59,33 @@ bool before(const LaxityKey& ka, const QueuedCall& a, const LaxityKey& kb, const
 void T2sDispatcher::reset() {
   profiles_.clear();
   shared_->speed.clear();
+  shared_->inflation = 1.0;
+  standalone_.clear();
+  bias_.clear();
+  pending_.clear();
+}
+
+void T2sDispatcher::observe(const PolicyEvent& e) {
+  if (e.kind != PolicyEvent::Kind::call_finished || !e.call) return;
+  const auto& c = *e.call;
+  if (auto it = pending_.find(c.id); it != pending_.end()) {
+    const auto [j, at, predicted] = it->second;
+    pending_.erase(it);
+    if (e.result && e.result->ok && predicted > 0) {
+      if (bias_.size() <= j) bias_.resize(j + 1, 1.0);
+      const double ratio = std::clamp((e.now - at) / predicted, 0.2, 20.0);
+      bias_[j] += p_.inflation_weight * (ratio - bias_[j]);
+    }
+  }
+  if (!e.result || !e.result->ok) return;
+  double best = 0;
+  for (const auto& s : standalone_) {
+    const double t = s.seconds(c.prompt_tokens, std::max(1, e.result->output_tokens));
+    if (t > 0 && (best == 0 || t < best)) best = t;
+  }
+  if (best <= 0) return;
+  const double ratio = std::clamp((e.now - c.released_s) / best, 1.0, 50.0);
+  shared_->inflation += p_.inflation_weight * (ratio - shared_->inflation);
 }
 
 double T2sDispatcher::estimate(const agents::LlmCall& call, const InstanceState& inst, double now) {
@@ -130,16 +160,29 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
     hit = inst.prefix_cache.hit_tokens(call.prefix_id, call.prefix_tokens);
     if (prefix_coming) hit = std::max(hit, call.prefix_tokens);
   }
-  const double wait = in_flight + ahead_tokens * prof.prefill_per_token_s + placed.prefill_s;
-  const double own_prefill = prof.seconds(call.prompt_tokens, 1, hit);
   double step = prof.decode_per_token_s;
+  // Under a prefill chunk cap, prompts ahead and our own are prefilled a chunk per iteration, each iteration
+  // also carrying the running calls' decode step: prefill time stretches by 1 + step / (chunk × prefill/token).
+  double prefill_stretch = 1.0;
   if (p_.batch_aware) {
     const int max_running = inst.spec ? inst.spec->max_running : 256;
     const int b = static_cast<int>(std::min<int64_t>(batch, max_running));
     const double ctx = inst.running.empty() ? call.prompt_tokens + call.expected_output_tokens / 2.0
                                             : static_cast<double>(inst.running_context) / inst.running.size();
     step = inst.cost->decode_step_s(b, static_cast<int64_t>(b * std::max(ctx, 1.0)));
+    if (p_.chunk_wait && !inst.running.empty() && prof.prefill_per_token_s > 0) {
+      const double running_step = inst.cost->decode_step_s(static_cast<int>(inst.running.size()),
+                                                           std::max<int64_t>(1, inst.running_context));
+      const double chunk = p_.chunk > 0 ? p_.chunk
+                           : p_.step_stretch > 1.0
+                               ? std::max(16.0, (p_.step_stretch - 1.0) * running_step / prof.prefill_per_token_s)
+                               : 0.0;
+      if (chunk > 0) prefill_stretch = 1.0 + running_step / (chunk * prof.prefill_per_token_s);
+    }
   }
+  const double wait = in_flight + (ahead_tokens * prof.prefill_per_token_s + placed.prefill_s) * prefill_stretch;
+  const double own_prefill = prof.seconds(call.prompt_tokens, 1, hit) +
+                             (prefill_stretch - 1.0) * (call.prompt_tokens - hit) * prof.prefill_per_token_s;
   const int steps = std::max(0, call.expected_output_tokens - 1);
   double own_decode = steps * step;
   if (p_.batch_aware) {
@@ -159,6 +202,10 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
   if (n == 0) return;
   if (placed_.size() != n) placed_.resize(n);
   if (snaps_.size() != n) snaps_.resize(n);
+  if (standalone_.size() != n) {
+    standalone_.clear();
+    for (size_t j = 0; j < n; ++j) standalone_.push_back(profiles_.get(view.instance(j)));
+  }
   for (size_t j = 0; j < n; ++j) snapshot(view.instance(j), view.now, snaps_[j]);
   for (auto& pl : placed_) {
     pl.prefill_s = 0;
@@ -181,19 +228,29 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
       done_[j] = completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]);
     size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
     if (p_.offload > 0) {
-      // Fast instances are the scarce resource under load: a call whose slack allows it goes to the slowest
-      // instance that still finishes it by its latest completion (deadline − remaining work), keeping a margin of
-      // `offload` × its best service time.
-      const double mean = std::max(0.0, call.remaining_mean_s);
-      const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
-      const double latest = call.deadline_s - rest - p_.offload * (done_[best_j] - view.now);
-      double slowest = profiles_.get(view.instance(best_j)).prefill_per_token_s * shared_->factor(best_j);
-      for (size_t j = 0; j < n; ++j) {
-        const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
-        if (done_[j] <= latest && speed > slowest) slowest = speed, best_j = j;
+      // Fast instances are the scarce resource under load. When the earliest-completion instance is congested
+      // (its completion delay well above the call's standalone time), the call goes to the slowest instance that
+      // still finishes it by its latest completion: deadline − remaining work inflated by the observed
+      // queueing stretch − a margin of `offload` × the best completion delay.
+      const auto& best_prof = profiles_.get(view.instance(best_j));
+      const double alone = shared_->factor(best_j) * best_prof.seconds(call.prompt_tokens, call.expected_output_tokens);
+      const double delay = done_[best_j] - view.now;
+      if (alone > 0 && delay > (1.0 + p_.offload_gate) * alone) {
+        const double mean = std::max(0.0, call.remaining_mean_s);
+        const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
+        const double latest = call.deadline_s - shared_->inflation * rest - p_.offload * delay;
+        // Feasibility uses each instance's learned estimate bias (observed ÷ predicted completion delay): the
+        // queue model is optimistic on an instance that starts taking bulk work, and the bias says by how much.
+        auto biased = [&](size_t j) { return view.now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now); };
+        double slowest = best_prof.prefill_per_token_s * shared_->factor(best_j);
+        for (size_t j = 0; j < n; ++j) {
+          const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
+          if (biased(j) <= latest && speed > slowest) slowest = speed, best_j = j;
+        }
       }
     }
     out[i].instance = static_cast<int>(best_j);
+    if (p_.offload > 0) pending_[call.id] = {best_j, view.now, done_[best_j] - view.now};
     auto& pl = placed_[best_j];
     const auto& prof = profiles_.get(view.instance(best_j));
     const bool shared_prefix = p_.affinity && call.prefix_id != 0 &&

@@ -6,6 +6,7 @@
 //! formulas.
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "scheduler/hexgen.hpp"
@@ -22,10 +23,14 @@ struct T2sParams {
   bool admission = true;     //!< calls that can no longer meet their deadline are demoted behind hopeful ones
   bool adapt = true;         //!< per-instance speed factors learned online from observed iterations
   bool priority_wait = true;  //!< wait estimate counts only waiting calls ahead in laxity order (else all queued)
+  bool chunk_wait = true;    //!< prefill under a chunk cap is stretched by the decode steps it interleaves with
   size_t scan_limit = 128;    //!< priority_wait scans at most this many waiting calls per instance; longer queues
                               //!< use the O(1) FCFS counters (bounds a decision's cost)
-  double offload = 0;        //!< > 0: slack-rich calls go to the slowest instance meeting their latest completion
-                             //!< with this margin (× their best service time); 0 = always the earliest completion
+  double offload = 0;        //!< > 0: when the earliest-completion instance is congested, a call goes to the slowest
+                             //!< instance that still meets its latest completion (deadline − inflated remaining work)
+                             //!< with this margin (× its best completion delay); 0 = always the earliest completion
+  double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
+  double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
@@ -40,6 +45,9 @@ struct T2sParams {
 //! (observed ÷ predicted iteration time, EWMA), written by the local queues, read by the dispatcher.
 struct T2sShared {
   std::vector<double> speed;  //!< per instance; 1 = the cost model is right
+  //! Observed call latency (release → finish) ÷ its standalone time on the fastest instance (EWMA; ≥ 1): how much
+  //! queueing and batching stretch the remaining work, which the agents' estimates count at standalone speed.
+  double inflation = 1.0;
   //! The factor of instance `i` (1 when unknown).
   double factor(size_t i) const { return i < speed.size() ? speed[i] : 1.0; }
 };
@@ -68,6 +76,8 @@ class T2sDispatcher : public GlobalDispatcher {
   void dispatch(std::span<const agents::LlmCall* const> calls, const ClusterView& view,
                 std::span<DispatchDecision> out) override;
   void reset() override;
+  //! Learns the latency inflation from finished calls (used by offload).
+  void observe(const PolicyEvent& event) override;
   //! Estimated completion (absolute s) of `call` on instance `inst` with nothing else placed in this offer.
   double estimate(const agents::LlmCall& call, const InstanceState& inst, double now);
 
@@ -97,6 +107,14 @@ class T2sDispatcher : public GlobalDispatcher {
   std::vector<QueueSnapshot> snaps_;  // scratch of one dispatch() call
   std::vector<size_t> order_;    // scratch of one dispatch() call
   std::vector<double> done_;     // scratch: completion estimate per instance
+  std::vector<CallTimeProfile> standalone_;  // per instance, for the inflation's standalone reference
+  std::vector<double> bias_;     // per instance: observed ÷ predicted completion delay (EWMA), for offload
+  struct Pending {
+    size_t instance;
+    double dispatched_s;
+    double predicted_s;
+  };
+  std::unordered_map<uint64_t, Pending> pending_;  // offload: calls placed, awaiting their finish
 };
 
 //! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow

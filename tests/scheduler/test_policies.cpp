@@ -271,3 +271,75 @@ TEST_CASE("t2s: online speed factors move placement away from a slowed instance"
   pol.reset();
   CHECK(dispatch_one(*pol.dispatcher, c, k.view()) == 0);
 }
+
+TEST_CASE("t2s: prefill under a chunk cap is stretched by the decode steps it interleaves with", "[scheduler]") {
+  Cluster k;
+  auto decoding = make_call(9, 500, 400);
+  k.insts[0].running.push_back({&decoding, 0, 500, 10, 0, 0, 0});
+  k.insts[0].running_context = 510;
+  auto ahead = make_call(2, 3000, 20, 5.0);  // more urgent: admitted before the probe
+  k.enqueue(0, ahead, 0);
+  auto probe = make_call(1, 2000, 20, 1e6);
+  T2sParams p;
+  T2sDispatcher with(p, std::make_shared<T2sShared>());
+  p.chunk_wait = false;
+  T2sDispatcher without(p, std::make_shared<T2sShared>());
+  // Reference, independent of the dispatcher: chunk = (step_stretch − 1)·step/ppt, so each chunk of prefill
+  // carries one decode step of the running call and the prefill time doubles; the decode part is unchanged.
+  const auto prof = profile_call_time(k.costs[0]);
+  const double step = k.costs[0].decode_step_s(1, 510);
+  const double chunk = std::max(16.0, (T2sParams{}.step_stretch - 1.0) * step / prof.prefill_per_token_s);
+  const double stretch = 1.0 + step / (chunk * prof.prefill_per_token_s);
+  REQUIRE(stretch == Approx(2.0));
+  const double extra = (stretch - 1.0) * (3000 + 2000) * prof.prefill_per_token_s;
+  CHECK(with.estimate(probe, k.insts[0], 0) - without.estimate(probe, k.insts[0], 0) == Approx(extra).epsilon(1e-9));
+  // No running decode: nothing to interleave with, the two estimates agree.
+  k.insts[1].waiting = k.insts[0].waiting;
+  k.insts[1].waiting_prompt_tokens = k.insts[0].waiting_prompt_tokens;
+  CHECK(with.estimate(probe, k.insts[1], 0) == Approx(without.estimate(probe, k.insts[1], 0)));
+}
+
+TEST_CASE("t2s offload: congested fast instances shed slack-rich calls, corrected by the learned estimate bias",
+          "[scheduler]") {
+  Cluster k;
+  // Every instance has a backlog; the A100s stay the earliest completion for the probe but are congested.
+  std::vector<agents::LlmCall> backlog;
+  backlog.reserve(27);
+  const size_t per_instance[] = {10, 10, 3, 4};
+  for (size_t j = 0; j < 4; ++j)
+    for (size_t n = 0; n < per_instance[j]; ++n) backlog.push_back(make_call(100 + backlog.size(), 8000, 50, 1e6));
+  for (size_t j = 0, b = 0; j < 4; ++j)
+    for (size_t n = 0; n < per_instance[j]; ++n) k.enqueue(j, backlog[b++], 0);
+  auto rich = make_call(1, 500, 400, 1000.0);  // lots of slack
+  auto tight = make_call(2, 500, 400, 0.0);    // none
+  T2sDispatcher plain(T2sParams{}, std::make_shared<T2sShared>());
+  const int best = dispatch_one(plain, rich, k.view());
+  REQUIRE((best == 0 || best == 1));
+  const auto alone = profile_call_time(k.costs[0]).seconds(500, 400);
+  REQUIRE(plain.estimate(rich, k.insts[best], 0) > 1.5 * alone);  // congested: the gate opens
+  T2sParams p;
+  p.offload = 1.0;
+  T2sDispatcher d(p, std::make_shared<T2sShared>());
+  CHECK(dispatch_one(d, rich, k.view()) == 2);     // the slowest instance that still meets its latest completion
+  CHECK(dispatch_one(d, tight, k.view()) == best);  // no slack: the earliest completion
+  // Calls placed on the A6000 turn out 30× slower than predicted: its learned bias grows, and a call whose slack
+  // fits the A6000's plain estimate but not the biased one goes elsewhere.
+  const double a6000_done = d.estimate(rich, k.insts[2], 0);
+  for (uint64_t i = 0; i < 400; ++i) {
+    auto c = make_call(1000 + i, 500, 400, 1000.0);
+    const int at = dispatch_one(d, c, k.view());
+    agents::LlmResult res;
+    res.ok = true;
+    res.output_tokens = 400;
+    PolicyEvent e;
+    e.kind = PolicyEvent::Kind::call_finished;
+    e.call = &c;
+    e.result = &res;
+    e.now = (at == 2 ? 30.0 : 1.0) * d.estimate(c, k.insts[static_cast<size_t>(at)], 0);
+    d.observe(e);
+  }
+  auto moderate = make_call(3, 500, 400, 3.0 * a6000_done);
+  T2sDispatcher fresh(p, std::make_shared<T2sShared>());
+  CHECK(dispatch_one(fresh, moderate, k.view()) == 2);  // unbiased: it fits on the A6000
+  CHECK(dispatch_one(d, moderate, k.view()) == 3);  // the next slowest that fits: the L40S (no bias learned)
+}
