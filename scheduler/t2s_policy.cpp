@@ -19,11 +19,13 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.chunk_wait = flag("chunk_wait", p.chunk_wait);
   p.offload = std::max(0.0, c.param("offload", p.offload));
   p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
+  p.offload_home = flag("offload_home", p.offload_home);
   p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
   p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
+  p.chunk_floor = std::max(1, static_cast<int>(c.param("chunk_floor", p.chunk_floor)));
   p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
   return p;
@@ -63,9 +65,11 @@ void T2sDispatcher::reset() {
   standalone_.clear();
   bias_.clear();
   pending_.clear();
+  home_.clear();
 }
 
 void T2sDispatcher::observe(const PolicyEvent& e) {
+  if (e.kind == PolicyEvent::Kind::workflow_finished) home_.erase(e.workflow_id);
   if (e.kind != PolicyEvent::Kind::call_finished || !e.call) return;
   const auto& c = *e.call;
   if (auto it = pending_.find(c.id); it != pending_.end()) {
@@ -175,7 +179,7 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
                                                            std::max<int64_t>(1, inst.running_context));
       const double chunk = p_.chunk > 0 ? p_.chunk
                            : p_.step_stretch > 1.0
-                               ? std::max(16.0, (p_.step_stretch - 1.0) * running_step / prof.prefill_per_token_s)
+                               ? std::max(static_cast<double>(p_.chunk_floor), (p_.step_stretch - 1.0) * running_step / prof.prefill_per_token_s)
                                : 0.0;
       if (chunk > 0) prefill_stretch = 1.0 + running_step / (chunk * prof.prefill_per_token_s);
     }
@@ -227,28 +231,7 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
     for (size_t j = 0; j < n; ++j)
       done_[j] = completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]);
     size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
-    if (p_.offload > 0) {
-      // Fast instances are the scarce resource under load. When the earliest-completion instance is congested
-      // (its completion delay well above the call's standalone time), the call goes to the slowest instance that
-      // still finishes it by its latest completion: deadline − remaining work inflated by the observed
-      // queueing stretch − a margin of `offload` × the best completion delay.
-      const auto& best_prof = profiles_.get(view.instance(best_j));
-      const double alone = shared_->factor(best_j) * best_prof.seconds(call.prompt_tokens, call.expected_output_tokens);
-      const double delay = done_[best_j] - view.now;
-      if (alone > 0 && delay > (1.0 + p_.offload_gate) * alone) {
-        const double mean = std::max(0.0, call.remaining_mean_s);
-        const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
-        const double latest = call.deadline_s - shared_->inflation * rest - p_.offload * delay;
-        // Feasibility uses each instance's learned estimate bias (observed ÷ predicted completion delay): the
-        // queue model is optimistic on an instance that starts taking bulk work, and the bias says by how much.
-        auto biased = [&](size_t j) { return view.now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now); };
-        double slowest = best_prof.prefill_per_token_s * shared_->factor(best_j);
-        for (size_t j = 0; j < n; ++j) {
-          const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
-          if (biased(j) <= latest && speed > slowest) slowest = speed, best_j = j;
-        }
-      }
-    }
+    if (p_.offload > 0) best_j = offload_choice(call, view, best_j);
     out[i].instance = static_cast<int>(best_j);
     if (p_.offload > 0) pending_[call.id] = {best_j, view.now, done_[best_j] - view.now};
     auto& pl = placed_[best_j];
@@ -259,6 +242,49 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
     ++pl.calls;
     if (call.prefix_id != 0) pl.prefixes.push_back(call.prefix_id);
   }
+}
+
+size_t T2sDispatcher::offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j) {
+  // Fast instances are the scarce resource under load. When the earliest-completion instance is congested
+  // (its completion delay well above the call's standalone time), the call goes to the slowest instance that
+  // still finishes it by its latest completion: deadline − remaining work (inflated by the observed queueing
+  // stretch and, with offload_home, by that instance's slowness, since the rest of the workflow stays there)
+  // − a margin of `offload` × the best completion delay. Feasibility uses each instance's learned estimate bias
+  // (observed ÷ predicted completion delay): the queue model is optimistic on an instance that starts taking bulk
+  // work, and the bias says by how much.
+  const size_t n = view.size();
+  const auto& best_prof = profiles_.get(view.instance(best_j));
+  const double alone = shared_->factor(best_j) * best_prof.seconds(call.prompt_tokens, call.expected_output_tokens);
+  const double delay = done_[best_j] - view.now;
+  const double mean = std::max(0.0, call.remaining_mean_s);
+  const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
+  auto biased = [&](size_t j) { return view.now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now); };
+  auto slowness = [&](size_t j) {
+    if (!p_.offload_home || alone <= 0) return 1.0;
+    const double t = shared_->factor(j) * profiles_.get(view.instance(j)).seconds(call.prompt_tokens,
+                                                                                 call.expected_output_tokens);
+    return std::max(1.0, t / alone);
+  };
+  auto fits = [&](size_t j) {
+    return biased(j) <= call.deadline_s - shared_->inflation * slowness(j) * rest - p_.offload * delay;
+  };
+  if (p_.offload_home) {
+    if (auto it = home_.find(call.workflow_id); it != home_.end()) {
+      if (it->second < n && fits(it->second)) return it->second;
+      home_.erase(it);  // the home can no longer carry it: back to the fast instances for good
+      return best_j;
+    }
+    if (call.stage_index != 0) return best_j;
+  }
+  if (alone <= 0 || delay <= (1.0 + p_.offload_gate) * alone) return best_j;
+  size_t choice = best_j;
+  double slowest = best_prof.prefill_per_token_s * shared_->factor(best_j);
+  for (size_t j = 0; j < n; ++j) {
+    const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
+    if (speed > slowest && fits(j)) slowest = speed, choice = j;
+  }
+  if (p_.offload_home && choice != best_j) home_[call.workflow_id] = choice;
+  return choice;
 }
 
 // ---- local queue ----
@@ -299,7 +325,7 @@ int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
   const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
                                                         : profile_call_time(*inst.cost).prefill_per_token_s;
   if (per_token <= 0) return 0;
-  return std::max(16, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
+  return std::max(p_.chunk_floor, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
 }
 
 void T2sLocal::observe(const PolicyEvent& e) {

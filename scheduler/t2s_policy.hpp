@@ -29,10 +29,13 @@ struct T2sParams {
   double offload = 0;        //!< > 0: when the earliest-completion instance is congested, a call goes to the slowest
                              //!< instance that still meets its latest completion (deadline − inflated remaining work)
                              //!< with this margin (× its best completion delay); 0 = always the earliest completion
+  bool offload_home = false;  //!< offload whole workflows: only a first-stage call moves to a slower instance, and
+                              //!< the workflow's later calls stay there while it still meets their deadline
   double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
   double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
+  int chunk_floor = 16;      //!< the step_stretch chunk cap never goes below this many tokens
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)
@@ -115,6 +118,8 @@ class T2sDispatcher : public GlobalDispatcher {
     double predicted_s;
   };
   std::unordered_map<uint64_t, Pending> pending_;  // offload: calls placed, awaiting their finish
+  std::unordered_map<uint64_t, size_t> home_;      // offload_home: workflow → the slower instance it lives on
+  size_t offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j);
 };
 
 //! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow

@@ -342,4 +342,21 @@ TEST_CASE("t2s offload: congested fast instances shed slack-rich calls, correcte
   T2sDispatcher fresh(p, std::make_shared<T2sShared>());
   CHECK(dispatch_one(fresh, moderate, k.view()) == 2);  // unbiased: it fits on the A6000
   CHECK(dispatch_one(d, moderate, k.view()) == 3);  // the next slowest that fits: the L40S (no bias learned)
+
+  // offload_home: only a workflow's first stage moves; its later calls follow it home while they fit there.
+  p.offload_home = true;
+  T2sDispatcher homed(p, std::make_shared<T2sShared>());
+  auto later = make_call(5, 500, 400, 1000.0);
+  later.workflow_id = 4;
+  later.stage_index = 2;
+  CHECK(dispatch_one(homed, later, k.view()) == best);  // no home yet, not a first stage: stays fast
+  auto first = make_call(4, 500, 400, 1000.0);
+  CHECK(dispatch_one(homed, first, k.view()) == 2);
+  later.remaining_mean_s = later.remaining_p90_s = 0;
+  CHECK(dispatch_one(homed, later, k.view()) == 2);
+  PolicyEvent fin;
+  fin.kind = PolicyEvent::Kind::workflow_finished;
+  fin.workflow_id = 4;
+  homed.observe(fin);
+  CHECK(dispatch_one(homed, later, k.view()) == best);
 }
