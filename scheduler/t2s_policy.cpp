@@ -20,6 +20,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.offload = std::max(0.0, c.param("offload", p.offload));
   p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
   p.offload_home = flag("offload_home", p.offload_home);
+  p.home_tolerance = std::max(0.0, c.param("home_tolerance", p.home_tolerance));
   p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
   p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
@@ -72,16 +73,20 @@ void T2sDispatcher::observe(const PolicyEvent& e) {
   if (e.kind == PolicyEvent::Kind::workflow_finished) home_.erase(e.workflow_id);
   if (e.kind != PolicyEvent::Kind::call_finished || !e.call) return;
   const auto& c = *e.call;
+  bool fast_path = true;
   if (auto it = pending_.find(c.id); it != pending_.end()) {
-    const auto [j, at, predicted] = it->second;
+    const Pending pend = it->second;
     pending_.erase(it);
-    if (e.result && e.result->ok && predicted > 0) {
-      if (bias_.size() <= j) bias_.resize(j + 1, 1.0);
-      const double ratio = std::clamp((e.now - at) / predicted, 0.2, 20.0);
-      bias_[j] += p_.inflation_weight * (ratio - bias_[j]);
+    fast_path = pend.fast_path;
+    if (e.result && e.result->ok && pend.predicted_s > 0) {
+      if (bias_.size() <= pend.instance) bias_.resize(pend.instance + 1, 1.0);
+      const double ratio = std::clamp((e.now - pend.dispatched_s) / pend.predicted_s, 0.2, 20.0);
+      bias_[pend.instance] += p_.inflation_weight * (ratio - bias_[pend.instance]);
     }
   }
-  if (!e.result || !e.result->ok) return;
+  // The inflation describes the fast path (where a call goes by earliest completion): offloaded calls run slower
+  // by choice and would feed back into more offloading.
+  if (!fast_path || !e.result || !e.result->ok) return;
   double best = 0;
   for (const auto& s : standalone_) {
     const double t = s.seconds(c.prompt_tokens, std::max(1, e.result->output_tokens));
@@ -231,9 +236,12 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
     for (size_t j = 0; j < n; ++j)
       done_[j] = completion(call, view.instance(j), view.now, p_.stage ? placed_[j] : kNothing, snaps_[j]);
     size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
-    if (p_.offload > 0) best_j = offload_choice(call, view, best_j);
+    const size_t fastest = best_j;
+    if (p_.offload_home) best_j = home_choice(call, view, best_j);
+    else if (p_.offload > 0) best_j = offload_choice(call, view, best_j);
     out[i].instance = static_cast<int>(best_j);
-    if (p_.offload > 0) pending_[call.id] = {best_j, view.now, done_[best_j] - view.now};
+    if (p_.offload > 0 || p_.offload_home)
+      pending_[call.id] = {best_j, view.now, done_[best_j] - view.now, best_j == fastest};
     auto& pl = placed_[best_j];
     const auto& prof = profiles_.get(view.instance(best_j));
     const bool shared_prefix = p_.affinity && call.prefix_id != 0 &&
@@ -247,44 +255,86 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
 size_t T2sDispatcher::offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j) {
   // Fast instances are the scarce resource under load. When the earliest-completion instance is congested
   // (its completion delay well above the call's standalone time), the call goes to the slowest instance that
-  // still finishes it by its latest completion: deadline − remaining work (inflated by the observed queueing
-  // stretch and, with offload_home, by that instance's slowness, since the rest of the workflow stays there)
-  // − a margin of `offload` × the best completion delay. Feasibility uses each instance's learned estimate bias
-  // (observed ÷ predicted completion delay): the queue model is optimistic on an instance that starts taking bulk
-  // work, and the bias says by how much.
+  // still finishes it by its latest completion: deadline − remaining work inflated by the observed queueing
+  // stretch − a margin of `offload` × the best completion delay. Feasibility uses each instance's learned estimate
+  // bias (observed ÷ predicted completion delay): the queue model is optimistic on an instance that starts taking
+  // bulk work, and the bias says by how much.
   const size_t n = view.size();
   const auto& best_prof = profiles_.get(view.instance(best_j));
   const double alone = shared_->factor(best_j) * best_prof.seconds(call.prompt_tokens, call.expected_output_tokens);
   const double delay = done_[best_j] - view.now;
-  const double mean = std::max(0.0, call.remaining_mean_s);
-  const double rest = mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
-  auto biased = [&](size_t j) { return view.now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now); };
-  auto slowness = [&](size_t j) {
-    if (!p_.offload_home || alone <= 0) return 1.0;
-    const double t = shared_->factor(j) * profiles_.get(view.instance(j)).seconds(call.prompt_tokens,
-                                                                                 call.expected_output_tokens);
-    return std::max(1.0, t / alone);
-  };
-  auto fits = [&](size_t j) {
-    return biased(j) <= call.deadline_s - shared_->inflation * slowness(j) * rest - p_.offload * delay;
-  };
-  if (p_.offload_home) {
-    if (auto it = home_.find(call.workflow_id); it != home_.end()) {
-      if (it->second < n && fits(it->second)) return it->second;
-      home_.erase(it);  // the home can no longer carry it: back to the fast instances for good
-      return best_j;
-    }
-    if (call.stage_index != 0) return best_j;
-  }
   if (alone <= 0 || delay <= (1.0 + p_.offload_gate) * alone) return best_j;
+  const double latest = call.deadline_s - shared_->inflation * remaining_work(call) - p_.offload * delay;
   size_t choice = best_j;
   double slowest = best_prof.prefill_per_token_s * shared_->factor(best_j);
   for (size_t j = 0; j < n; ++j) {
     const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
-    if (speed > slowest && fits(j)) slowest = speed, choice = j;
+    if (speed > slowest && biased_completion(j, view.now) <= latest) slowest = speed, choice = j;
   }
-  if (p_.offload_home && choice != best_j) home_[call.workflow_id] = choice;
   return choice;
+}
+
+size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j) {
+  // A workflow is homed on a slower instance when that is no worse for the workflow itself: the rest of it, run
+  // there at that instance's standalone slowness, ends no later than on the fast path, where it meets the queueing
+  // stretch observed on fast-path calls (`inflation`) — which only grows under load, so homing starts by itself
+  // when the fast instances saturate, and never costs an idle cluster latency. Only a first stage moves, only onto
+  // an instance with nothing waiting (its queue stays short), and the workflow's later calls stay home while they
+  // still meet the deadline there.
+  const size_t n = view.size();
+  const double rest = remaining_work(call);
+  const double alone = shared_->factor(best_j) * profiles_.get(view.instance(best_j))
+                                                     .seconds(call.prompt_tokens, call.expected_output_tokens);
+  if (alone <= 0) return best_j;
+  // Slowness of the rest against the fastest instance (the agents' remaining work is in its seconds): the larger
+  // of this call's and a decode token's ratio (later stages are decode-heavy).
+  double fastest_call = 0, fastest_decode = 0;
+  for (size_t j = 0; j < n; ++j) {
+    const auto& prof = profiles_.get(view.instance(j));
+    const double t = shared_->factor(j) * prof.seconds(call.prompt_tokens, call.expected_output_tokens);
+    const double d = shared_->factor(j) * prof.decode_per_token_s;
+    if (j == 0 || t < fastest_call) fastest_call = t;
+    if (j == 0 || d < fastest_decode) fastest_decode = d;
+  }
+  auto slowness = [&](size_t j) {
+    const auto& prof = profiles_.get(view.instance(j));
+    const double t = shared_->factor(j) * prof.seconds(call.prompt_tokens, call.expected_output_tokens);
+    const double decode = shared_->factor(j) * prof.decode_per_token_s;
+    return std::max({1.0, fastest_call > 0 ? t / fastest_call : 1.0, fastest_decode > 0 ? decode / fastest_decode : 1.0});
+  };
+  // A learned bias below 1 (the model was pessimistic) is not trusted for a move that is hard to undo.
+  auto home_done = [&](size_t j) {
+    return view.now + std::max(1.0, j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now) + slowness(j) * rest;
+  };
+  const double margin = p_.offload * (done_[best_j] - view.now);
+  if (auto it = home_.find(call.workflow_id); it != home_.end()) {
+    if (it->second < n && home_done(it->second) <= call.deadline_s - margin) return it->second;
+    home_.erase(it);  // the home can no longer carry it: back to the fast path for good
+    return best_j;
+  }
+  if (call.stage_index != 0) return best_j;
+  // The fast path: this call where it completes first, the rest at the observed stretch (on the fast instances).
+  const double fast_done = done_[best_j] + shared_->inflation * rest;
+  size_t choice = best_j;
+  double slowest = profiles_.get(view.instance(best_j)).prefill_per_token_s * shared_->factor(best_j);
+  for (size_t j = 0; j < n; ++j) {
+    if (j == best_j || !view.instance(j).waiting.empty()) continue;
+    const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
+    const double done = home_done(j);
+    if (speed > slowest && done <= call.deadline_s - margin && done - view.now <= (1.0 + p_.home_tolerance) * (fast_done - view.now))
+      slowest = speed, choice = j;
+  }
+  if (choice != best_j) home_[call.workflow_id] = choice;
+  return choice;
+}
+
+double T2sDispatcher::remaining_work(const agents::LlmCall& call) const {
+  const double mean = std::max(0.0, call.remaining_mean_s);
+  return mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
+}
+
+double T2sDispatcher::biased_completion(size_t j, double now) const {
+  return now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - now);
 }
 
 // ---- local queue ----

@@ -29,8 +29,10 @@ struct T2sParams {
   double offload = 0;        //!< > 0: when the earliest-completion instance is congested, a call goes to the slowest
                              //!< instance that still meets its latest completion (deadline − inflated remaining work)
                              //!< with this margin (× its best completion delay); 0 = always the earliest completion
-  bool offload_home = false;  //!< offload whole workflows: only a first-stage call moves to a slower instance, and
-                              //!< the workflow's later calls stay there while it still meets their deadline
+  bool offload_home = false;  //!< home whole workflows on a slower instance when that ends them no later than the
+                              //!< fast path at its observed stretch (× 1 + home_tolerance); later calls stay home
+                              //!< while they meet the deadline there (`offload` is then the margin)
+  double home_tolerance = 0.0;  //!< how much later than the fast path a homed workflow may be expected to end
   double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
   double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
@@ -116,10 +118,14 @@ class T2sDispatcher : public GlobalDispatcher {
     size_t instance;
     double dispatched_s;
     double predicted_s;
+    bool fast_path;  // placed by earliest completion (feeds the inflation)
   };
   std::unordered_map<uint64_t, Pending> pending_;  // offload: calls placed, awaiting their finish
   std::unordered_map<uint64_t, size_t> home_;      // offload_home: workflow → the slower instance it lives on
   size_t offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j);
+  size_t home_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j);
+  double remaining_work(const agents::LlmCall& call) const;        // R_q of the call's workflow
+  double biased_completion(size_t j, double now) const;           // done_[j] corrected by j's learned bias
 };
 
 //! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow

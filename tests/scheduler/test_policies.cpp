@@ -342,21 +342,52 @@ TEST_CASE("t2s offload: congested fast instances shed slack-rich calls, correcte
   T2sDispatcher fresh(p, std::make_shared<T2sShared>());
   CHECK(dispatch_one(fresh, moderate, k.view()) == 2);  // unbiased: it fits on the A6000
   CHECK(dispatch_one(d, moderate, k.view()) == 3);  // the next slowest that fits: the L40S (no bias learned)
+}
 
-  // offload_home: only a workflow's first stage moves; its later calls follow it home while they fit there.
+TEST_CASE("t2s offload_home: a workflow moves to a slower instance only when that beats the stretched fast path",
+          "[scheduler]") {
+  Cluster k;
+  // The A100s carry a backlog; the A6000 and L40S have nothing waiting.
+  std::vector<agents::LlmCall> backlog;
+  backlog.reserve(8);
+  for (uint64_t i = 0; i < 8; ++i) backlog.push_back(make_call(100 + i, 8000, 50, 1e6));
+  for (size_t i = 0; i < backlog.size(); ++i) k.enqueue(i % 2, backlog[i], 0);
+  T2sParams p;
   p.offload_home = true;
-  T2sDispatcher homed(p, std::make_shared<T2sShared>());
-  auto later = make_call(5, 500, 400, 1000.0);
+  auto shared = std::make_shared<T2sShared>();
+  T2sDispatcher d(p, shared);
+  auto first = make_call(4, 300, 30, 1000.0);
+  first.remaining_mean_s = first.remaining_p90_s = 40;  // reference (fastest-instance) seconds after it
+  auto later = make_call(5, 300, 30, 1000.0);
   later.workflow_id = 4;
   later.stage_index = 2;
-  CHECK(dispatch_one(homed, later, k.view()) == best);  // no home yet, not a first stage: stays fast
-  auto first = make_call(4, 500, 400, 1000.0);
-  CHECK(dispatch_one(homed, first, k.view()) == 2);
-  later.remaining_mean_s = later.remaining_p90_s = 0;
-  CHECK(dispatch_one(homed, later, k.view()) == 2);
+  // Reference: home on j when done_j + slowness_j × R <= done_best + inflation × R (delays from now), where
+  // slowness_j is the larger of the call's and a decode token's standalone ratio to the fastest instance.
+  const auto fast = profile_call_time(k.costs[0]);
+  auto slowness = [&](size_t j) {
+    const auto prof = profile_call_time(k.costs[j]);
+    return std::max(prof.seconds(300, 30) / fast.seconds(300, 30), prof.decode_per_token_s / fast.decode_per_token_s);
+  };
+  T2sDispatcher plain(T2sParams{}, std::make_shared<T2sShared>());
+  const int best = dispatch_one(plain, first, k.view());
+  const double fast_delay = plain.estimate(first, k.insts[static_cast<size_t>(best)], 0);
+  const double a6000_home = plain.estimate(first, k.insts[2], 0) + slowness(2) * 40;
+  // With no stretch observed (an idle cluster's inflation of 1) the fast path wins: nothing moves.
+  REQUIRE(a6000_home > fast_delay + 1.0 * 40);
+  CHECK(dispatch_one(d, first, k.view()) == best);
+  // Under load the fast path stretches: at an inflation where the A6000 ends the workflow first, it is homed there.
+  shared->inflation = (a6000_home - fast_delay) / 40 + 0.1;
+  CHECK(dispatch_one(d, first, k.view()) == 2);
+  CHECK(dispatch_one(d, later, k.view()) == 2);  // a later stage follows its workflow home
   PolicyEvent fin;
   fin.kind = PolicyEvent::Kind::workflow_finished;
   fin.workflow_id = 4;
-  homed.observe(fin);
-  CHECK(dispatch_one(homed, later, k.view()) == best);
+  d.observe(fin);
+  CHECK(dispatch_one(d, later, k.view()) == best);  // the home is forgotten with the workflow
+  // A home with something waiting is not taken (its queue must stay short).
+  auto queued = make_call(200, 100, 10, 1e6);
+  k.enqueue(2, queued, 0);
+  auto other = make_call(6, 300, 30, 1000.0);
+  other.remaining_mean_s = other.remaining_p90_s = 40;
+  CHECK(dispatch_one(d, other, k.view()) != 2);
 }
