@@ -37,7 +37,7 @@ struct T2sParams {
   double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
-  int chunk_floor = 16;      //!< the step_stretch chunk cap never goes below this many tokens
+  int chunk_floor = 64;      //!< the step_stretch chunk cap never goes below this many tokens
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)

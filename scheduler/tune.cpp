@@ -18,7 +18,10 @@ std::vector<TuneAxis> default_tune_axes(const std::string& policy) {
   if (policy == "hexgen" || policy == "balanced-fcfs")
     return {{"alpha", {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}}};
   if (policy == "t2s")
-    return {{"chunk", {0, 256, 512, 1024}}, {"remaining_q", {0.0, 0.5, 1.0}}, {"hopeless_frac", {0.25, 0.5, 1.0}}};
+    return {{"step_stretch", {1.5, 2.0, 3.0}},
+            {"chunk_floor", {16, 64, 128}},
+            {"remaining_q", {0.0, 0.5, 1.0}},
+            {"hopeless_frac", {0.25, 0.5, 1.0}}};
   throw InputError("tune: policy '" + policy + "' has no default knobs to tune (give --grid PARAM=V1,V2,…)");
 }
 

@@ -14,11 +14,16 @@ for tr in all trace1 trace2 financial formula1; do
   d=(--data "$DATA")
   "$T2S" tune "${common[@]}" "${d[@]}" "${q[@]}" --policy hexgen --rates 0.1,0.15 --out "$OUT/$tr/tune" > "$OUT.$tr.tune.txt"
   alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.$tr.tune.txt")
-  "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" --rates 0.04,0.06,0.08,0.1,0.12 \
-    --bisect 0.02,0.8 --out "$OUT/$tr/main" > "$OUT/$tr.main.txt" 2>/dev/null || true
+  # t2s's knobs by the same tuner on the same windows (its default grid: step_stretch, chunk_floor, remaining_q,
+  # hopeless_frac); other policies ignore these parameters.
+  "$T2S" tune "${common[@]}" "${d[@]}" "${q[@]}" --policy t2s --rates 0.1,0.15 --out "$OUT/$tr/tune_t2s" \
+    > "$OUT.$tr.tune_t2s.txt"
+  read -r -a knobs <<< "$(sed -n 's/^best: \(.*\)  (SLO.*/\1/p' "$OUT.$tr.tune_t2s.txt")"
+  "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" "${knobs[@]}" \
+    --rates 0.04,0.06,0.08,0.1,0.12 --bisect 0.02,0.8 --out "$OUT/$tr/main" > "$OUT/$tr.main.txt" 2>/dev/null || true
   for s in 1.5 2 3 4 6; do
-    "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" --rate 0.12 --slo-scale $s \
-      --out "$OUT/$tr/slo$s" > /dev/null 2>&1
+    "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" "${knobs[@]}" --rate 0.12 \
+      --slo-scale $s --out "$OUT/$tr/slo$s" > /dev/null 2>&1
   done
 done
 alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.all.tune.txt")
@@ -32,27 +37,37 @@ d=(--data "$DATA" --param alpha="$alpha" --rates 0.04,0.08 --bisect 0.02,0.8)
 "$T2S" compare "${common[@]}" "${d[@]}" --slowdown a100-0:300:2 --out "$OUT/robust/slowdown" > /dev/null 2>&1
 echo "wrote $OUT"
 # Ablation of t2s on all traces: each improvement switched off alone.
-for v in none batch_aware=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
+for v in none batch_aware=0 chunk_wait=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
          priority_wait=0; do
   p=(); [[ $v != none ]] && p=(--param "$v")
   "$T2S" compare "${common[@]}" --data "$DATA" "${p[@]}" --policies t2s --rates 0.04,0.08 --bisect 0.02,0.8 \
     --out "$OUT/ablation/$v" > /dev/null 2>&1
 done
-for v in none batch_aware=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
+for v in none batch_aware=0 chunk_wait=0 stage=0 affinity=0 slack=0 admission=0 adapt=0 step_stretch=0 remaining_q=0 \
          priority_wait=0; do
   p=(); [[ $v != none ]] && p=(--param "$v")
   "$T2S" compare "${common[@]}" --data "$DATA" "${p[@]}" --policies t2s --rates 0.04,0.08 --bisect 0.02,0.8 \
     --slowdown a100-0:300:2 --out "$OUT/ablation_slowdown/$v" > /dev/null 2>&1
 done
 echo "wrote ablations"
-# Spider, BIRD (mini-dev) and the synthetic benchmark through the Text-to-SQL agent and the calibrated oracle.
+# Spider, BIRD (mini-dev) and the synthetic benchmark through the Text-to-SQL agent and the calibrated oracle. These
+# questions are far lighter than the paper's traces, so runs are longer (NO workflows) to reach a steady state.
 SH=${T2S_SHARED_DIR:-/work/shared}/data
+NO=${NO:-1000}
 for wl in spider bird synthetic; do
   d=(); [[ $wl == spider ]] && d=(--data "$SH/spider"); [[ $wl == bird ]] && d=(--data "$SH/bird_minidev")
-  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --policy hexgen --rates 1,2 \
+  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --policy hexgen --rates 1.5,2.5 \
     --out "$OUT/$wl/tune" > "$OUT.$wl.tune.txt"
   alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.$wl.tune.txt")
-  "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$N" --param alpha="$alpha" \
-    --rates 0.5,1,2,3 --bisect 0.2,12 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" 2>/dev/null || true
+  "$T2S" tune --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --policy t2s --rates 1.5,2.5 \
+    --out "$OUT/$wl/tune_t2s" > "$OUT.$wl.tune_t2s.txt"
+  read -r -a knobs <<< "$(sed -n 's/^best: \(.*\)  (SLO.*/\1/p' "$OUT.$wl.tune_t2s.txt")"
+  "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --param alpha="$alpha" \
+    "${knobs[@]}" --rates 0.5,0.75,1,1.5,2,2.5 --bisect 0.2,20 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" \
+    2>/dev/null || true
+  for s in 1.5 2 3 4 6; do
+    "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --param alpha="$alpha" \
+      "${knobs[@]}" --rate 1.5 --slo-scale $s --out "$OUT/$wl/slo$s" > /dev/null 2>&1
+  done
 done
 echo "wrote oracle workloads"

@@ -288,7 +288,8 @@ TEST_CASE("t2s: prefill under a chunk cap is stretched by the decode steps it in
   // carries one decode step of the running call and the prefill time doubles; the decode part is unchanged.
   const auto prof = profile_call_time(k.costs[0]);
   const double step = k.costs[0].decode_step_s(1, 510);
-  const double chunk = std::max(16.0, (T2sParams{}.step_stretch - 1.0) * step / prof.prefill_per_token_s);
+  const double chunk = std::max(static_cast<double>(T2sParams{}.chunk_floor),
+                                (T2sParams{}.step_stretch - 1.0) * step / prof.prefill_per_token_s);
   const double stretch = 1.0 + step / (chunk * prof.prefill_per_token_s);
   REQUIRE(stretch == Approx(2.0));
   const double extra = (stretch - 1.0) * (3000 + 2000) * prof.prefill_per_token_s;
