@@ -1,6 +1,7 @@
 #include "scheduler/t2s_policy.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 
@@ -27,6 +28,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
   p.chunk_floor = std::max(1, static_cast<int>(c.param("chunk_floor", p.chunk_floor)));
+  p.chunk_rule = std::clamp(static_cast<int>(c.param("chunk_rule", p.chunk_rule)), 0, 1);
   p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
   return p;
@@ -375,7 +377,49 @@ int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
   const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
                                                         : profile_call_time(*inst.cost).prefill_per_token_s;
   if (per_token <= 0) return 0;
+  if (p_.chunk_rule == 1) return delay_minimizing_chunk(inst, step, per_token);
   return std::max(p_.chunk_floor, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
+}
+
+int T2sLocal::delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const {
+  // Total delay a chunk cap c causes, summed over the calls on the instance:
+  //   decoders: call i with k_i tokens left shares iterations with each prompt f (P_f tokens left to prefill)
+  //             until it ends, so it waits per_token × min(P_f, k_i·c) for it;
+  //   prompts:  prompt f needs P_f / c iterations, each carrying a decode step.
+  // J(c) = per_token·Σ_f Σ_i min(P_f, k_i·c) + step·Σ_f P_f / c, evaluated on powers of two from chunk_floor.
+  // With k sorted and prefix sums, Σ_i min(P, k_i·c) = c·Σ_{k_i < P/c} k_i + P·#{k_i ≥ P/c}.
+  left_.clear();
+  prompts_.clear();
+  for (const auto& r : inst.running) {
+    if (r.prefill_done())
+      left_.push_back(std::max(1, r.call->expected_output_tokens - r.decoded));
+    else
+      prompts_.push_back(r.call->prompt_tokens - r.prefilled);
+  }
+  const size_t scan = std::min(inst.waiting.size(), p_.scan_limit);
+  for (size_t w = 0; w < scan; ++w) prompts_.push_back(inst.waiting[w].call->prompt_tokens);
+  if (prompts_.empty()) return p_.chunk_floor;
+  std::sort(left_.begin(), left_.end());
+  prefix_.assign(left_.size() + 1, 0);
+  for (size_t i = 0; i < left_.size(); ++i) prefix_[i + 1] = prefix_[i] + left_[i];
+  const int64_t longest = *std::max_element(prompts_.begin(), prompts_.end());
+  int best_c = p_.chunk_floor;
+  double best_j = std::numeric_limits<double>::infinity();
+  for (int64_t c = p_.chunk_floor;; c *= 2) {
+    const int64_t cap = std::min<int64_t>(c, longest);
+    double j = 0;
+    for (const int64_t P : prompts_) {
+      // decoders with k_i·cap < P wait k_i·cap tokens, the others the whole prompt
+      const int64_t threshold = (P + cap - 1) / cap;  // k_i < threshold  ⇔  k_i·cap < P
+      const size_t below = static_cast<size_t>(std::lower_bound(left_.begin(), left_.end(), threshold) - left_.begin());
+      j += per_token * (static_cast<double>(cap) * static_cast<double>(prefix_[below]) +
+                        static_cast<double>(P) * static_cast<double>(left_.size() - below));
+      j += step * std::ceil(static_cast<double>(P) / static_cast<double>(cap));
+    }
+    if (j < best_j) best_j = j, best_c = static_cast<int>(cap);
+    if (cap >= longest) break;
+  }
+  return best_c;
 }
 
 void T2sLocal::observe(const PolicyEvent& e) {

@@ -38,6 +38,8 @@ struct T2sParams {
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
   int chunk_floor = 64;      //!< the step_stretch chunk cap never goes below this many tokens
+  int chunk_rule = 0;        //!< 0: the step_stretch cap; 1: the cap minimising the total delay it causes (decoders
+                             //!< waiting behind prompts + prompts stretched over iterations)
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)
@@ -141,10 +143,13 @@ class T2sLocal : public LocalQueuePolicy {
   void reset() override;
 
  private:
+  int delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const;
+
   T2sParams p_;
   std::shared_ptr<T2sShared> shared_;
   size_t index_;
   CallTimeProfile profile_;
+  mutable std::vector<int64_t> left_, prompts_, prefix_;  // scratch of delay_minimizing_chunk
 };
 
 //! Adds `t2s` (knobs: T2sParams).

@@ -392,3 +392,48 @@ TEST_CASE("t2s offload_home: a workflow moves to a slower instance only when tha
   other.remaining_mean_s = other.remaining_p90_s = 40;
   CHECK(dispatch_one(d, other, k.view()) != 2);
 }
+
+TEST_CASE("t2s chunk_rule=1: the prefill chunk minimises the total delay, checked by brute force", "[scheduler]") {
+  Cluster k;
+  // Decoders with various tokens left, two prompts being prefilled and one waiting.
+  std::vector<agents::LlmCall> calls;
+  calls.reserve(16);
+  const int left[] = {3, 5, 40, 200, 700, 12, 90};
+  for (int i = 0; i < 7; ++i) calls.push_back(make_call(10 + i, 500, left[i] + 20));
+  for (int i = 0; i < 7; ++i) k.insts[0].running.push_back({&calls[static_cast<size_t>(i)], 0, 500, 20, 0, 0, 0});
+  calls.push_back(make_call(30, 9000, 50));
+  calls.push_back(make_call(31, 1500, 50));
+  k.insts[0].running.push_back({&calls[7], 0, 1000, 0, 0, 0, 0});  // 8000 tokens left to prefill
+  k.insts[0].running.push_back({&calls[8], 0, 0, 0, 0, 0, 0});     // 1500 left
+  calls.push_back(make_call(32, 300, 50));
+  k.enqueue(0, calls[9], 0);
+  k.insts[0].running_context = 7 * 520 + 1000;
+  T2sParams p;
+  p.chunk_rule = 1;
+  p.chunk_floor = 16;
+  T2sLocal local(p, std::make_shared<T2sShared>(), 0);
+  local.next(k.insts[0], 0);  // binds the profile
+  const auto prof = profile_call_time(k.costs[0]);
+  const double step = k.costs[0].decode_step_s(9, k.insts[0].running_context);
+  // Brute force over the same candidates: J(c) = ppt·Σ_f Σ_i min(P_f, k_i·c) + step·Σ_f ceil(P_f / c).
+  const std::vector<int64_t> prompts = {8000, 1500, 300};
+  auto J = [&](int64_t c) {
+    double j = 0;
+    for (int64_t P : prompts) {
+      for (int ki : left) j += prof.prefill_per_token_s * static_cast<double>(std::min<int64_t>(P, ki * c));
+      j += step * static_cast<double>((P + c - 1) / c);
+    }
+    return j;
+  };
+  int64_t best = 16;
+  for (int64_t c = 16;; c *= 2) {
+    const int64_t cap = std::min<int64_t>(c, 8000);
+    if (J(cap) < J(best)) best = cap;
+    if (cap >= 8000) break;
+  }
+  CHECK(local.prefill_chunk_tokens(k.insts[0]) == best);
+  // The step_stretch rule gives a different cap here, so the check can tell the rules apart.
+  T2sLocal stretch(T2sParams{}, std::make_shared<T2sShared>(), 0);
+  stretch.next(k.insts[0], 0);
+  CHECK(stretch.prefill_chunk_tokens(k.insts[0]) != best);
+}
