@@ -434,7 +434,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     o.sql = c.sql;
     o.columns = c.exec.columns;
     o.rows = c.exec.rows;
-    o.has_gold = !question().gold_sql.empty();
+    o.has_gold = opt_.score_correctness && !question().gold_sql.empty();
     if (o.has_gold) o.correct = ctx_->backend->correct(question(), c.sql).value_or(false);
     finish(std::move(o));
   }

@@ -448,3 +448,41 @@ TEST_CASE("few-shot examples come from other databases, never the question's own
     }
   CHECK(seen == 2);
 }
+
+TEST_CASE("score_correctness=false skips the gold check (a live server's loop never runs it)", "[agents]") {
+  // Counts the gold checks a workflow asks of its backend.
+  struct CountingBackend final : ExecutionBackend {
+    std::shared_ptr<ExecutionBackend> inner;
+    int checks = 0;
+    explicit CountingBackend(std::shared_ptr<ExecutionBackend> b) : inner(std::move(b)) {}
+    const sqlexec::Schema& schema(const std::string& db) override { return inner->schema(db); }
+    ExecOutcome execute(const workloads::Question& q, std::string_view sql) override { return inner->execute(q, sql); }
+    std::vector<ValueMatch> match_values(const std::string& db, const std::vector<std::string>& k, size_t n) override {
+      return inner->match_values(db, k, n);
+    }
+    std::optional<bool> correct(const workloads::Question& q, std::string_view sql) override {
+      ++checks;
+      return inner->correct(q, sql);
+    }
+    bool simulated() const override { return inner->simulated(); }
+  };
+  auto w = concert_workload();
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  for (bool score : {true, false}) {
+    StandaloneEnv env(*oracle);
+    auto counting = std::make_shared<CountingBackend>(simulated_options().backend);
+    auto opt = simulated_options();
+    opt.backend = counting;
+    opt.score_correctness = score;
+    Run run;
+    run_with(env, w, opt, run);
+    REQUIRE(run.outcome);
+    CHECK(run.outcome->completed);
+    CHECK(run.outcome->sql == w.questions[0].gold_sql);
+    CHECK(run.outcome->has_gold == score);
+    CHECK(run.outcome->correct == score);
+    CHECK(counting->checks == (score ? 1 : 0));
+  }
+}
