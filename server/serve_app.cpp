@@ -13,6 +13,7 @@
 #include "agents/text2sql.hpp"
 #include "common/status.hpp"
 #include "scheduler/policy.hpp"
+#include "server/engine_models.hpp"
 
 namespace t2s::server {
 
@@ -84,6 +85,7 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     m.by_text[q.db_id].emplace(normalize_question(q.question), i);
   }
   auto cluster = scheduler::load_cluster(m.cfg.cluster);
+  resolve_engine_models(cluster, m.cfg.cluster, m.cfg.model, m.cfg.runtime);
   bool has_sim = false, all_sim = true;
   for (const auto& s : cluster.instances) {
     if (s.backend == scheduler::Backend::sim) has_sim = true;
