@@ -97,6 +97,7 @@ class EngineExecutorImpl final : public EngineExecutor {
   }
   int capacity() const override { return capacity_; }
   int kv_blocks() const override { return backend_->num_kv_blocks(); }
+  int context_tokens() const override { return backend_->max_context(); }
   std::string chat_prompt(const std::vector<std::pair<std::string, std::string>>& messages) const override {
     std::vector<engine::ChatMessage> m;
     for (const auto& [role, content] : messages) m.push_back({role, content});

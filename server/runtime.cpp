@@ -221,6 +221,21 @@ struct Runtime::Impl final : agents::LlmClient {
 
   bool on_loop() const { return std::this_thread::get_id() == loop_id; }
 
+  // The smallest context among instances that report one: the dispatcher may place a call on any of them.
+  int context_tokens() const override {
+    int ctx = 0;
+    for (const auto& e : exec)
+      if (int c = e->context_tokens(); c > 0) ctx = ctx == 0 ? c : std::min(ctx, c);
+    return ctx;
+  }
+  // The largest count among the engines' tokenizers (a prompt that fits it fits them all); -1 without engines.
+  int count_tokens(std::string_view text) const override {
+    int n = -1;
+    for (const auto& e : exec)
+      if (auto* eng = dynamic_cast<const EngineExecutor*>(e.get())) n = std::max(n, eng->count_tokens(std::string(text)));
+    return n;
+  }
+
   // ------------------------------------------------------------------ dispatch
   bool healthy(size_t i, double t) const { return unhealthy_until[i] <= t; }
 

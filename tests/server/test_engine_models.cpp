@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/status.hpp"
+#include "engine/generate.hpp"
 #include "engine/llama2c.hpp"
 #include "server/engine_models.hpp"
 #include "tests/server/runtime_support.hpp"
@@ -55,6 +56,11 @@ TEST_CASE("engine models: relative model_file resolves against the cluster file'
   auto r = server::test::run_call(rt, "hello", 8);
   CHECK(r.ok);
   CHECK(r.output_tokens > 0);
+  // The runtime reports its engine's context window and tokenizer to agents (they fit their prompts to it).
+  auto reference = engine::load_model_and_tokenizer(model, ro.engine_tokenizer);
+  CHECK(rt.llm().context_tokens() == 256);
+  const std::string text = "SELECT name FROM singer WHERE country = 'France'";
+  CHECK(rt.llm().count_tokens(text) == static_cast<int>(reference.tokenizer->encode(text, true).size()));
   rt.stop();
 
   // A missing relative model names the path it looked at and how it was resolved.

@@ -59,6 +59,8 @@ TEST_CASE("runtime: responder instances replay trace workflows on the wall clock
   RuntimeOptions o;
   o.responder_speed = 10;  // modelled seconds run 10× faster
   Runtime rt(cluster, make_policy("least-loaded", cluster), o, agents::make_trace_responder());
+  CHECK(rt.llm().context_tokens() == 0);  // simulated instances: no window, no tokenizer to report
+  CHECK(rt.llm().count_tokens("hello") == -1);
   auto factory = agents::make_trace_factory(w);
   auto r = replay_realtime(rt, w, arrivals_for(w, 0.01, 30), *factory, 30);
   REQUIRE(r.outcomes.size() == 6);
