@@ -47,8 +47,7 @@ TEST_CASE("engine models: relative model_file resolves against the cluster file'
   std::ofstream(file) << R"({"instances": [{"name": "cpu0", "backend": "engine", "model_file": "sub/m.bin"}]})";
   REQUIRE_FALSE(fs::exists("sub/m.bin"));  // the working directory has no such file: only the file's folder does
   auto cluster = scheduler::load_cluster(file);
-  RuntimeOptions ro;
-  ro.engine_tokenizer = dir.file("sub/tok512.bin");
+  RuntimeOptions ro;  // no tokenizer given: tok512.bin beside the model is found
   resolve_engine_models(cluster, file, "", ro);
   CHECK(cluster.instances[0].model_file == fs::path(model).lexically_normal().string());
   // The resolved cluster runs: the model loads and answers a call.
@@ -57,7 +56,7 @@ TEST_CASE("engine models: relative model_file resolves against the cluster file'
   CHECK(r.ok);
   CHECK(r.output_tokens > 0);
   // The runtime reports its engine's context window and tokenizer to agents (they fit their prompts to it).
-  auto reference = engine::load_model_and_tokenizer(model, ro.engine_tokenizer);
+  auto reference = engine::load_model_and_tokenizer(model, dir.file("sub/tok512.bin"));
   CHECK(rt.llm().context_tokens() == 256);
   const std::string text = "SELECT name FROM singer WHERE country = 'France'";
   CHECK(rt.llm().count_tokens(text) == static_cast<int>(reference.tokenizer->encode(text, true).size()));
