@@ -86,6 +86,15 @@ class LlmClient {
   virtual void submit(std::vector<LlmCall> calls, std::vector<Callback> done) = 0;
   //! Cancels a queued or running call; its callback fires with cancelled=true unless it already finished.
   virtual void cancel(uint64_t call_id) = 0;
+  //! The context window (prompt + generated tokens) that every instance that may serve a call holds; 0 = unknown
+  //! or unlimited (simulated instances). Agents fit their prompts to it.
+  virtual int context_tokens() const { return 0; }
+  //! Tokens of `text` as the serving tokenizer counts them (the largest count among instances with a limited
+  //! context); -1 = unknown (agents then use their own estimate).
+  virtual int count_tokens(std::string_view text) const {
+    (void)text;
+    return -1;
+  }
 };
 
 //! The world a workflow runs in: a clock, an LLM client, and a place to run tool work (SQLite).

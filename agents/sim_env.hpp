@@ -20,6 +20,7 @@ struct StandaloneEnvOptions {
   double decode_s_per_token = 0.022;    //!< reference decode time per output token
   double tool_s = 0.02;                 //!< modelled time of one tool stage (when not measured)
   bool measure_tools = false;           //!< true: a tool stage takes its measured wall time instead
+  int context_tokens = 0;               //!< context window the env's LLM reports (0 = unlimited)
 };
 
 //! Deterministic event-loop env: events at equal times run in submission order.
@@ -51,6 +52,7 @@ class StandaloneEnv final : public AgentEnv, private LlmClient {
  private:
   void submit(std::vector<LlmCall> calls, std::vector<Callback> done) override;
   void cancel(uint64_t call_id) override;
+  int context_tokens() const override { return opt_.context_tokens; }
 
   struct Event {
     double t;

@@ -121,11 +121,86 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     return m;
   }
 
-  LlmCall make_call(const PromptParts& p, int max_out, StageKind kind, std::shared_ptr<Text2SqlCallMeta> m) const {
+  // The query of a model's answer: the SQL it contains, else (a small or untuned model wrote none) the whole
+  // answer, so that SQLite's error about it drives the revise loop instead of the candidate being dropped.
+  static std::optional<std::string> answer_sql(const std::string& text) {
+    if (auto sql = sqlexec::extract_sql(text)) return sql;
+    const auto b = text.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return std::nullopt;
+    return text.substr(b, text.find_last_not_of(" \t\r\n") - b + 1);
+  }
+
+  // Tokens as the serving instances count them when they say (their real tokenizer), else the agent's estimate.
+  int serving_tokens(std::string_view text) const {
+    int n = env().llm().count_tokens(text);
+    return n >= 0 ? n : ctx_->tokens(text);
+  }
+
+  // Fits a prompt into `budget` serving tokens, deterministically, giving up first what matters least: the
+  // few-shot examples, the schema's sample values, schema lines from the end, and at last the start of the text
+  // (the question and the answer instruction are at its end).
+  PromptParts fit_prompt(PromptParts p, int budget) const {
+    auto fits = [&](const PromptParts& q) { return serving_tokens(q.text()) <= budget; };
+    if (fits(p)) return p;
+    if (!examples_.empty()) {
+      const std::string block = "Solved questions from other databases:\n" + examples_ + "\n";
+      if (auto at = p.body.find(block); at != std::string::npos) p.body.erase(at, block.size());
+      if (fits(p)) return p;
+    }
+    for (const std::string* schema : {&linked_schema_, &full_schema_}) {
+      const auto at = schema->empty() ? std::string::npos : p.prefix.find(*schema);
+      if (at == std::string::npos) continue;
+      std::vector<std::string> lines;  // the schema's lines without their " -- e.g. …" sample values
+      for (size_t pos = 0; pos < schema->size();) {
+        size_t nl = schema->find('\n', pos);
+        std::string line = schema->substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+        if (auto e = line.find(" -- e.g. "); e != std::string::npos) line.erase(e);
+        lines.push_back(std::move(line));
+        pos = nl == std::string::npos ? schema->size() : nl + 1;
+      }
+      auto with_lines = [&](size_t k) {
+        std::string text;
+        for (size_t i = 0; i < k; ++i) text += lines[i] + "\n";
+        PromptParts q = p;
+        q.prefix = p.prefix.substr(0, at) + text + p.prefix.substr(at + schema->size());
+        return q;
+      };
+      if (fits(with_lines(lines.size()))) return with_lines(lines.size());
+      size_t lo = 0, hi = lines.size();  // the most lines that fit: fits(lo) or lo == 0, !fits(hi)
+      while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        (fits(with_lines(mid)) ? lo : hi) = mid;
+      }
+      p = with_lines(lo);
+      if (fits(p)) return p;
+      break;
+    }
+    // Keep the longest tail that fits, starting at a line (else a character) boundary.
+    const std::string text = p.text();
+    auto tail_fits = [&](size_t from) { return serving_tokens(std::string_view(text).substr(from)) <= budget; };
+    size_t lo = 0, hi = text.size();  // !tail_fits(lo) (checked above), tail_fits(hi)
+    while (hi - lo > 1) {
+      size_t mid = (lo + hi) / 2;
+      (tail_fits(mid) ? hi : lo) = mid;
+    }
+    size_t from = hi;
+    if (auto nl = text.find('\n', from > 0 ? from - 1 : 0); nl != std::string::npos && nl + 1 < text.size())
+      from = nl + 1;
+    while (from < text.size() && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) ++from;  // UTF-8 lead
+    return {"", text.substr(from)};
+  }
+
+  LlmCall make_call(PromptParts p, int max_out, StageKind kind, std::shared_ptr<Text2SqlCallMeta> m) const {
+    // A model with a small context (e.g. an embedded 512-token model): keep a quarter of it for the answer and
+    // fit the prompt into the rest, so the call runs instead of being refused by the engine.
+    if (int window = env().llm().context_tokens(); window > 0) {
+      max_out = std::min(max_out, std::max(16, window / 4));
+      p = fit_prompt(std::move(p), std::max(1, window - max_out));
+    }
     LlmCall c;
     c.prompt = p.text();
-    c.prompt_tokens = ctx_->tokens(c.prompt);
-    int prefix = std::min(ctx_->tokens(p.prefix), c.prompt_tokens);
+    c.prompt_tokens = serving_tokens(c.prompt);
+    int prefix = std::min(serving_tokens(p.prefix), c.prompt_tokens);
     if (prefix > 0) {
       c.prefix_id = stable_hash(p.prefix) | 1;  // content-addressed: equal prefixes share an id across workflows
       c.prefix_tokens = prefix;
@@ -235,7 +310,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     cand_stage_ = release_llm_stage(StageKind::candidate_generation, std::move(calls), std::move(parents),
                                     [this](std::vector<LlmResult> r) {
                                       for (size_t i = 0; i < cands_.size(); ++i) {
-                                        auto sql = r[i].ok ? sqlexec::extract_sql(r[i].text) : std::nullopt;
+                                        auto sql = r[i].ok ? answer_sql(r[i].text) : std::nullopt;
                                         cands_[i].last_stage = cand_stage_;
                                         if (sql) {
                                           cands_[i].sql = *sql;
@@ -295,7 +370,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
         [this, i](std::vector<LlmResult> r) {
           auto& c = cands_[i];
           ++c.rounds;
-          auto sql = r[0].ok ? sqlexec::extract_sql(r[0].text) : std::nullopt;
+          auto sql = r[0].ok ? answer_sql(r[0].text) : std::nullopt;
           // No new query, or the model insists on the same one: its execution result is already known.
           if (!sql || normalize_sql(*sql) == normalize_sql(c.sql)) {
             settle(i);
@@ -434,7 +509,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     o.sql = c.sql;
     o.columns = c.exec.columns;
     o.rows = c.exec.rows;
-    o.has_gold = !question().gold_sql.empty();
+    o.has_gold = opt_.score_correctness && !question().gold_sql.empty();
     if (o.has_gold) o.correct = ctx_->backend->correct(question(), c.sql).value_or(false);
     finish(std::move(o));
   }

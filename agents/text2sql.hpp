@@ -22,6 +22,10 @@ struct AgentOptions {
   bool unit_tests = true;          //!< unit-test generation and parallel evaluation
   int max_unit_tests = 11;         //!< evaluation calls at most (one per generated test)
   bool end_at_deadline = true;     //!< past the deadline, end with the best executed candidate so far
+  //! Execute the gold query at the end to fill WorkflowOutcome::correct. The check runs synchronously on the
+  //! workflow's executor; a live server that never reports correctness turns it off so its event loop is not
+  //! blocked by SQLite (has_gold then stays false).
+  bool score_correctness = true;
   int schema_samples = 3;          //!< sample values per column in schema prompts
   //! Few-shot examples per candidate prompt: question/gold-SQL pairs of the workload from other databases (never
   //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.

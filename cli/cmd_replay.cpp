@@ -8,13 +8,14 @@
 #include "common/json.hpp"
 #include "common/trace.hpp"
 #include "scheduler/metrics.hpp"
+#include "server/engine_models.hpp"
 #include "server/realtime_replay.hpp"
 
 namespace t2s::cli {
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay", tokenizer;
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model;
     bool no_trace = false;
     double time_limit_s = 600;
   };
@@ -30,8 +31,16 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--time-limit", o->time_limit_s,
                   "engine/remote: wall-clock seconds after which running workflows are cancelled (counted failed)")
       ->capture_default_str();
-  cmd->add_option("--tokenizer", o->tokenizer, "engine: tokenizer of llama2.c checkpoints (default: beside the model)");
-  cmd->callback([o] {
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "engine: tokenizer of llama2.c checkpoints (default: tokenizer.bin or tok512.bin beside the model)");
+  cmd->add_option("--model", o->model,
+                  "engine with --cluster local: the model file of the local instance (default: the shared data's "
+                  "llama2c/stories260K.bin)");
+  cmd->callback([o, cmd] {
+    // contracts.md: `local` (embedded CPU engine instances of this machine) is --backend engine's default cluster.
+    if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
+    if (!o->model.empty() && o->sim.backend != "engine")
+      throw InputError("--model applies to --backend engine (the local cluster's model)");
     auto setup = setup_from_flags(o->sim);
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
@@ -39,6 +48,7 @@ void add_replay_command(CLI::App& app) {
       server::RealtimeRunOptions ro;
       ro.time_limit_s = o->time_limit_s;
       ro.runtime.engine_tokenizer = o->tokenizer;
+      server::resolve_engine_models(setup.cluster, o->sim.cluster, o->model, ro.runtime);
       auto run = server::run_policy_realtime(setup, registry, o->policy, o->sim.rate, "", ro);
       json::write_file(o->out + "/metrics.json", server::realtime_metrics_json(run, setup.backend, o->time_limit_s));
       if (!o->no_trace) json::write_file(o->out + "/trace.json", run.trace_json);

@@ -32,7 +32,11 @@ inline void add_serve_config_flags(CLI::App* cmd, server::ServeConfig& c) {
   cmd->add_option("--sql-threads", c.runtime.sql_threads, "SQLite worker threads")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_option("--tokenizer", c.runtime.engine_tokenizer, "tokenizer for llama2.c engine instances");
+  cmd->add_option("--tokenizer", c.runtime.engine_tokenizer,
+                  "tokenizer for llama2.c engine instances (default: tokenizer.bin or tok512.bin beside the model)");
+  cmd->add_option("--model", c.model,
+                  "--cluster local: the local engine instance's model file (default: the shared data's "
+                  "llama2c/stories260K.bin)");
   cmd->add_option("--seed", c.seed, "agent and oracle seed")->capture_default_str();
 }
 

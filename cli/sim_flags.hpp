@@ -34,7 +34,7 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
                   "deadline = arrival + S x standalone latency on the first instance; also easy=S1,hard=S2,... "
                   "or abs:SECONDS")
       ->capture_default_str();
-  cmd->add_option("--backend", f.backend, "sim (simulator) | engine | remote (the real-time runtime over the cluster's engine/remote instances; `t2s replay` only)")
+  cmd->add_option("--backend", f.backend, "sim (simulator) | engine | remote (the real-time runtime over the cluster's engine/remote instances; `t2s replay` only; engine: --cluster defaults to local)")
       ->capture_default_str();
   cmd->add_option("--responder", f.responder,
                   "oracle | trace | model: who writes the answers (sim default: oracle; engine/remote default: model, and oracle/trace then answer only the cluster's simulated instances)");

@@ -1,8 +1,6 @@
 #include "server/engine_service.hpp"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,15 +11,13 @@
 
 #include "common/status.hpp"
 #include "server/executors.hpp"
+#include "server/json_writer.hpp"
 #include "server/metrics.hpp"
 
 namespace t2s::server {
 
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void jstr(JsonWriter& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
 HttpResponse openai_error(int status, const std::string& message, const char* type = "invalid_request_error") {
   rapidjson::StringBuffer sb;
@@ -30,7 +26,7 @@ HttpResponse openai_error(int status, const std::string& message, const char* ty
   w.Key("error");
   w.StartObject();
   w.Key("message");
-  jstr(w, message);
+  write_json_string(w, message);
   w.Key("type");
   w.String(type);
   w.EndObject();
@@ -64,38 +60,40 @@ struct EngineService::Impl {
 
   double now() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
 
-  std::string chunk_json(const Request& r, const std::string& delta, const char* finish) {
-    rapidjson::StringBuffer sb;
-    JsonWriter w(sb);
-    w.StartObject();
+  // The fields every OpenAI completion object starts with, streamed chunk or whole response alike.
+  static void write_head(JsonWriter& w, const Request& r, bool chunk) {
     w.Key("id");
-    jstr(w, r.id);
+    write_json_string(w, r.id);
     w.Key("object");
-    w.String(r.chat ? "chat.completion.chunk" : "text_completion");
+    w.String(!r.chat ? "text_completion" : chunk ? "chat.completion.chunk" : "chat.completion");
     w.Key("created");
     w.Int64(r.created);
     w.Key("model");
-    jstr(w, r.model);
+    write_json_string(w, r.model);
+  }
+
+  // `"choices": [ONE]` with `text` as a chunk's delta or the whole answer; finish = nullptr: not finished yet.
+  static void write_choices(JsonWriter& w, const Request& r, bool chunk, const std::string& text, const char* finish) {
     w.Key("choices");
     w.StartArray();
     w.StartObject();
     w.Key("index");
     w.Int(0);
     if (r.chat) {
-      w.Key("delta");
+      w.Key(chunk ? "delta" : "message");
       w.StartObject();
-      if (r.first_delta) {
+      if (!chunk || r.first_delta) {
         w.Key("role");
         w.String("assistant");
       }
-      if (!delta.empty() || !finish) {
+      if (!chunk || !text.empty() || !finish) {
         w.Key("content");
-        jstr(w, delta);
+        write_json_string(w, text);
       }
       w.EndObject();
     } else {
       w.Key("text");
-      jstr(w, delta);
+      write_json_string(w, text);
     }
     w.Key("finish_reason");
     if (finish)
@@ -104,6 +102,14 @@ struct EngineService::Impl {
       w.Null();
     w.EndObject();
     w.EndArray();
+  }
+
+  std::string chunk_json(const Request& r, const std::string& delta, const char* finish) {
+    rapidjson::StringBuffer sb;
+    JsonWriter w(sb);
+    w.StartObject();
+    write_head(w, r, true);
+    write_choices(w, r, true, delta, finish);
     w.EndObject();
     return sb.GetString();
   }
@@ -167,12 +173,7 @@ struct EngineService::Impl {
         rapidjson::StringBuffer sb;
         JsonWriter w(sb);
         w.StartObject();
-        w.Key("id");
-        jstr(w, r->id);
-        w.Key("object");
-        w.String(r->chat ? "chat.completion.chunk" : "text_completion");
-        w.Key("model");
-        jstr(w, r->model);
+        write_head(w, *r, true);
         w.Key("choices");
         w.StartArray();
         w.EndArray();
@@ -191,35 +192,8 @@ struct EngineService::Impl {
     rapidjson::StringBuffer sb;
     JsonWriter w(sb);
     w.StartObject();
-    w.Key("id");
-    jstr(w, r->id);
-    w.Key("object");
-    w.String(r->chat ? "chat.completion" : "text_completion");
-    w.Key("created");
-    w.Int64(r->created);
-    w.Key("model");
-    jstr(w, r->model);
-    w.Key("choices");
-    w.StartArray();
-    w.StartObject();
-    w.Key("index");
-    w.Int(0);
-    if (r->chat) {
-      w.Key("message");
-      w.StartObject();
-      w.Key("role");
-      w.String("assistant");
-      w.Key("content");
-      jstr(w, res.text);
-      w.EndObject();
-    } else {
-      w.Key("text");
-      jstr(w, res.text);
-    }
-    w.Key("finish_reason");
-    w.String(finish);
-    w.EndObject();
-    w.EndArray();
+    write_head(w, *r, false);
+    write_choices(w, *r, false, res.text, finish);
     write_usage(w, res);
     w.EndObject();
     r->reply->send({200, "application/json", sb.GetString(), {}});

@@ -66,10 +66,15 @@ class EngineExecutorImpl final : public EngineExecutor {
       : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
     if (spec.device == "cuda") throw InputError("instance '" + spec.name + "': this build has no CUDA engine backend");
     std::string tok = tokenizer_path;
-    if (tok.empty() && spec.model_file.size() > 4 && spec.model_file.substr(spec.model_file.size() - 4) == ".bin") {
-      auto beside = std::filesystem::path(spec.model_file).parent_path() / "tokenizer.bin";
-      if (std::filesystem::exists(beside)) tok = beside.string();
-    }
+    // llama2.c checkpoints ship their tokenizer beside them: tokenizer.bin, or tok512.bin for stories260K.
+    if (tok.empty() && spec.model_file.size() > 4 && spec.model_file.substr(spec.model_file.size() - 4) == ".bin")
+      for (const char* name : {"tokenizer.bin", "tok512.bin"}) {
+        auto beside = std::filesystem::path(spec.model_file).parent_path() / name;
+        if (std::filesystem::exists(beside)) {
+          tok = beside.string();
+          break;
+        }
+      }
     lm_ = engine::load_model_and_tokenizer(spec.model_file, tok);
     engine::CpuBackendOptions bo;
     bo.threads = std::max(1, spec.threads);
@@ -97,6 +102,7 @@ class EngineExecutorImpl final : public EngineExecutor {
   }
   int capacity() const override { return capacity_; }
   int kv_blocks() const override { return backend_->num_kv_blocks(); }
+  int context_tokens() const override { return backend_->max_context(); }
   std::string chat_prompt(const std::vector<std::pair<std::string, std::string>>& messages) const override {
     std::vector<engine::ChatMessage> m;
     for (const auto& [role, content] : messages) m.push_back({role, content});

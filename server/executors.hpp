@@ -37,6 +37,8 @@ class InstanceExecutor {
   virtual int capacity() const = 0;
   //! KV blocks of the instance (0 when unknown).
   virtual int kv_blocks() const { return 0; }
+  //! Context window (prompt + output tokens) of the instance's model; 0 when unknown.
+  virtual int context_tokens() const { return 0; }
   //! "engine" | "remote" | "responder".
   virtual std::string kind() const = 0;
   //! Stops threads; started calls end cancelled (idempotent).

@@ -2,19 +2,13 @@
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include "common/json.hpp"
+#include "server/json_writer.hpp"
 
 namespace t2s::server {
 
 namespace {
-
-using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void key(Writer& w, const char* k) { w.Key(k); }
-void str(Writer& w, const std::string& s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
 // Reads an optional string field; returns an error message when present with the wrong type.
 std::optional<std::string> string_field(const rapidjson::Value& doc, const char* name, std::string& out,
@@ -78,31 +72,31 @@ ClientFrame parse_client_frame(std::string_view text, const ProtocolLimits& limi
 
 std::string error_frame(const std::string& id, const std::string& code, const std::string& message) {
   rapidjson::StringBuffer sb;
-  Writer w(sb);
+  JsonWriter w(sb);
   w.StartObject();
-  key(w, "type");
+  w.Key("type");
   w.String("error");
   if (!id.empty()) {
-    key(w, "id");
-    str(w, id);
+    w.Key("id");
+    write_json_string(w, id);
   }
-  key(w, "code");
-  str(w, code);
-  key(w, "message");
-  str(w, message);
+  w.Key("code");
+  write_json_string(w, code);
+  w.Key("message");
+  write_json_string(w, message);
   w.EndObject();
   return sb.GetString();
 }
 
 std::string accepted_frame(const std::string& id, uint64_t workflow) {
   rapidjson::StringBuffer sb;
-  Writer w(sb);
+  JsonWriter w(sb);
   w.StartObject();
-  key(w, "type");
+  w.Key("type");
   w.String("accepted");
-  key(w, "id");
-  str(w, id);
-  key(w, "workflow");
+  w.Key("id");
+  write_json_string(w, id);
+  w.Key("workflow");
   w.Uint64(workflow);
   w.EndObject();
   return sb.GetString();
@@ -110,26 +104,26 @@ std::string accepted_frame(const std::string& id, uint64_t workflow) {
 
 std::string stage_frame(const std::string& id, const agents::StageEvent& e, double accepted_at_s) {
   rapidjson::StringBuffer sb;
-  Writer w(sb);
+  JsonWriter w(sb);
   w.StartObject();
-  key(w, "type");
+  w.Key("type");
   w.String("stage");
-  key(w, "id");
-  str(w, id);
-  key(w, "stage");
+  w.Key("id");
+  write_json_string(w, id);
+  w.Key("stage");
   auto name = agents::stage_kind_name(e.kind);
   w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
-  key(w, "state");
+  w.Key("state");
   w.String(e.done ? "done" : "started");
-  key(w, "ms");
+  w.Key("ms");
   json::write_number(w, (e.done ? e.elapsed_s : e.t_s - accepted_at_s) * 1000.0);
-  key(w, "index");
+  w.Key("index");
   w.Uint(e.stage_index);
-  key(w, "calls");
+  w.Key("calls");
   w.Int(e.calls);
   if (!e.detail.empty()) {
-    key(w, "detail");
-    str(w, e.detail);
+    w.Key("detail");
+    write_json_string(w, e.detail);
   }
   w.EndObject();
   return sb.GetString();
@@ -137,39 +131,39 @@ std::string stage_frame(const std::string& id, const agents::StageEvent& e, doub
 
 std::string result_frame(const std::string& id, const agents::WorkflowOutcome& o) {
   rapidjson::StringBuffer sb;
-  Writer w(sb);
+  JsonWriter w(sb);
   w.StartObject();
-  key(w, "type");
+  w.Key("type");
   w.String("result");
-  key(w, "id");
-  str(w, id);
-  key(w, "workflow");
+  w.Key("id");
+  write_json_string(w, id);
+  w.Key("workflow");
   w.Uint64(o.workflow_id);
-  key(w, "sql");
-  str(w, o.sql);
-  key(w, "columns");
+  w.Key("sql");
+  write_json_string(w, o.sql);
+  w.Key("columns");
   w.StartArray();
-  for (const auto& c : o.columns) str(w, c);
+  for (const auto& c : o.columns) write_json_string(w, c);
   w.EndArray();
-  key(w, "rows");
+  w.Key("rows");
   w.StartArray();
   for (const auto& row : o.rows) {
     w.StartArray();
-    for (const auto& v : row) str(w, v);
+    for (const auto& v : row) write_json_string(w, v);
     w.EndArray();
   }
   w.EndArray();
-  key(w, "deadline_met");
+  w.Key("deadline_met");
   w.Bool(o.finished_s <= o.deadline_s);
-  key(w, "latency_ms");
+  w.Key("latency_ms");
   json::write_number(w, (o.finished_s - o.arrival_s) * 1000.0);
-  key(w, "ended_early");
+  w.Key("ended_early");
   w.Bool(o.ended_early);
-  key(w, "llm_calls");
+  w.Key("llm_calls");
   w.Int(o.llm_calls);
-  key(w, "sql_executions");
+  w.Key("sql_executions");
   w.Int(o.sql_executions);
-  key(w, "stages");
+  w.Key("stages");
   w.Int(o.stages);
   w.EndObject();
   return sb.GetString();

@@ -1,8 +1,5 @@
 #include "server/runtime.hpp"
 
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +15,7 @@
 #include "common/status.hpp"
 #include "common/trace.hpp"
 #include "server/executors.hpp"
+#include "server/json_writer.hpp"
 #include "server/metrics.hpp"
 
 namespace t2s::server {
@@ -25,10 +23,6 @@ namespace t2s::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void jstr(JsonWriter& w, std::string_view s) { w.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
-void jkey(JsonWriter& w, const char* k) { w.Key(k); }
 
 // Published per-instance state for readers on other threads (status, metrics, timeline).
 struct InstanceSnapshot {
@@ -220,6 +214,21 @@ struct Runtime::Impl final : agents::LlmClient {
   }
 
   bool on_loop() const { return std::this_thread::get_id() == loop_id; }
+
+  // The smallest context among instances that report one: the dispatcher may place a call on any of them.
+  int context_tokens() const override {
+    int ctx = 0;
+    for (const auto& e : exec)
+      if (int c = e->context_tokens(); c > 0) ctx = ctx == 0 ? c : std::min(ctx, c);
+    return ctx;
+  }
+  // The largest count among the engines' tokenizers (a prompt that fits it fits them all); -1 without engines.
+  int count_tokens(std::string_view text) const override {
+    int n = -1;
+    for (const auto& e : exec)
+      if (auto* eng = dynamic_cast<const EngineExecutor*>(e.get())) n = std::max(n, eng->count_tokens(std::string(text)));
+    return n;
+  }
 
   // ------------------------------------------------------------------ dispatch
   bool healthy(size_t i, double t) const { return unhealthy_until[i] <= t; }
@@ -758,23 +767,23 @@ void write_instances(JsonWriter& w, const std::vector<InstanceSnapshot>& snap) {
   w.StartArray();
   for (const auto& s : snap) {
     w.StartObject();
-    jkey(w, "name");
-    jstr(w, s.name);
-    jkey(w, "kind");
-    jstr(w, s.kind);
-    jkey(w, "waiting");
+    w.Key("name");
+    write_json_string(w, s.name);
+    w.Key("kind");
+    write_json_string(w, s.kind);
+    w.Key("waiting");
     w.Uint64(s.waiting);
-    jkey(w, "running");
+    w.Key("running");
     w.Uint64(s.running);
-    jkey(w, "capacity");
+    w.Key("capacity");
     w.Int(s.capacity);
-    jkey(w, "kv_used");
+    w.Key("kv_used");
     w.Int(s.kv_used);
-    jkey(w, "kv_total");
+    w.Key("kv_total");
     w.Int(s.kv_total);
-    jkey(w, "healthy");
+    w.Key("healthy");
     w.Bool(s.healthy);
-    jkey(w, "cost_model");
+    w.Key("cost_model");
     w.String(s.fitted ? "fitted" : "physical");
     w.EndObject();
   }
@@ -788,11 +797,11 @@ std::string Runtime::status_json() const {
   JsonWriter w(sb);
   std::lock_guard lk(m.rec_mu);
   w.StartObject();
-  jkey(w, "policy");
-  jstr(w, m.policy.name);
-  jkey(w, "now_s");
+  w.Key("policy");
+  write_json_string(w, m.policy.name);
+  w.Key("now_s");
   w.Double(m.now());
-  jkey(w, "instances");
+  w.Key("instances");
   write_instances(w, m.snap);
   w.EndObject();
   return sb.GetString();
@@ -822,49 +831,49 @@ void Runtime::export_metrics(MetricsRegistry& reg) const {
 namespace {
 void write_call(JsonWriter& w, const CallRecord& c, bool live) {
   w.StartObject();
-  jkey(w, "id");
+  w.Key("id");
   w.Uint64(c.call_id);
-  jkey(w, "wf");
+  w.Key("wf");
   w.Uint64(c.workflow_id);
-  jkey(w, "stage");
-  jstr(w, agents::stage_kind_name(c.kind));
-  jkey(w, "si");
+  w.Key("stage");
+  write_json_string(w, agents::stage_kind_name(c.kind));
+  w.Key("si");
   w.Uint(c.stage_index);
-  jkey(w, "inst");
+  w.Key("inst");
   w.Int(c.instance);
-  jkey(w, "q");
+  w.Key("q");
   json::write_number(w, c.dispatched_s);
-  jkey(w, "s");
+  w.Key("s");
   json::write_number(w, c.started_s);
-  jkey(w, "e");
+  w.Key("e");
   json::write_number(w, live ? -1.0 : c.finished_s);
-  jkey(w, "p");
+  w.Key("p");
   w.Int(c.prompt_tokens);
-  jkey(w, "o");
+  w.Key("o");
   w.Int(c.output_tokens);
-  jkey(w, "c");
+  w.Key("c");
   w.Int(c.cached_tokens);
-  jkey(w, "ok");
+  w.Key("ok");
   w.Bool(c.ok);
   if (!c.error.empty()) {
-    jkey(w, "err");
-    jstr(w, c.error);
+    w.Key("err");
+    write_json_string(w, c.error);
   }
-  jkey(w, "att");
+  w.Key("att");
   w.Int(c.attempts);
-  jkey(w, "dl");
+  w.Key("dl");
   json::write_number(w, c.deadline_s);
-  jkey(w, "est");
+  w.Key("est");
   json::write_number(w, c.est_completion_s);
-  jkey(w, "slack");
+  w.Key("slack");
   json::write_number(w, c.slack_s);
-  jkey(w, "alt");
+  w.Key("alt");
   w.StartArray();
   for (double a : c.alt_completion_s) json::write_number(w, a);
   w.EndArray();
-  jkey(w, "pred");
+  w.Key("pred");
   json::write_number(w, c.predicted_service_s);
-  jkey(w, "meas");
+  w.Key("meas");
   json::write_number(w, c.measured_service_s);
   w.EndObject();
 }
@@ -876,35 +885,35 @@ std::string Runtime::timeline_json(double since_s) const {
   JsonWriter w(sb);
   std::lock_guard lk(m.rec_mu);
   w.StartObject();
-  jkey(w, "now");
+  w.Key("now");
   w.Double(m.now());
-  jkey(w, "policy");
-  jstr(w, m.policy.name);
-  jkey(w, "instances");
+  w.Key("policy");
+  write_json_string(w, m.policy.name);
+  w.Key("instances");
   write_instances(w, m.snap);
-  jkey(w, "calls");
+  w.Key("calls");
   w.StartArray();
   for (const auto& c : m.done_calls)
     if (c.finished_s >= since_s) write_call(w, c, false);
   for (const auto& [id, c] : m.live_calls) write_call(w, c, true);
   w.EndArray();
-  jkey(w, "stages");
+  w.Key("stages");
   w.StartArray();
   auto stage = [&](const SpanRecord& s, bool open) {
     w.StartObject();
-    jkey(w, "wf");
+    w.Key("wf");
     w.Uint64(s.workflow_id);
-    jkey(w, "si");
+    w.Key("si");
     w.Uint(s.stage_index);
-    jkey(w, "stage");
-    jstr(w, agents::stage_kind_name(s.kind));
-    jkey(w, "s");
+    w.Key("stage");
+    write_json_string(w, agents::stage_kind_name(s.kind));
+    w.Key("s");
     json::write_number(w, s.start_s);
-    jkey(w, "e");
+    w.Key("e");
     json::write_number(w, open ? -1.0 : s.end_s);
     if (!s.detail.empty()) {
-      jkey(w, "detail");
-      jstr(w, s.detail);
+      w.Key("detail");
+      write_json_string(w, s.detail);
     }
     w.EndObject();
   };
@@ -912,27 +921,27 @@ std::string Runtime::timeline_json(double since_s) const {
     if (!s.tool && s.end_s >= since_s) stage(s, false);
   for (const auto& [k, s] : m.open_stages) stage(s, true);
   w.EndArray();
-  jkey(w, "workflows");
+  w.Key("workflows");
   w.StartArray();
   for (const auto& [id, wf] : m.workflows) {
     if (wf.finished_s >= 0 && wf.finished_s < since_s) continue;
     w.StartObject();
-    jkey(w, "id");
+    w.Key("id");
     w.Uint64(id);
-    jkey(w, "label");
-    jstr(w, wf.label);
-    jkey(w, "arrival");
+    w.Key("label");
+    write_json_string(w, wf.label);
+    w.Key("arrival");
     json::write_number(w, wf.arrival_s);
-    jkey(w, "deadline");
+    w.Key("deadline");
     json::write_number(w, wf.deadline_s);
-    jkey(w, "end");
+    w.Key("end");
     json::write_number(w, wf.finished_s);
-    jkey(w, "ok");
+    w.Key("ok");
     w.Bool(wf.ok);
     w.EndObject();
   }
   w.EndArray();
-  jkey(w, "depth");
+  w.Key("depth");
   w.StartArray();
   for (const auto& d : m.depth) {
     if (d.t_s < since_s) continue;

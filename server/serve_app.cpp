@@ -13,6 +13,7 @@
 #include "agents/text2sql.hpp"
 #include "common/status.hpp"
 #include "scheduler/policy.hpp"
+#include "server/engine_models.hpp"
 
 namespace t2s::server {
 
@@ -84,6 +85,7 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     m.by_text[q.db_id].emplace(normalize_question(q.question), i);
   }
   auto cluster = scheduler::load_cluster(m.cfg.cluster);
+  resolve_engine_models(cluster, m.cfg.cluster, m.cfg.model, m.cfg.runtime);
   bool has_sim = false, all_sim = true;
   for (const auto& s : cluster.instances) {
     if (s.backend == scheduler::Backend::sim) has_sim = true;
@@ -113,6 +115,9 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
   pol.name = policy;
   agents::AgentOptions ao;
   ao.seed = m.cfg.seed;
+  // The server never reports correctness against gold: executing the gold query in select() would run SQLite on
+  // the runtime's event loop and stall every other workflow behind it.
+  ao.score_correctness = false;
   m.factory = agents::make_text2sql_factory(m.workload, ao);
   m.cfg.runtime.metrics = &m.metrics;
   m.metrics.histogram("t2s_question_latency_seconds", "question latency, accepted to result",

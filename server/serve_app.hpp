@@ -22,6 +22,7 @@ struct ServeConfig {
   std::string data_dir;                      //!< spider/bird dataset folder
   std::string db_dir = "out/synthetic";      //!< synthetic: where the databases are generated (reused when present)
   std::string cluster = "hetero-small";      //!< preset or cluster file
+  std::string model;                         //!< `local` cluster: its model file ("" = the shared stories260K)
   std::string policy;                        //!< "" = the best registered ("t2s" when present, else least-loaded)
   double deadline_ms = 20000;                //!< default deadline of a question
   double oracle_error_scale = 1.0;           //!< oracle mistakes (0 = never errs)

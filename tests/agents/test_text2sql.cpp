@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "agents/oracle.hpp"
 #include "agents/sim_env.hpp"
@@ -62,6 +63,20 @@ workloads::Workload concert_workload() {
   w.questions.push_back(q);
   w.databases["concert"].db_id = "concert";
   w.execution_available = false;
+  return w;
+}
+
+// The concert question plus questions of another database, for few-shot examples.
+workloads::Workload concert_with_examples() {
+  auto w = concert_workload();
+  for (int i = 0; i < 3; ++i) {
+    workloads::Question other;
+    other.id = "test:other" + std::to_string(i);
+    other.db_id = "zoo";
+    other.question = "How many animals live in enclosure " + std::to_string(i) + "?";
+    other.gold_sql = "SELECT count(*) FROM animal WHERE enclosure = " + std::to_string(i);
+    w.questions.push_back(other);
+  }
   return w;
 }
 
@@ -417,15 +432,7 @@ TEST_CASE("answer parsers accept the forms models write", "[agents]") {
 }
 
 TEST_CASE("few-shot examples come from other databases, never the question's own", "[agents]") {
-  auto w = concert_workload();
-  for (int i = 0; i < 3; ++i) {
-    workloads::Question other;
-    other.id = "test:other" + std::to_string(i);
-    other.db_id = "zoo";
-    other.question = "How many animals live in enclosure " + std::to_string(i) + "?";
-    other.gold_sql = "SELECT count(*) FROM animal WHERE enclosure = " + std::to_string(i);
-    w.questions.push_back(other);
-  }
+  auto w = concert_with_examples();
   OracleOptions oo;
   oo.error_scale = 0;
   auto oracle = make_oracle_responder(w, oo);
@@ -447,4 +454,143 @@ TEST_CASE("few-shot examples come from other databases, never the question's own
       CHECK(n == 2);
     }
   CHECK(seen == 2);
+}
+
+TEST_CASE("score_correctness=false skips the gold check (a live server's loop never runs it)", "[agents]") {
+  // Counts the gold checks a workflow asks of its backend.
+  struct CountingBackend final : ExecutionBackend {
+    std::shared_ptr<ExecutionBackend> inner;
+    int checks = 0;
+    explicit CountingBackend(std::shared_ptr<ExecutionBackend> b) : inner(std::move(b)) {}
+    const sqlexec::Schema& schema(const std::string& db) override { return inner->schema(db); }
+    ExecOutcome execute(const workloads::Question& q, std::string_view sql) override { return inner->execute(q, sql); }
+    std::vector<ValueMatch> match_values(const std::string& db, const std::vector<std::string>& k, size_t n) override {
+      return inner->match_values(db, k, n);
+    }
+    std::optional<bool> correct(const workloads::Question& q, std::string_view sql) override {
+      ++checks;
+      return inner->correct(q, sql);
+    }
+    bool simulated() const override { return inner->simulated(); }
+  };
+  auto w = concert_workload();
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  for (bool score : {true, false}) {
+    StandaloneEnv env(*oracle);
+    auto counting = std::make_shared<CountingBackend>(simulated_options().backend);
+    auto opt = simulated_options();
+    opt.backend = counting;
+    opt.score_correctness = score;
+    Run run;
+    run_with(env, w, opt, run);
+    REQUIRE(run.outcome);
+    CHECK(run.outcome->completed);
+    CHECK(run.outcome->sql == w.questions[0].gold_sql);
+    CHECK(run.outcome->has_gold == score);
+    CHECK(run.outcome->correct == score);
+    CHECK(counting->checks == (score ? 1 : 0));
+  }
+}
+
+namespace {
+
+// Prompts of one oracle run of the concert question with a context window (0 = unlimited).
+std::vector<LlmCall> prompts_with_context(int window, std::optional<WorkflowOutcome>* outcome = nullptr) {
+  auto w = concert_with_examples();
+  OracleOptions oo;
+  oo.error_scale = 0;
+  auto oracle = make_oracle_responder(w, oo);
+  StandaloneEnvOptions eo;
+  eo.context_tokens = window;
+  StandaloneEnv env(*oracle, eo);
+  auto schema = concert_schema();  // with sample values, as introspected schemas have
+  schema.tables[0].columns[1].samples = {"Joe Sharp", "Timbaland", "Justin Brown"};
+  schema.tables[0].columns[2].samples = {"Netherlands", "United States", "France"};
+  schema.tables[1].columns[1].samples = {"2014", "2015"};
+  AgentOptions opt;
+  opt.backend = make_simulated_backend({{"concert", schema}});
+  opt.few_shot_examples = 2;
+  Run run;
+  run_with(env, w, opt, run);
+  if (outcome) *outcome = run.outcome;
+  std::vector<LlmCall> calls;
+  for (const auto& r : env.calls()) calls.push_back(r.call);
+  return calls;
+}
+
+const LlmCall& first_of(const std::vector<LlmCall>& calls, StageKind kind) {
+  for (const auto& c : calls)
+    if (c.kind == kind) return c;
+  FAIL("no call of kind " << stage_kind_name(kind));
+  return calls.front();
+}
+
+}  // namespace
+
+TEST_CASE("prompts are fitted to the serving model's context window, deterministically", "[agents]") {
+  auto full = prompts_with_context(0);
+  const auto& cand_full = first_of(full, StageKind::candidate_generation);
+  REQUIRE(cand_full.prompt.find("Solved questions from other databases") != std::string::npos);
+  REQUIRE(cand_full.prompt.find(" -- e.g. ") != std::string::npos);  // sample values in the schema
+  const int need = cand_full.prompt_tokens;
+
+  // Each window keeps a quarter for the answer; the candidate prompt gives up, in order, the examples, the
+  // schema's sample values, schema lines, and at last the start of its text.
+  std::set<int> phases;  // 0 untouched, 1 without examples, 2 without sample values, 3 without the schema
+  for (int window : {need * 4 / 3 + 8, need, need * 12 / 13, need * 6 / 7, need * 4 / 5, need * 2 / 3, need / 3, 120}) {
+    INFO("window " << window << " (the unlimited candidate prompt has " << need << " tokens)");
+    std::optional<WorkflowOutcome> outcome;
+    auto calls = prompts_with_context(window, &outcome);
+    REQUIRE(outcome);
+    CHECK(outcome->completed);  // the oracle answers from the call's metadata, so every workflow still completes
+    CHECK(outcome->correct);
+    for (const auto& c : calls) {
+      CHECK(c.max_output_tokens <= std::max(16, window / 4));
+      CHECK(c.prompt_tokens == sqlexec::estimate_tokens(c.prompt));
+      CHECK(c.prompt_tokens + c.max_output_tokens <= window);
+    }
+    const auto& cand = first_of(calls, StageKind::candidate_generation);
+    const bool examples = cand.prompt.find("Solved questions from other databases") != std::string::npos;
+    const bool samples = cand.prompt.find(" -- e.g. ") != std::string::npos;
+    const bool schema = cand.prompt.find("CREATE TABLE singer") != std::string::npos;
+    CHECK(cand.prompt.find("in a ```sql code block.") != std::string::npos);  // the instruction at the end stays
+    if (window > need * 4 / 3) CHECK(cand.prompt == cand_full.prompt);     // fits: untouched
+    if (samples) CHECK(examples == (window > need * 4 / 3));                // examples go before samples
+    if (examples) CHECK(samples);
+    if (!schema) CHECK_FALSE(samples);                                        // and samples before tables
+    if (window <= need / 3) CHECK_FALSE(examples);
+    phases.insert(examples ? 0 : samples ? 1 : schema ? 2 : 3);
+    // Deterministic: the same window gives the same prompts.
+    auto again = prompts_with_context(window);
+    REQUIRE(again.size() == calls.size());
+    for (size_t i = 0; i < calls.size(); ++i) CHECK(again[i].prompt == calls[i].prompt);
+  }
+  CHECK(phases == std::set<int>{0, 1, 2, 3});  // the windows walked through every step
+}
+
+TEST_CASE("an answer without SQL is executed as written: SQLite's error drives the revise loop", "[agents]") {
+  auto w = concert_workload();
+  int revise_with_error = 0;
+  ScriptedResponder prose([&](const LlmCall& c) {
+    Response r;
+    if (c.kind == StageKind::revise && c.prompt.find("syntax error") != std::string::npos) ++revise_with_error;
+    r.text = c.kind == StageKind::tool_picker ? "{\"tool\": \"x\"}" : "Once upon a time there was a little cat.";
+    r.output_tokens = 10;
+    return r;
+  });
+  StandaloneEnv env(prose);
+  auto opt = simulated_options();
+  opt.max_revise_rounds = 2;
+  Run run;
+  run_with(env, w, opt, run);
+  REQUIRE(run.outcome);
+  INFO(run.outcome->error);
+  CHECK(run.outcome->completed);  // ends with the first query written, scored wrong
+  CHECK(run.outcome->sql == "Once upon a time there was a little cat.");
+  CHECK_FALSE(run.outcome->correct);
+  CHECK(run.outcome->sql_executions >= 2);
+  CHECK(revise_with_error >= 2);  // both candidates' SQLite errors went back to the model
+  CHECK(run.rec.ended(StageKind::revise).size() >= 2);
 }

@@ -10,10 +10,13 @@
 #include "server/http_client.hpp"
 #include "server/openai_client.hpp"
 #include "server/runtime.hpp"
+#include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s;
 using namespace t2s::server;
+using t2s::server::test::make_policy;
+using t2s::server::test::run_call;
 
 namespace {
 
@@ -24,28 +27,6 @@ EngineServiceOptions engine_options() {
   o.model_name = "stories260K";
   o.max_sequences = 8;
   return o;
-}
-
-// Runs one call through a runtime and returns its result.
-agents::LlmResult run_call(Runtime& rt, const std::string& prompt, int max_tokens) {
-  agents::LlmCall c;
-  c.id = rt.next_call_id();
-  c.workflow_id = 1;
-  c.prompt = prompt;
-  c.prompt_tokens = 8;
-  c.max_output_tokens = max_tokens;
-  c.expected_output_tokens = max_tokens;
-  std::promise<agents::LlmResult> p;
-  rt.llm().submit({c}, {[&p](const agents::LlmResult& r) { p.set_value(r); }});
-  auto f = p.get_future();
-  REQUIRE(f.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-  return f.get();
-}
-
-scheduler::Policy policy_for(const scheduler::ClusterSpec& c) {
-  scheduler::PolicyContext ctx;
-  ctx.cluster = &c;
-  return scheduler::default_policy_registry().make("rr-fcfs", ctx);
 }
 
 }  // namespace
@@ -97,23 +78,8 @@ TEST_CASE("engine-serve as a remote instance gives the embedded path's greedy te
   http.start();
   const std::vector<std::string> prompts = {"Once upon a time", "The cat", "Lily wanted to", "One day, a big"};
 
-  scheduler::InstanceSpec eng;
-  eng.name = "embedded";
-  eng.backend = scheduler::Backend::engine;
-  eng.model_file = t2s::test::shared_data("llama2c/stories260K.bin");
-  eng.max_running = 8;
-  scheduler::ClusterSpec ce{"embedded", {eng}};
-  RuntimeOptions ro;
-  ro.engine_tokenizer = t2s::test::shared_data("llama2c/tok512.bin");
-  std::vector<std::string> embedded;
-  {
-    Runtime rt(ce, policy_for(ce), ro, nullptr);
-    for (const auto& p : prompts) {
-      auto r = run_call(rt, p, 32);
-      REQUIRE(r.ok);
-      embedded.push_back(r.text);
-    }
-  }
+  auto embedded = server::test::embedded_texts(t2s::test::shared_data("llama2c/stories260K.bin"),
+                                               t2s::test::shared_data("llama2c/tok512.bin"), prompts, 32);
   scheduler::InstanceSpec rem;
   rem.name = "remote";
   rem.backend = scheduler::Backend::remote;
@@ -121,7 +87,7 @@ TEST_CASE("engine-serve as a remote instance gives the embedded path's greedy te
   rem.max_running = 8;
   scheduler::ClusterSpec cr{"remote", {rem}};
   {
-    Runtime rt(cr, policy_for(cr), ro, nullptr);
+    Runtime rt(cr, make_policy("rr-fcfs", cr), RuntimeOptions{}, nullptr);
     for (size_t i = 0; i < prompts.size(); ++i) {
       auto r = run_call(rt, prompts[i], 32);
       REQUIRE(r.ok);

@@ -7,8 +7,10 @@
 #include <cmath>
 
 #include "scheduler/policy.hpp"
+#include "server/engine_models.hpp"
 #include "server/realtime_replay.hpp"
 #include "tests/server/fake_openai.hpp"
+#include "tests/support.hpp"
 
 using namespace t2s;
 
@@ -143,4 +145,38 @@ TEST_CASE("realtime replay: a simulated instance beside a remote one answers wit
   REQUIRE(run.metrics.instances.size() == 2);
   CHECK(run.metrics.instances[0].calls + run.metrics.instances[1].calls == 12);
   CHECK(run.metrics.instances[0].calls > 0);  // round robin uses the simulated instance too
+}
+
+TEST_CASE("realtime replay: the full Text-to-SQL agent runs end to end on the 512-token stories260K",
+          "[server][shared][slow]") {
+  // Before prompts were fitted to the model's window, every call of this run was refused (prompts of ~2k tokens).
+  workloads::WorkloadSpec ws;
+  ws.kind = "spider";
+  ws.data_dir = t2s::test::shared_data("spider");
+  ws.limit = 2;
+  auto setup = scheduler::make_setup(ws, "local", "engine");
+  setup.responder = "model";
+  setup.slo = "abs:300";
+  server::RealtimeRunOptions opt;
+  opt.time_limit_s = 300;
+  server::resolve_engine_models(setup.cluster, "local", "", opt.runtime);
+  auto registry = scheduler::default_policy_registry();
+  auto run = server::run_policy_realtime(setup, registry, "edf", 2.0, "", opt);
+  CHECK(run.metrics.workflows == 2);
+  CHECK(run.metrics.completed == 2);  // stages, SQLite errors fed back, selection: the pipeline ran
+  CHECK(run.metrics.failed == 0);
+  CHECK(run.stats.calls_failed == 0);  // no call refused by the engine
+  CHECK(run.metrics.sql_executions >= 2);
+  CHECK(run.metrics.llm_calls >= 10);
+  // Every call fitted the window by the engine's own token count.
+  rapidjson::Document d;
+  d.Parse(run.trace_json.c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  int llm = 0;
+  for (const auto& e : d["traceEvents"].GetArray()) {
+    if (std::string(e["ph"].GetString()) != "X" || std::string(e["cat"].GetString()) != "llm") continue;
+    ++llm;
+    CHECK(e["args"]["prompt_tokens"].GetDouble() + e["args"]["output_tokens"].GetDouble() <= 512);
+  }
+  CHECK(llm == static_cast<int>(run.metrics.llm_calls));
 }

@@ -8,12 +8,14 @@
 #include "scheduler/policy.hpp"
 #include "server/runtime.hpp"
 #include "tests/server/fake_openai.hpp"
+#include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
 
 #include <future>
 
 using namespace t2s;
 using namespace t2s::server;
+using t2s::server::test::make_policy;
 
 namespace {
 
@@ -39,12 +41,6 @@ std::vector<workloads::Arrival> arrivals_for(const workloads::Workload& w, doubl
   return v;
 }
 
-scheduler::Policy make_policy(const std::string& name, const scheduler::ClusterSpec& c) {
-  scheduler::PolicyContext ctx;
-  ctx.cluster = &c;
-  return scheduler::default_policy_registry().make(name, ctx);
-}
-
 scheduler::InstanceSpec sim_instance(const std::string& name) {
   scheduler::InstanceSpec s;
   s.name = name;
@@ -63,6 +59,8 @@ TEST_CASE("runtime: responder instances replay trace workflows on the wall clock
   RuntimeOptions o;
   o.responder_speed = 10;  // modelled seconds run 10× faster
   Runtime rt(cluster, make_policy("least-loaded", cluster), o, agents::make_trace_responder());
+  CHECK(rt.llm().context_tokens() == 0);  // simulated instances: no window, no tokenizer to report
+  CHECK(rt.llm().count_tokens("hello") == -1);
   auto factory = agents::make_trace_factory(w);
   auto r = replay_realtime(rt, w, arrivals_for(w, 0.01, 30), *factory, 30);
   REQUIRE(r.outcomes.size() == 6);
@@ -144,12 +142,8 @@ TEST_CASE("runtime: a remote instance killed mid-stream has its calls re-dispatc
   dying_server.drop_after = 2;  // the first call it streams kills it after two deltas
   dying_server.delay_ms = 20;
   auto remote = [](const std::string& name, const std::string& url) {
-    scheduler::InstanceSpec s;
-    s.name = name;
-    s.backend = scheduler::Backend::remote;
-    s.url = url;
+    auto s = server::test::remote_instance(name, url);
     s.remote_model = "fake";
-    s.max_running = 4;
     return s;
   };
   scheduler::ClusterSpec cluster{"remotes", {remote("dying", dying_server.url()), remote("ok", healthy_server.url())}};

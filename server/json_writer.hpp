@@ -1,0 +1,18 @@
+#pragma once
+//! The RapidJSON writer server/ builds its JSON text with, and a string helper (Writer::String wants a length).
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <string_view>
+
+namespace t2s::server {
+
+//! A compact JSON writer into a string buffer.
+using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+
+//! Writes `s` as a JSON string value (embedded NULs and all).
+inline void write_json_string(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+}  // namespace t2s::server
