@@ -18,7 +18,7 @@ struct ReportData {
   std::vector<RunMetrics> scale_sweep;        //!< policy × SLO scale (attainment vs SLO scale)
   std::map<std::string, double> max_rate_at_slo;  //!< from the rate sweep
   double slo_target = 0.95;
-  double capacity_bound_wf_per_s = 0;         //!< prefill-bound capacity of the cluster (0 = unknown)
+  double capacity_bound_wf_per_s = 0;         //!< the cluster's capacity the rates are fractions of (0 = unknown)
   std::vector<std::string> notes;             //!< lines shown under the title
 };
 
