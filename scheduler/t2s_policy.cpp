@@ -174,6 +174,8 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
   double step = prof.decode_per_token_s;
   // Under a prefill chunk cap, prompts ahead and our own are prefilled a chunk per iteration, each iteration
   // also carrying the running calls' decode step: prefill time stretches by 1 + step / (chunk × prefill/token).
+  // The chunk is modelled by the step_stretch rule even under chunk_rule=1 (whose chunk depends on the whole
+  // running set): step_stretch then only shapes this estimate.
   double prefill_stretch = 1.0;
   if (p_.batch_aware) {
     const int max_running = inst.spec ? inst.spec->max_running : 256;
