@@ -1,4 +1,4 @@
-// `t2s tune`: choose a policy's knobs (HexGen's alpha, t2s's step_stretch/chunk_floor/chunk_rule/remaining_q/hopeless_frac) by simulating a
+// `t2s tune`: choose a policy's knobs (HexGen's alpha, t2s's step_stretch/chunk_floor/chunk_rule/offload_home/remaining_q/hopeless_frac) by simulating a
 // window of load for each candidate; prints the best as --param flags and writes <out>/tune.json.
 #include <iostream>
 #include <sstream>
@@ -26,7 +26,7 @@ void add_tune_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--grid", o->grid,
                   "PARAM=V1,V2,... (repeatable); default: alpha 0..1 step 0.1 for hexgen/balanced-fcfs, "
-                  "step_stretch/chunk_floor/chunk_rule/remaining_q/hopeless_frac for t2s");
+                  "step_stretch/chunk_floor/chunk_rule/offload_home/remaining_q/hopeless_frac for t2s");
   cmd->add_option("--rates", o->rates, "comma-separated rates of the tuning windows (score = mean); default: --rate");
   cmd->add_option("--window", o->window,
                   "a recorded window (workload trace file with arrivals and deadlines, as `t2s replay` saves it); "

@@ -22,6 +22,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
   p.offload_home = flag("offload_home", p.offload_home);
   p.home_tolerance = std::max(0.0, c.param("home_tolerance", p.home_tolerance));
+  p.home_prefill = flag("home_prefill", p.home_prefill);
   p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
   p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
   p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
@@ -292,19 +293,23 @@ size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView
   if (alone <= 0) return best_j;
   // Slowness of the rest against the fastest instance (the agents' remaining work is in its seconds): the larger
   // of this call's and a decode token's ratio (later stages are decode-heavy).
-  double fastest_call = 0, fastest_decode = 0;
+  double fastest_call = 0, fastest_decode = 0, fastest_prefill = 0;
   for (size_t j = 0; j < n; ++j) {
     const auto& prof = profiles_.get(view.instance(j));
     const double t = shared_->factor(j) * prof.seconds(call.prompt_tokens, call.expected_output_tokens);
     const double d = shared_->factor(j) * prof.decode_per_token_s;
+    const double q = shared_->factor(j) * prof.prefill_per_token_s;
     if (j == 0 || t < fastest_call) fastest_call = t;
     if (j == 0 || d < fastest_decode) fastest_decode = d;
+    if (j == 0 || q < fastest_prefill) fastest_prefill = q;
   }
   auto slowness = [&](size_t j) {
     const auto& prof = profiles_.get(view.instance(j));
     const double t = shared_->factor(j) * prof.seconds(call.prompt_tokens, call.expected_output_tokens);
     const double decode = shared_->factor(j) * prof.decode_per_token_s;
-    return std::max({1.0, fastest_call > 0 ? t / fastest_call : 1.0, fastest_decode > 0 ? decode / fastest_decode : 1.0});
+    const double prefill = shared_->factor(j) * prof.prefill_per_token_s;
+    return std::max({1.0, fastest_call > 0 ? t / fastest_call : 1.0, fastest_decode > 0 ? decode / fastest_decode : 1.0,
+                     p_.home_prefill && fastest_prefill > 0 ? prefill / fastest_prefill : 1.0});
   };
   // A learned bias below 1 (the model was pessimistic) is not trusted for a move that is hard to undo.
   auto home_done = [&](size_t j) {

@@ -32,6 +32,7 @@ struct T2sParams {
   bool offload_home = false;  //!< home whole workflows on a slower instance when that ends them no later than the
                               //!< fast path at its observed stretch (× 1 + home_tolerance); later calls stay home
                               //!< while they meet the deadline there (`offload` is then the margin)
+  bool home_prefill = true;   //!< the home's slowness also counts its prefill ratio (the rest may be prefill-heavy)
   double home_tolerance = 0.0;  //!< how much later than the fast path a homed workflow may be expected to end
   double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
   double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation

@@ -21,6 +21,7 @@ std::vector<TuneAxis> default_tune_axes(const std::string& policy) {
     return {{"step_stretch", {1.5, 2.0, 3.0}},
             {"chunk_floor", {16, 64, 128}},
             {"chunk_rule", {0, 1}},
+            {"offload_home", {0, 1}},
             {"remaining_q", {0.0, 0.5, 1.0}},
             {"hopeless_frac", {0.25, 0.5, 1.0}}};
   throw InputError("tune: policy '" + policy + "' has no default knobs to tune (give --grid PARAM=V1,V2,…)");

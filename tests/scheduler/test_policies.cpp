@@ -363,11 +363,13 @@ TEST_CASE("t2s offload_home: a workflow moves to a slower instance only when tha
   later.workflow_id = 4;
   later.stage_index = 2;
   // Reference: home on j when done_j + slowness_j × R <= done_best + inflation × R (delays from now), where
-  // slowness_j is the larger of the call's and a decode token's standalone ratio to the fastest instance.
+  // slowness_j is the largest of the call's, a decode token's and a prefill token's standalone ratio to the fastest
+  // instance.
   const auto fast = profile_call_time(k.costs[0]);
   auto slowness = [&](size_t j) {
     const auto prof = profile_call_time(k.costs[j]);
-    return std::max(prof.seconds(300, 30) / fast.seconds(300, 30), prof.decode_per_token_s / fast.decode_per_token_s);
+    return std::max({prof.seconds(300, 30) / fast.seconds(300, 30), prof.decode_per_token_s / fast.decode_per_token_s,
+                     prof.prefill_per_token_s / fast.prefill_per_token_s});
   };
   T2sDispatcher plain(T2sParams{}, std::make_shared<T2sShared>());
   const int best = dispatch_one(plain, first, k.view());
