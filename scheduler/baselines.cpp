@@ -59,23 +59,14 @@ int EdfLocal::next(const InstanceState& inst, double) {
 
 void register_baseline_policies(PolicyRegistry& r) {
   r.add("rr-fcfs", "round-robin dispatch, FCFS per instance (the vLLM-like reference)", [](const PolicyContext& c) {
-    Policy p;
-    p.dispatcher = std::make_unique<RoundRobinDispatcher>();
-    p.local = make_locals<FcfsLocal>(c);
-    return p;
+    return compose_policy<FcfsLocal>(std::make_unique<RoundRobinDispatcher>(), c);
   });
   r.add("least-loaded", "join the instance with the earliest estimated completion (cost model), FCFS per instance",
         [](const PolicyContext& c) {
-          Policy p;
-          p.dispatcher = std::make_unique<LeastLoadedDispatcher>();
-          p.local = make_locals<FcfsLocal>(c);
-          return p;
+          return compose_policy<FcfsLocal>(std::make_unique<LeastLoadedDispatcher>(), c);
         });
   r.add("edf", "least-loaded dispatch, earliest workflow deadline first per instance", [](const PolicyContext& c) {
-    Policy p;
-    p.dispatcher = std::make_unique<LeastLoadedDispatcher>();
-    p.local = make_locals<EdfLocal>(c);
-    return p;
+    return compose_policy<EdfLocal>(std::make_unique<LeastLoadedDispatcher>(), c);
   });
 }
 

@@ -95,25 +95,12 @@ void register_hexgen_policies(PolicyRegistry& r) {
   r.add("hexgen",
         "HexGen-Text2SQL: workload-balanced dispatch (alpha trades live queue delay against profiled compute time) + "
         "local urgency queue (exec time minus remaining slack of the call's budget share); params alpha, hexgen_form",
-        [](const PolicyContext& c) {
-          Policy p;
-          p.dispatcher = hexgen_dispatcher(c);
-          p.local = make_locals<UrgencyLocal>(c);
-          return p;
-        });
+        [](const PolicyContext& c) { return compose_policy<UrgencyLocal>(hexgen_dispatcher(c), c); });
   r.add("rr-urgency", "ablation of hexgen: round-robin dispatch + the local urgency queue", [](const PolicyContext& c) {
-    Policy p;
-    p.dispatcher = std::make_unique<RoundRobinDispatcher>();
-    p.local = make_locals<UrgencyLocal>(c);
-    return p;
+    return compose_policy<UrgencyLocal>(std::make_unique<RoundRobinDispatcher>(), c);
   });
   r.add("balanced-fcfs", "ablation of hexgen: the workload-balanced dispatcher (param alpha) + FCFS per instance",
-        [](const PolicyContext& c) {
-          Policy p;
-          p.dispatcher = hexgen_dispatcher(c);
-          p.local = make_locals<FcfsLocal>(c);
-          return p;
-        });
+        [](const PolicyContext& c) { return compose_policy<FcfsLocal>(hexgen_dispatcher(c), c); });
 }
 
 }  // namespace t2s::scheduler

@@ -122,6 +122,15 @@ struct Policy {
   }
 };
 
+//! A policy of `dispatcher` and one fresh `Local` queue policy per instance of the context's cluster.
+template <typename Local>
+Policy compose_policy(std::unique_ptr<GlobalDispatcher> dispatcher, const PolicyContext& ctx) {
+  Policy p;
+  p.dispatcher = std::move(dispatcher);
+  p.local = make_locals<Local>(ctx);
+  return p;
+}
+
 //! Makes a fresh policy for a context.
 using PolicyFactory = std::function<Policy(const PolicyContext&)>;
 
