@@ -35,6 +35,10 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   return p;
 }
 
+double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s) {
+  return std::max(static_cast<double>(p.chunk_floor), (p.step_stretch - 1.0) * step_s / prefill_per_token_s);
+}
+
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p) {
   const double mean = std::max(0.0, call.remaining_mean_s);
   const double p90 = std::max(mean, call.remaining_p90_s);
@@ -189,7 +193,7 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
                                                            std::max<int64_t>(1, inst.running_context));
       const double chunk = p_.chunk > 0 ? p_.chunk
                            : p_.step_stretch > 1.0
-                               ? std::max(static_cast<double>(p_.chunk_floor), (p_.step_stretch - 1.0) * running_step / prof.prefill_per_token_s)
+                               ? stretch_chunk_tokens(p_, running_step, prof.prefill_per_token_s)
                                : 0.0;
       if (chunk > 0) prefill_stretch = 1.0 + running_step / (chunk * prof.prefill_per_token_s);
     }
@@ -385,7 +389,7 @@ int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
                                                         : profile_call_time(*inst.cost).prefill_per_token_s;
   if (per_token <= 0) return 0;
   if (p_.chunk_rule == 1) return delay_minimizing_chunk(inst, step, per_token);
-  return std::max(p_.chunk_floor, static_cast<int>((p_.step_stretch - 1.0) * step / per_token));
+  return static_cast<int>(stretch_chunk_tokens(p_, step, per_token));
 }
 
 int T2sLocal::delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const {

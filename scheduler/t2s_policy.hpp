@@ -67,6 +67,11 @@ struct LaxityKey {
   bool hopeless = false;    //!< demoted behind every hopeful call (admission control)
 };
 
+//! The step_stretch chunk cap (tokens, before rounding): the largest chunk whose prefill keeps a decode step of
+//! `step_s` within step_stretch × its plain duration, never below chunk_floor. The local queue caps chunks with it;
+//! the dispatcher's wait estimate models the chunk by it.
+double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s);
+
 //! The key of `call` given its profiled execution time `exec_s` on the instance.
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p);
 
