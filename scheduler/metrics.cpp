@@ -155,7 +155,7 @@ std::string metrics_json(const RunMetrics& m, bool pretty) {
 }
 
 std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std::string, double>& max_rate_at_slo,
-                         std::optional<double> slo_target) {
+                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup) {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);
@@ -173,6 +173,14 @@ std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std
     }
     w.EndObject();
     w.Key("slo_target"), json::write_number(w, *slo_target);
+  }
+  if (keepup) {
+    w.Key("keepup");
+    w.StartObject();
+    w.Key("policy"), w.String(keepup->policy);
+    w.Key("fraction"), json::write_number(w, keepup->fraction);
+    w.Key("rate"), json::write_number(w, keepup->rate);
+    w.EndObject();
   }
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
@@ -201,6 +209,14 @@ double max_rate_by_bisection(const std::function<double(double)>& attainment, do
       hi = mid;
   }
   return lo;
+}
+
+double keepup_rate_by_bisection(const std::function<double(double)>& throughput, double lo, double hi,
+                                double fraction, int steps) {
+  const double r = max_rate_by_bisection([&](double rate) { return throughput(rate) / rate; }, lo, hi, fraction, steps);
+  if (r <= 0) return 0.0;
+  const double unit = std::pow(10.0, std::floor(std::log10(r)) - 2);  // 3 significant digits
+  return std::max(lo, std::floor(r / unit + 1e-9) * unit);
 }
 
 double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<CallRecord>& calls, size_t workflows) {

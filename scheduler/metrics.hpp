@@ -58,9 +58,18 @@ struct RunInfo {
 RunMetrics compute_metrics(const SimResult& result, const RunInfo& info);
 //! `metrics.json` text (pretty when `pretty`).
 std::string metrics_json(const RunMetrics& m, bool pretty = true);
-//! `compare.json` text: {"runs": [...], "max_rate_at_slo": {...}, "slo_target": t} (the last two when given).
+//! The highest rate at which one policy still keeps up with its arrivals (completed workflows per second ≥
+//! `fraction` × the offered rate): the rate the P95 comparisons against that policy are taken at.
+struct KeepUpRate {
+  std::string policy;     //!< whose limit it is (e.g. rr-fcfs)
+  double fraction = 0.9;  //!< throughput ÷ offered rate that still counts as keeping up
+  double rate = 0;        //!< the rate found (0 when the policy falls behind even at the lowest rate tried)
+};
+
+//! `compare.json` text: {"runs": [...], "max_rate_at_slo": {...}, "slo_target": t, "keepup": {...}} (the last
+//! three when given).
 std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std::string, double>& max_rate_at_slo,
-                         std::optional<double> slo_target);
+                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup = std::nullopt);
 
 //! The largest rate whose attainment reaches `target`: over an ascending list of measured (rate, attainment)
 //! points, the highest rate before the first miss (0 when the lowest misses).
@@ -69,6 +78,10 @@ double max_rate_from_points(const std::vector<std::pair<double, double>>& points
 //! 0 when even `lo` misses, `hi` when `hi` meets.
 double max_rate_by_bisection(const std::function<double(double)>& attainment, double lo, double hi, double target,
                              int steps = 8);
+//! The highest rate in [lo, hi] at which `throughput(rate)` ≥ fraction × rate, by the same bisection, rounded down
+//! to 3 significant digits so the runs at it print as a plain number.
+double keepup_rate_by_bisection(const std::function<double(double)>& throughput, double lo, double hi,
+                                double fraction, int steps = 8);
 
 //! Prefill-bound capacity of a cluster for a call mix (design/scheduling.md): Σ over instances of the workflows
 //! per second it could serve if it did nothing but prefill those calls' prompts (no prefix reuse), by its cost model.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the policy figures of docs/scheduling.md: for each hexgen trace (and all four together) on
 # hetero-paper with Poisson arrivals: hexgen's alpha tuned by `t2s tune`, then every policy through `t2s compare`
-# (P95 at 3 rates, max rate at 95% attainment by bisection, attainment vs SLO scale), and the robustness runs.
+# (P95 at 3 rates, max rate at 95% attainment by bisection, rr-fcfs's keep-up rate by bisection with every policy
+# run there, attainment vs SLO scale), and the robustness runs.
 # Usage: scripts/policy_experiments.sh [out=out/policies]   (about 5 minutes on 2 cores)
 set -euo pipefail
 T2S=${T2S:-./build/t2s}
@@ -20,14 +21,14 @@ for tr in all trace1 trace2 financial formula1; do
     > "$OUT.$tr.tune_t2s.txt"
   read -r -a knobs <<< "$(sed -n 's/^best: \(.*\)  (SLO.*/\1/p' "$OUT.$tr.tune_t2s.txt")"
   "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" "${knobs[@]}" \
-    --rates 0.04,0.06,0.08,0.1,0.12 --bisect 0.02,0.8 --out "$OUT/$tr/main" > "$OUT/$tr.main.txt" 2>/dev/null || true
+    --rates 0.04,0.06,0.08,0.1,0.12 --bisect 0.02,0.8 --keepup rr-fcfs --out "$OUT/$tr/main" > "$OUT/$tr.main.txt" 2>/dev/null || true
   for s in 1.5 2 3 4 6; do
     "$T2S" compare "${common[@]}" "${d[@]}" "${q[@]}" --param alpha="$alpha" "${knobs[@]}" --rate 0.12 \
       --slo-scale $s --out "$OUT/$tr/slo$s" > /dev/null 2>&1
   done
 done
 alpha=$(sed -n 's/.*--param alpha=\([0-9.]*\).*/\1/p' "$OUT.all.tune.txt")
-d=(--data "$DATA" --param alpha="$alpha" --rates 0.04,0.08 --bisect 0.02,0.8)
+d=(--data "$DATA" --param alpha="$alpha" --rates 0.04,0.08 --bisect 0.02,0.8 --keepup rr-fcfs)
 "$T2S" compare "${common[@]}" "${d[@]}" --arrival gamma:2 --out "$OUT/robust/gamma2" > /dev/null 2>&1
 "$T2S" compare "${common[@]}" "${d[@]}" --arrival gamma:4 --out "$OUT/robust/gamma4" > /dev/null 2>&1
 "$T2S" compare "${common[@]}" "${d[@]}" --cost-error a100-0=0.3,a100-1=0.3,a6000=-0.3,l40s=-0.3 \
@@ -63,7 +64,7 @@ for wl in spider bird synthetic; do
     --out "$OUT/$wl/tune_t2s" > "$OUT.$wl.tune_t2s.txt"
   read -r -a knobs <<< "$(sed -n 's/^best: \(.*\)  (SLO.*/\1/p' "$OUT.$wl.tune_t2s.txt")"
   "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --param alpha="$alpha" \
-    "${knobs[@]}" --rates 0.5,0.75,1,1.5,2,2.5 --bisect 0.2,20 --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" \
+    "${knobs[@]}" --rates 0.5,0.75,1,1.5,2,2.5 --bisect 0.2,20 --keepup rr-fcfs --out "$OUT/$wl/main" > "$OUT/$wl.main.txt" \
     2>/dev/null || true
   for s in 1.5 2 3 4 6; do
     "$T2S" compare --workload $wl "${d[@]}" --cluster hetero-paper --workflows "$NO" --param alpha="$alpha" \

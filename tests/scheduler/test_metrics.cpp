@@ -64,6 +64,17 @@ TEST_CASE("max rate at SLO from points and by bisection", "[scheduler]") {
   CHECK(max_rate_by_bisection(f, 1.0, 2.0, 0.95) == 0.0);
 }
 
+TEST_CASE("keep-up rate: the highest rate whose throughput is still the given fraction of it", "[scheduler]") {
+  // A server of capacity 0.3 that completes min(rate, 0.3): keeps up at 90% up to 0.3 / 0.9 = 0.3333.
+  auto served = [](double rate) { return std::min(rate, 0.3); };
+  const double r = keepup_rate_by_bisection(served, 0.02, 0.8, 0.9, 20);
+  CHECK(r <= 0.3 / 0.9);
+  CHECK(r == Approx(0.333).margin(1e-9));  // rounded down to 3 significant digits
+  CHECK(keepup_rate_by_bisection(served, 0.02, 0.8, 1.0, 20) == Approx(0.3).margin(1e-3));
+  CHECK(keepup_rate_by_bisection([](double) { return 0.01; }, 0.02, 0.8, 0.9) == 0.0);  // behind at once
+  CHECK(keepup_rate_by_bisection(served, 0.02, 0.25, 0.9) == 0.25);  // keeps up over the whole range
+}
+
 namespace {
 // Drops the wall-clock fields.
 std::string without_wall(std::string s) {
