@@ -29,6 +29,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
   p.chunk_floor = std::max(1, static_cast<int>(c.param("chunk_floor", p.chunk_floor)));
+  p.prefill_spread = std::max(0.0, c.param("prefill_spread", p.prefill_spread));
   p.chunk_rule = std::clamp(static_cast<int>(c.param("chunk_rule", p.chunk_rule)), 0, 1);
   p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
@@ -37,6 +38,19 @@ T2sParams T2sParams::from(const PolicyContext& c) {
 
 double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s) {
   return std::max(static_cast<double>(p.chunk_floor), (p.step_stretch - 1.0) * step_s / prefill_per_token_s);
+}
+
+double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double cap) {
+  if (p.prefill_spread <= 0) return cap;
+  int64_t left = 0;
+  size_t prompts = 0;
+  for (const auto& r : inst.running)
+    if (!r.prefill_done()) left += r.call->prompt_tokens - r.prefilled, ++prompts;
+  const size_t scan = std::min(inst.waiting.size(), p.scan_limit);
+  for (size_t w = 0; w < scan; ++w) left += inst.waiting[w].call->prompt_tokens, ++prompts;
+  if (prompts == 0) return cap;
+  const double spread = std::ceil(static_cast<double>(left) / static_cast<double>(prompts) / p.prefill_spread);
+  return std::max(8.0, std::min(cap, spread));
 }
 
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p) {
@@ -193,7 +207,8 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
                                                            std::max<int64_t>(1, inst.running_context));
       const double chunk = p_.chunk > 0 ? p_.chunk
                            : p_.step_stretch > 1.0
-                               ? stretch_chunk_tokens(p_, running_step, prof.prefill_per_token_s)
+                               ? spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, running_step,
+                                                                                    prof.prefill_per_token_s))
                                : 0.0;
       if (chunk > 0) prefill_stretch = 1.0 + running_step / (chunk * prof.prefill_per_token_s);
     }
@@ -389,7 +404,7 @@ int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
                                                         : profile_call_time(*inst.cost).prefill_per_token_s;
   if (per_token <= 0) return 0;
   if (p_.chunk_rule == 1) return delay_minimizing_chunk(inst, step, per_token);
-  return static_cast<int>(stretch_chunk_tokens(p_, step, per_token));
+  return static_cast<int>(spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, step, per_token)));
 }
 
 int T2sLocal::delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const {

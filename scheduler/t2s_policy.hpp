@@ -41,6 +41,8 @@ struct T2sParams {
   int chunk_floor = 64;      //!< the step_stretch chunk cap never goes below this many tokens
   int chunk_rule = 0;        //!< 0: the step_stretch cap; 1: the cap minimising the total delay it causes (decoders
                              //!< waiting behind prompts + prompts stretched over iterations)
+  double prefill_spread = 0;  //!< > 0: the chunk cap is also at most the mean prompt still to prefill on the instance
+                              //!< ÷ this, so short prompts trickle in beside the decoders (at least 8 tokens)
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)
@@ -71,6 +73,12 @@ struct LaxityKey {
 //! `step_s` within step_stretch × its plain duration, never below chunk_floor. The local queue caps chunks with it;
 //! the dispatcher's wait estimate models the chunk by it.
 double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s);
+
+//! `cap` lowered by prefill_spread: at most the mean prompt tokens `inst` still has to prefill (what is left of its
+//! running calls' prompts, the whole prompts of the first scan_limit waiting ones) ÷ prefill_spread, never below 8
+//! tokens; `cap` itself when the knob is off or nothing is left to prefill. The local queue caps chunks with it; the
+//! dispatcher's wait estimate models it.
+double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double cap);
 
 //! The key of `call` given its profiled execution time `exec_s` on the instance.
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p);

@@ -19,6 +19,7 @@ std::vector<TuneAxis> default_tune_axes(const std::string& policy) {
     return {{"alpha", {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}}};
   if (policy == "t2s")
     return {{"step_stretch", {1.5, 2.0, 3.0}},
+            {"prefill_spread", {0, 16}},
             {"chunk_floor", {16, 64, 128}},
             {"chunk_rule", {0, 1}},
             {"offload_home", {0, 1}},

@@ -439,3 +439,41 @@ TEST_CASE("t2s chunk_rule=1: the prefill chunk minimises the total delay, checke
   stretch.next(k.insts[0], 0);
   CHECK(stretch.prefill_chunk_tokens(k.insts[0]) != best);
 }
+
+TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread, long ones the step_stretch cap",
+          "[scheduler]") {
+  Cluster k;
+  std::vector<agents::LlmCall> calls;
+  calls.reserve(8);
+  for (int i = 0; i < 4; ++i) calls.push_back(make_call(10 + i, 200, 400));
+  for (int i = 0; i < 4; ++i) k.insts[0].running.push_back({&calls[static_cast<size_t>(i)], 0, 200, 30, 0, 0, 0});
+  k.insts[0].running_context = 4 * 230;
+  // Waiting prompts of 100, 200 and 300 tokens: mean 200.
+  for (int i = 0; i < 3; ++i) calls.push_back(make_call(20 + i, 100 * (i + 1), 50));
+  for (int i = 0; i < 3; ++i) k.enqueue(0, calls[static_cast<size_t>(4 + i)], 0);
+  T2sParams off;
+  T2sLocal stretch(off, std::make_shared<T2sShared>(), 0);
+  stretch.next(k.insts[0], 0);
+  const int cap = stretch.prefill_chunk_tokens(k.insts[0]);
+  REQUIRE(cap > 40);  // the step_stretch cap is well above what the spread asks for here
+  T2sParams on;
+  on.prefill_spread = 10;
+  T2sLocal spread(on, std::make_shared<T2sShared>(), 0);
+  spread.next(k.insts[0], 0);
+  CHECK(spread.prefill_chunk_tokens(k.insts[0]) == 20);  // ceil(200 / 10)
+  CHECK(spread_chunk_tokens(on, k.insts[0], cap) == 20);
+  on.prefill_spread = 100;
+  CHECK(spread_chunk_tokens(on, k.insts[0], cap) == 8);  // never below 8 tokens
+  // One long prompt in prefill raises the mean above the cap: the step_stretch cap holds.
+  calls.push_back(make_call(30, 40000, 50));
+  k.insts[0].running.push_back({&calls[7], 0, 0, 0, 0, 0, 0});
+  on.prefill_spread = 10;
+  CHECK(spread_chunk_tokens(on, k.insts[0], cap) == cap);
+  CHECK(spread_chunk_tokens(off, k.insts[0], cap) == cap);  // knob off
+  // The dispatcher models the smaller chunk: a new call's prefill is stretched over more decode steps.
+  k.insts[0].running.pop_back();
+  T2sDispatcher d_off(off, std::make_shared<T2sShared>());
+  T2sDispatcher d_on(on, std::make_shared<T2sShared>());
+  const auto probe = make_call(40, 1500, 20);
+  CHECK(d_on.estimate(probe, k.insts[0], 0) > d_off.estimate(probe, k.insts[0], 0));
+}
