@@ -84,6 +84,7 @@ void T2sDispatcher::reset() {
   profiles_.clear();
   shared_->speed.clear();
   shared_->inflation = 1.0;
+  shared_->chunk.clear();
   standalone_.clear();
   bias_.clear();
   pending_.clear();
@@ -205,7 +206,9 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
     if (p_.chunk_wait && !inst.running.empty() && prof.prefill_per_token_s > 0) {
       const double running_step = inst.cost->decode_step_s(static_cast<int>(inst.running.size()),
                                                            std::max<int64_t>(1, inst.running_context));
+      const int chosen = p_.chunk_rule == 1 && inst.index < shared_->chunk.size() ? shared_->chunk[inst.index] : 0;
       const double chunk = p_.chunk > 0 ? p_.chunk
+                           : chosen > 0 ? chosen
                            : p_.step_stretch > 1.0
                                ? spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, running_step,
                                                                                     prof.prefill_per_token_s))
@@ -403,7 +406,12 @@ int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
   const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
                                                         : profile_call_time(*inst.cost).prefill_per_token_s;
   if (per_token <= 0) return 0;
-  if (p_.chunk_rule == 1) return delay_minimizing_chunk(inst, step, per_token);
+  if (p_.chunk_rule == 1) {
+    const int c = delay_minimizing_chunk(inst, step, per_token);
+    if (shared_->chunk.size() <= index_) shared_->chunk.resize(index_ + 1, 0);
+    shared_->chunk[index_] = c;
+    return c;
+  }
   return static_cast<int>(spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, step, per_token)));
 }
 

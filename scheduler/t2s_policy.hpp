@@ -58,6 +58,9 @@ struct T2sShared {
   //! Observed call latency (release → finish) ÷ its standalone time on the fastest instance (EWMA; ≥ 1): how much
   //! queueing and batching stretch the remaining work, which the agents' estimates count at standalone speed.
   double inflation = 1.0;
+  //! Per instance: the prefill chunk cap its local queue chose last under chunk_rule=1 (0 = none yet), which the
+  //! dispatcher's chunk_wait estimate uses (that rule depends on the whole running set, too costly per offer).
+  std::vector<int> chunk;
   //! The factor of instance `i` (1 when unknown).
   double factor(size_t i) const { return i < speed.size() ? speed[i] : 1.0; }
 };

@@ -438,6 +438,23 @@ TEST_CASE("t2s chunk_rule=1: the prefill chunk minimises the total delay, checke
   T2sLocal stretch(T2sParams{}, std::make_shared<T2sShared>(), 0);
   stretch.next(k.insts[0], 0);
   CHECK(stretch.prefill_chunk_tokens(k.insts[0]) != best);
+  // The dispatcher's chunk_wait estimate models the chunk the local queue chose, not the step_stretch rule's.
+  auto shared = std::make_shared<T2sShared>();
+  T2sDispatcher before(p, shared);
+  const auto probe = make_call(40, 2000, 20);
+  const double assumed = before.estimate(probe, k.insts[0], 0);
+  T2sLocal chooser(p, shared, 0);
+  chooser.next(k.insts[0], 0);
+  REQUIRE(chooser.prefill_chunk_tokens(k.insts[0]) == best);
+  REQUIRE(shared->chunk.size() == 1);
+  CHECK(shared->chunk[0] == best);
+  T2sParams fixed = p;
+  fixed.chunk_rule = 0;
+  fixed.chunk = static_cast<int>(best);  // the same chunk, given directly
+  T2sDispatcher reference(fixed, std::make_shared<T2sShared>());
+  const double modelled = before.estimate(probe, k.insts[0], 0);
+  CHECK(modelled != Approx(assumed));
+  CHECK(modelled == Approx(reference.estimate(probe, k.insts[0], 0)));
 }
 
 TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread, long ones the step_stretch cap",
