@@ -30,6 +30,7 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
   p.chunk_floor = std::max(1, static_cast<int>(c.param("chunk_floor", p.chunk_floor)));
   p.prefill_spread = std::max(0.0, c.param("prefill_spread", p.prefill_spread));
+  p.free_slack = std::max(0.0, c.param("free_slack", p.free_slack));
   p.chunk_rule = std::clamp(static_cast<int>(c.param("chunk_rule", p.chunk_rule)), 0, 1);
   p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
@@ -40,16 +41,47 @@ double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_pe
   return std::max(static_cast<double>(p.chunk_floor), (p.step_stretch - 1.0) * step_s / prefill_per_token_s);
 }
 
+int free_prefill_tokens(const CostModel& cost, int decoders, int64_t context, double slack, int limit) {
+  IterationShape shape;
+  shape.decode_seqs = std::max(1, decoders);
+  shape.decode_context = std::max<int64_t>(context, shape.decode_seqs);
+  const double bound = (1.0 + slack) * cost.iteration_s(shape);
+  auto fits = [&](int tokens) {
+    IterationShape s = shape;
+    s.prefill_tokens = tokens;
+    s.prefill_attn = static_cast<double>(tokens) * (1024.0 + tokens / 2.0);  // a chunk part-way into a prompt
+    return cost.iteration_s(s) <= bound;
+  };
+  if (limit < 1 || !fits(1)) return 0;
+  if (fits(limit)) return limit;
+  int lo = 1, hi = limit;  // fits(lo), !fits(hi)
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double cap) {
   if (p.prefill_spread <= 0) return cap;
   int64_t left = 0;
   size_t prompts = 0;
-  for (const auto& r : inst.running)
-    if (!r.prefill_done()) left += r.call->prompt_tokens - r.prefilled, ++prompts;
+  int decoders = 0;
+  for (const auto& r : inst.running) {
+    if (!r.prefill_done())
+      left += r.call->prompt_tokens - r.prefilled, ++prompts;
+    else
+      ++decoders;
+  }
   const size_t scan = std::min(inst.waiting.size(), p.scan_limit);
   for (size_t w = 0; w < scan; ++w) left += inst.waiting[w].call->prompt_tokens, ++prompts;
   if (prompts == 0) return cap;
-  const double spread = std::ceil(static_cast<double>(left) / static_cast<double>(prompts) / p.prefill_spread);
+  double spread = std::ceil(static_cast<double>(left) / static_cast<double>(prompts) / p.prefill_spread);
+  if (p.free_slack > 0 && inst.cost) {
+    // Prompt tokens that ride along almost for free (the iteration stays memory-bound) are not held back.
+    const int free = free_prefill_tokens(*inst.cost, decoders, inst.running_context, p.free_slack, 1024);
+    spread = std::max(spread, std::ceil(static_cast<double>(free) / static_cast<double>(prompts)));
+  }
   return std::max(8.0, std::min(cap, spread));
 }
 

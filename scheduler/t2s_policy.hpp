@@ -43,6 +43,8 @@ struct T2sParams {
                              //!< waiting behind prompts + prompts stretched over iterations)
   double prefill_spread = 0;  //!< > 0: the chunk cap is also at most the mean prompt still to prefill on the instance
                               //!< ÷ this, so short prompts trickle in beside the decoders (at least 8 tokens)
+  double free_slack = 0.1;   //!< > 0 (with prefill_spread): the prompts may share at least the prefill tokens that
+                             //!< lengthen the decode step by ≤ this fraction (cost model: free while memory-bound)
   int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)
@@ -82,6 +84,12 @@ double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_pe
 //! tokens; `cap` itself when the knob is off or nothing is left to prefill. The local queue caps chunks with it; the
 //! dispatcher's wait estimate models it.
 double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double cap);
+
+//! The most prefill tokens one iteration may add to the decode step of `decoders` sequences (total context
+//! `context`) on `cost` and last ≤ (1 + slack) × the plain step, from the cost model itself (a roofline model hides
+//! tens to hundreds of tokens under the weight reads, which a per-token rate cannot see); at most `limit`, 0 when
+//! not even one token fits.
+int free_prefill_tokens(const CostModel& cost, int decoders, int64_t context, double slack, int limit);
 
 //! The key of `call` given its profiled execution time `exec_s` on the instance.
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p);

@@ -475,12 +475,29 @@ TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread,
   REQUIRE(cap > 40);  // the step_stretch cap is well above what the spread asks for here
   T2sParams on;
   on.prefill_spread = 10;
+  on.free_slack = 0;  // the spread alone first
   T2sLocal spread(on, std::make_shared<T2sShared>(), 0);
   spread.next(k.insts[0], 0);
   CHECK(spread.prefill_chunk_tokens(k.insts[0]) == 20);  // ceil(200 / 10)
   CHECK(spread_chunk_tokens(on, k.insts[0], cap) == 20);
   on.prefill_spread = 100;
   CHECK(spread_chunk_tokens(on, k.insts[0], cap) == 8);  // never below 8 tokens
+  // free_slack: the 3 prompts share at least the tokens that lengthen the decode step by ≤ 10% on this A100.
+  const int free = free_prefill_tokens(k.costs[0], 4, k.insts[0].running_context, 0.1, 1024);
+  const double plain = k.costs[0].decode_step_s(4, k.insts[0].running_context);
+  IterationShape with_free;
+  with_free.decode_seqs = 4;
+  with_free.decode_context = k.insts[0].running_context;
+  with_free.prefill_tokens = free;
+  with_free.prefill_attn = free * (1024.0 + free / 2.0);
+  CHECK(k.costs[0].iteration_s(with_free) <= 1.1 * plain);
+  with_free.prefill_tokens = free + 1;
+  with_free.prefill_attn = (free + 1) * (1024.0 + (free + 1) / 2.0);
+  CHECK(k.costs[0].iteration_s(with_free) > 1.1 * plain);
+  REQUIRE(free > 3 * 8);  // a roofline A100 step hides far more than three 8-token chunks
+  on.free_slack = 0.1;
+  CHECK(spread_chunk_tokens(on, k.insts[0], cap) == std::min<double>(cap, std::ceil(free / 3.0)));
+  on.free_slack = 0;
   // One long prompt in prefill raises the mean above the cap: the step_stretch cap holds.
   calls.push_back(make_call(30, 40000, 50));
   k.insts[0].running.push_back({&calls[7], 0, 0, 0, 0, 0, 0});
