@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,19 @@ int main(int argc, char** argv) {
   const auto single = fresh_states(false);
   std::vector<HeldCall> held;
 
+  // The same queues with a running batch of 32 on every instance (a few of them still prefilling): the state in
+  // which t2s's chunk-aware estimates (chunk_wait, prefill_spread) do their work.
+  auto busy = spread;
+  auto running = make_calls(32 * n, rng);
+  for (size_t k = 0; k < running.size(); ++k) {
+    auto& s = busy[k % n];
+    const auto& c = running[k];
+    const int prefilled = k % 8 == 0 ? c.prompt_tokens / 2 : c.prompt_tokens;
+    s.running.push_back({&c, 0, prefilled, prefilled < c.prompt_tokens ? 0 : 10, 0, 60.0, 65.0});
+    s.running_context += prefilled;
+    s.running_prefill_left += c.prompt_tokens - prefilled;
+  }
+
   auto registry = default_policy_registry();
   PolicyContext ctx;
   ctx.cluster = &cluster;
@@ -91,12 +105,23 @@ int main(int argc, char** argv) {
               "p99 vs rr");
   double rr_p99 = 0;
   using Clock = std::chrono::steady_clock;
-  for (const auto& name : registry.names()) {
-    Policy p = registry.make(name, ctx);
+  struct Row {
+    std::string label, policy;
+    std::map<std::string, double> params;
+    const std::vector<InstanceState>* states;
+  };
+  std::vector<Row> rows;
+  for (const auto& name : registry.names()) rows.push_back({name, name, {}, &spread});
+  rows.push_back({"t2s busy", "t2s", {}, &busy});
+  rows.push_back({"t2s busy spread", "t2s", {{"prefill_spread", 16.0}}, &busy});
+  for (const auto& row : rows) {
+    const auto& name = row.label;
+    ctx.params = row.params;
+    Policy p = registry.make(row.policy, ctx);
     std::vector<double> d_us, l_us;
     const agents::LlmCall* calls[] = {&stage[0], &stage[1]};
     std::vector<DispatchDecision> out(2);
-    ClusterView view{70.0, &spread, &held};
+    ClusterView view{70.0, row.states, &held};
     for (int r = 0; r < reps; ++r) {
       auto t0 = Clock::now();
       p.dispatcher->dispatch(calls, view, out);
