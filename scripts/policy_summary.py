@@ -95,6 +95,12 @@ def robust_table():
             lines.append(f"| {sc} | {p} | {fmt(r.get((p, 0.04), {}).get('latency_p95_s'))} | "
                          f"{fmt(r.get((p, 0.08), {}).get('latency_p95_s'))} | {at_ku} | {fmt(mr.get(p), 3)} | {vs('rr-fcfs')} | "
                          f"{vs('hexgen')} | {vs('autellix-plas')} |")
+    for sc in ["gamma2", "gamma4"]:
+        th, tt = f"{out}/robust/{sc}/tune/tune.json", f"{out}/robust/{sc}/tune_t2s/tune.json"
+        if os.path.exists(th) and os.path.exists(tt):
+            knobs = " ".join(f"{k}={v:g}" for k, v in sorted(load(tt)["best"].items())) or "defaults"
+            lines.append(f"\n{sc}: tuned on that arrival process (0.04 and 0.08 q/s windows): hexgen alpha = "
+                         f"{load(th)['best'].get('alpha')}, t2s {knobs}.")
     return "\n".join(lines)
 
 
