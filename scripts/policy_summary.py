@@ -177,3 +177,34 @@ print(ablation_table("ablation_slowdown"))
 print("\n### Robustness (all traces)\n")
 print(robust_table())
 print(f"\n({PAPER})")
+
+
+def targets_table():
+    """The issue's targets: t2s vs each peer, P95 at rr-fcfs's keep-up rate and max rate at 95%, exact thresholds."""
+    goal = {"rr-fcfs": 2.0, "hexgen": 1.2, "autellix-plas": 1.2}
+    lines = ["| workload | rr-fcfs keep-up rate | vs rr-fcfs P95 / rate (≥ 2) | vs hexgen P95 / rate (≥ 1.2) | "
+             "vs autellix P95 / rate (≥ 1.2) |", "|---|---|---|---|---|"]
+    mark = lambda v, g: f"{v:.3f} ✓" if v >= g else f"**{v:.3f}**"
+    scen = [(tr, f"{out}/{tr}/main/compare.json") for tr in TRACES] + \
+           [(f"robust {sc}", f"{out}/robust/{sc}/compare.json")
+            for sc in ["gamma2", "gamma4", "cost_fast_pessimistic", "cost_fast_optimistic", "slowdown"]]
+    for name, path in scen:
+        if not os.path.exists(path):
+            continue
+        d = load(path)
+        r = runs_by(d)
+        mr = d.get("max_rate_at_slo", {})
+        ku = round(d.get("keepup", {}).get("rate", 0), 4)
+        if not ku or ("t2s", ku) not in r:
+            continue
+        cells = []
+        for peer, g in goal.items():
+            p95 = r[(peer, ku)]["latency_p95_s"] / r[("t2s", ku)]["latency_p95_s"]
+            rate = mr["t2s"] / mr[peer] if mr.get(peer) else float("inf")
+            cells.append(f"{mark(p95, g)} / {mark(rate, g) if mr.get(peer) else '∞ ✓ (peer never reaches 95%)'}")
+        lines.append(f"| {name} | {ku} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+print("\n### Targets\n")
+print(targets_table())
