@@ -21,6 +21,8 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.offload = std::max(0.0, c.param("offload", p.offload));
   p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
   p.offload_home = flag("offload_home", p.offload_home);
+  p.externality = std::max(0.0, c.param("externality", p.externality));
+  p.prefill_externality = std::max(0.0, c.param("prefill_externality", p.prefill_externality));
   p.home_tolerance = std::max(0.0, c.param("home_tolerance", p.home_tolerance));
   p.home_prefill = flag("home_prefill", p.home_prefill);
   p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
@@ -83,6 +85,28 @@ double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double
     spread = std::max(spread, std::ceil(static_cast<double>(free) / static_cast<double>(prompts)));
   }
   return std::max(8.0, std::min(cap, spread));
+}
+
+double added_decode_delay_s(const agents::LlmCall& call, const InstanceState& inst) {
+  if (inst.running.empty() || !inst.cost) return 0.0;
+  const int b = static_cast<int>(inst.running.size());
+  const int64_t ctx = std::max<int64_t>(1, inst.running_context);
+  const double longer = inst.cost->decode_step_s(b + 1, ctx + call.prompt_tokens) - inst.cost->decode_step_s(b, ctx);
+  const double their_steps = static_cast<double>(inst.running_decode_left) / b;
+  const double shared_steps = std::min(static_cast<double>(std::max(0, call.expected_output_tokens - 1)), their_steps);
+  return b * std::max(0.0, longer) * shared_steps;
+}
+
+double added_prefill_delay_s(const agents::LlmCall& call, const InstanceState& inst, int cached_tokens) {
+  if (inst.running.empty() || !inst.cost) return 0.0;
+  const int b = static_cast<int>(inst.running.size());
+  IterationShape plain;
+  plain.decode_seqs = b;
+  plain.decode_context = std::max<int64_t>(1, inst.running_context);
+  IterationShape with_prompt = plain;
+  with_prompt.prefill_tokens = std::max(1, call.prompt_tokens - cached_tokens);
+  with_prompt.prefill_attn = with_prompt.prefill_tokens * (cached_tokens + with_prompt.prefill_tokens / 2.0);
+  return b * std::max(0.0, inst.cost->iteration_s(with_prompt) - inst.cost->iteration_s(plain));
 }
 
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p) {
@@ -261,7 +285,11 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
     const double budget = inst.spec ? inst.spec->max_batch_tokens : 2048;
     own_decode += std::min(behind, steps * budget) * prof.prefill_per_token_s;
   }
-  return now + f * (wait + own_prefill + own_decode);
+  // What this call costs the calls already running there (weighted; 0 = a selfish earliest completion).
+  double externality = 0;
+  if (p_.externality > 0) externality += p_.externality * added_decode_delay_s(call, inst);
+  if (p_.prefill_externality > 0) externality += p_.prefill_externality * added_prefill_delay_s(call, inst, hit);
+  return now + f * (wait + own_prefill + own_decode + externality);
 }
 
 void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, const ClusterView& view,

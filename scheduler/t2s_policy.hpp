@@ -32,6 +32,9 @@ struct T2sParams {
   bool offload_home = false;  //!< home whole workflows on a slower instance when that ends them no later than the
                               //!< fast path at its observed stretch (× 1 + home_tolerance); later calls stay home
                               //!< while they meet the deadline there (`offload` is then the margin)
+  double externality = 0;    //!< > 0: the dispatcher adds this × added_decode_delay_s (the delay a call's decode
+                             //!< steps cause the calls already running there) to an instance's completion estimate
+  double prefill_externality = 0;  //!< the same for added_prefill_delay_s (the delay its prefill causes them)
   bool home_prefill = true;   //!< the home's slowness also counts its prefill ratio (the rest may be prefill-heavy)
   double home_tolerance = 0.0;  //!< how much later than the fast path a homed workflow may be expected to end
   double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
@@ -90,6 +93,15 @@ double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double
 //! tens to hundreds of tokens under the weight reads, which a per-token rate cannot see); at most `limit`, 0 when
 //! not even one token fits.
 int free_prefill_tokens(const CostModel& cost, int decoders, int64_t context, double slack, int limit);
+
+//! Seconds of delay `call`'s decode adds to the calls running on `inst`, summed over them: each shared decode step
+//! (at most as many as they have left on average) lengthens from the cost model's step at the running batch to the
+//! step with one more sequence: nothing while the step is memory-bound, per-token compute once it is not.
+double added_decode_delay_s(const agents::LlmCall& call, const InstanceState& inst);
+
+//! Seconds of delay `call`'s prefill (minus `cached_tokens`) adds to the calls running on `inst`, summed over them:
+//! the cost model's iteration with the prompt and the running batch minus the batch's plain decode step, per call.
+double added_prefill_delay_s(const agents::LlmCall& call, const InstanceState& inst, int cached_tokens);
 
 //! The key of `call` given its profiled execution time `exec_s` on the instance.
 LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p);

@@ -20,6 +20,8 @@ std::vector<TuneAxis> default_tune_axes(const std::string& policy) {
   if (policy == "t2s")
     return {{"step_stretch", {1.5, 2.0, 3.0}},
             {"prefill_spread", {0, 16}},
+            {"prefill_externality", {0, 2}},
+            {"externality", {0, 2}},
             {"chunk_floor", {16, 64, 128}},
             {"chunk_rule", {0, 1}},
             {"offload_home", {0, 1}},

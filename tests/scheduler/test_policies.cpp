@@ -511,3 +511,51 @@ TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread,
   const auto probe = make_call(40, 1500, 20);
   CHECK(d_on.estimate(probe, k.insts[0], 0) > d_off.estimate(probe, k.insts[0], 0));
 }
+
+TEST_CASE("t2s externality: the delay a call adds to the running batch, from the cost model, enters the estimate",
+          "[scheduler]") {
+  Cluster k;
+  // a100-0 (index 0) runs 96 decoding calls: one more sequence and any prompt lengthen the step of all 96. The
+  // A6000 (index 2) runs 2.
+  std::vector<agents::LlmCall> calls;
+  calls.reserve(120);
+  for (int i = 0; i < 98; ++i) calls.push_back(make_call(100 + i, 600, 400));
+  for (int i = 0; i < 96; ++i) {
+    k.insts[0].running.push_back({&calls[static_cast<size_t>(i)], 0, 600, 100, 0, 0, 0});
+    k.insts[0].running_context += 700;
+    k.insts[0].running_decode_left += 300;
+  }
+  for (int i = 96; i < 98; ++i) {
+    k.insts[2].running.push_back({&calls[static_cast<size_t>(i)], 0, 600, 100, 0, 0, 0});
+    k.insts[2].running_context += 700;
+    k.insts[2].running_decode_left += 300;
+  }
+  const auto c = make_call(1, 2000, 200);
+  // Hand computation with the same cost model.
+  const auto& a100 = k.costs[0];
+  const double step = a100.decode_step_s(96, 96 * 700);
+  const double longer = a100.decode_step_s(97, 96 * 700 + 2000) - step;
+  REQUIRE(longer > 0);
+  CHECK(added_decode_delay_s(c, k.insts[0]) == Approx(96 * longer * std::min(199.0, 300.0)));
+  IterationShape with_prompt;
+  with_prompt.decode_seqs = 96;
+  with_prompt.decode_context = 96 * 700;
+  with_prompt.prefill_tokens = 2000;
+  with_prompt.prefill_attn = 2000 * 1000.0;
+  CHECK(added_prefill_delay_s(c, k.insts[0], 0) == Approx(96 * (a100.iteration_s(with_prompt) - step)));
+  CHECK(added_prefill_delay_s(c, k.insts[0], 1500) < added_prefill_delay_s(c, k.insts[0], 0));  // cached prefix
+  CHECK(added_decode_delay_s(c, k.insts[1]) == 0.0);  // nothing running there
+  // The A6000 runs 2 calls: whatever one more sequence costs a step there (its KV reads and PCIe all-reduces), it
+  // delays 2 calls, not 96.
+  CHECK(added_decode_delay_s(c, k.insts[2]) > 0);
+  CHECK(added_decode_delay_s(c, k.insts[2]) < 0.2 * added_decode_delay_s(c, k.insts[0]));
+  // The estimate grows by exactly the weighted delays; a weight of 0 leaves it alone.
+  T2sParams off;
+  T2sParams on;
+  on.externality = 2;
+  on.prefill_externality = 2;
+  T2sDispatcher d_off(off, std::make_shared<T2sShared>());
+  T2sDispatcher d_on(on, std::make_shared<T2sShared>());
+  const double extra = d_on.estimate(c, k.insts[0], 0) - d_off.estimate(c, k.insts[0], 0);
+  CHECK(extra == Approx(2 * added_decode_delay_s(c, k.insts[0]) + 2 * added_prefill_delay_s(c, k.insts[0], 0)));
+}
