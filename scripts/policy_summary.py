@@ -22,6 +22,14 @@ def runs_by(d):
     return r
 
 
+def load_compare(path):
+    """A compare.json as (runs by (policy, rate), max rate at SLO by policy, rr-fcfs keep-up rate or 0); None if absent."""
+    if not os.path.exists(path):
+        return None
+    d = load(path)
+    return runs_by(d), d.get("max_rate_at_slo", {}), round(d.get("keepup", {}).get("rate", 0), 4)
+
+
 def fmt(v, nd=1):
     return "-" if v is None else f"{v:.{nd}f}"
 
@@ -82,13 +90,10 @@ def robust_table():
     lines = ["| scenario | policy | P95 @0.04 | P95 @0.08 | P95 @rr keep-up | max rate @95% | rate vs rr | rate vs hexgen | "
              "rate vs autellix |", "|---|---|---|---|---|---|---|---|---|"]
     for sc in ["gamma2", "gamma4", "cost_fast_pessimistic", "cost_fast_optimistic", "slowdown"]:
-        path = f"{out}/robust/{sc}/compare.json"
-        if not os.path.exists(path):
+        loaded = load_compare(f"{out}/robust/{sc}/compare.json")
+        if not loaded:
             continue
-        d = load(path)
-        r = runs_by(d)
-        mr = d.get("max_rate_at_slo", {})
-        ku = round(d.get("keepup", {}).get("rate", 0), 4)
+        r, mr, ku = loaded
         for p in ["rr-fcfs", "hexgen", "autellix-plas", "t2s"]:
             vs = lambda peer: fmt(mr.get(p, 0) / mr[peer], 2) + "x" if mr.get(peer) else "-"
             at_ku = f"{fmt(r.get((p, ku), {}).get('latency_p95_s'))} @{ku}" if ku else "-"
@@ -189,12 +194,10 @@ def targets_table():
            [(f"robust {sc}", f"{out}/robust/{sc}/compare.json")
             for sc in ["gamma2", "gamma4", "cost_fast_pessimistic", "cost_fast_optimistic", "slowdown"]]
     for name, path in scen:
-        if not os.path.exists(path):
+        loaded = load_compare(path)
+        if not loaded:
             continue
-        d = load(path)
-        r = runs_by(d)
-        mr = d.get("max_rate_at_slo", {})
-        ku = round(d.get("keepup", {}).get("rate", 0), 4)
+        r, mr, ku = loaded
         if not ku or ("t2s", ku) not in r:
             continue
         cells = []

@@ -36,6 +36,13 @@ struct Cluster {
     insts[i].waiting_prompt_tokens += c.prompt_tokens;
     insts[i].waiting_output_tokens += c.expected_output_tokens;
   }
+  // Puts `c` in instance i's running batch with `prefilled` prompt and `decoded` output tokens done (counters too).
+  void start(size_t i, const agents::LlmCall& c, int prefilled, int decoded) {
+    insts[i].running.push_back({&c, 0, prefilled, decoded, 0, 0, 0});
+    insts[i].running_context += prefilled + decoded;
+    insts[i].running_prefill_left += c.prompt_tokens - prefilled;
+    insts[i].running_decode_left += std::max(0, c.expected_output_tokens - decoded);
+  }
 };
 
 agents::LlmCall make_call(uint64_t id, int prompt, int out, double deadline = 1e18) {
@@ -463,8 +470,7 @@ TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread,
   std::vector<agents::LlmCall> calls;
   calls.reserve(8);
   for (int i = 0; i < 4; ++i) calls.push_back(make_call(10 + i, 200, 400));
-  for (int i = 0; i < 4; ++i) k.insts[0].running.push_back({&calls[static_cast<size_t>(i)], 0, 200, 30, 0, 0, 0});
-  k.insts[0].running_context = 4 * 230;
+  for (int i = 0; i < 4; ++i) k.start(0, calls[static_cast<size_t>(i)], 200, 30);
   // Waiting prompts of 100, 200 and 300 tokens: mean 200.
   for (int i = 0; i < 3; ++i) calls.push_back(make_call(20 + i, 100 * (i + 1), 50));
   for (int i = 0; i < 3; ++i) k.enqueue(0, calls[static_cast<size_t>(4 + i)], 0);
@@ -520,16 +526,7 @@ TEST_CASE("t2s externality: the delay a call adds to the running batch, from the
   std::vector<agents::LlmCall> calls;
   calls.reserve(120);
   for (int i = 0; i < 98; ++i) calls.push_back(make_call(100 + i, 600, 400));
-  for (int i = 0; i < 96; ++i) {
-    k.insts[0].running.push_back({&calls[static_cast<size_t>(i)], 0, 600, 100, 0, 0, 0});
-    k.insts[0].running_context += 700;
-    k.insts[0].running_decode_left += 300;
-  }
-  for (int i = 96; i < 98; ++i) {
-    k.insts[2].running.push_back({&calls[static_cast<size_t>(i)], 0, 600, 100, 0, 0, 0});
-    k.insts[2].running_context += 700;
-    k.insts[2].running_decode_left += 300;
-  }
+  for (int i = 0; i < 98; ++i) k.start(i < 96 ? 0 : 2, calls[static_cast<size_t>(i)], 600, 100);
   const auto c = make_call(1, 2000, 200);
   // Hand computation with the same cost model.
   const auto& a100 = k.costs[0];
