@@ -15,6 +15,7 @@ void add_compare_command(CLI::App& app) {
     SimFlags sim;
     std::string policies, rates, bisect, keepup, out = "out/compare";
     double slo_target = 0.95, keepup_fraction = 0.9;
+    int bisect_steps = 8;
   };
   auto o = std::make_shared<Opts>();
   auto registry_names = scheduler::default_policy_registry().names();
@@ -27,7 +28,10 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--rates", o->rates, "comma-separated rates (workflows/s); default: --rate");
   cmd->add_option("--slo-target", o->slo_target, "attainment target for max_rate_at_slo")->capture_default_str();
   cmd->add_option("--bisect", o->bisect,
-                  "LO,HI: find each policy's max rate at the SLO target by bisection in [LO, HI] (8 runs each)");
+                  "LO,HI: find each policy's max rate at the SLO target by bisection in [LO, HI] (--bisect-steps runs each)");
+  cmd->add_option("--bisect-steps", o->bisect_steps, "runs per bisection (each halves the interval)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 30));
   cmd->add_option("--keepup", o->keepup,
                   "POLICY: find the highest rate where POLICY keeps up (throughput >= --keepup-fraction x offered) by "
                   "bisection in the --bisect range, run every policy there and print their P95 ratios at that rate");
@@ -76,7 +80,7 @@ void add_compare_command(CLI::App& app) {
       for (const auto& p : policies)
         max_rate[p] = scheduler::max_rate_by_bisection(
             [&](double r) { return scheduler::run_policy(setup, registry, p, r).metrics.slo_attainment; }, lo, hi,
-            o->slo_target);
+            o->slo_target, o->bisect_steps);
     }
     std::optional<scheduler::KeepUpRate> keepup;
     std::vector<scheduler::RunMetrics> at_keepup;
@@ -85,7 +89,7 @@ void add_compare_command(CLI::App& app) {
       keepup = scheduler::KeepUpRate{o->keepup, o->keepup_fraction, 0.0};
       keepup->rate = scheduler::keepup_rate_by_bisection(
           [&](double r) { return scheduler::run_policy(setup, registry, o->keepup, r).metrics.throughput_wf_per_s; },
-          std::stod(lh[0]), std::stod(lh[1]), o->keepup_fraction);
+          std::stod(lh[0]), std::stod(lh[1]), o->keepup_fraction, o->bisect_steps);
       if (keepup->rate > 0) {
         for (const auto& p : policies) at_keepup.push_back(scheduler::run_policy(setup, registry, p, keepup->rate).metrics);
         // The runs at the keep-up rate join the sweep unless it already holds that rate.
