@@ -186,9 +186,21 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
   snap.hopeless.clear();
   snap.tokens.clear();
   snap.prefix.clear();
+  const auto& prof = profiles_.get(inst);
+  // The chunk the instance's prefill runs under, the same for every call of this offer.
+  snap.running_step = snap.chunk = 0;
+  if (p_.batch_aware && p_.chunk_wait && !inst.running.empty() && prof.prefill_per_token_s > 0) {
+    snap.running_step =
+        inst.cost->decode_step_s(static_cast<int>(inst.running.size()), std::max<int64_t>(1, inst.running_context));
+    const int chosen = p_.chunk_rule == 1 && inst.index < shared_->chunk.size() ? shared_->chunk[inst.index] : 0;
+    const double stretch_cap = stretch_chunk_tokens(p_, snap.running_step, prof.prefill_per_token_s);
+    snap.chunk = p_.chunk > 0          ? p_.chunk
+                 : chosen > 0          ? chosen
+                 : p_.step_stretch > 1 ? spread_chunk_tokens(p_, inst, stretch_cap)
+                                       : 0.0;
+  }
   snap.valid = p_.batch_aware && p_.slack && p_.priority_wait && inst.waiting.size() <= p_.scan_limit;
   if (!snap.valid) return;
-  const auto& prof = profiles_.get(inst);
   const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
   for (const auto& w : inst.waiting) {
     const auto& c = *w.call;
@@ -259,18 +271,7 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
     const double ctx = inst.running.empty() ? call.prompt_tokens + call.expected_output_tokens / 2.0
                                             : static_cast<double>(inst.running_context) / inst.running.size();
     step = inst.cost->decode_step_s(b, static_cast<int64_t>(b * std::max(ctx, 1.0)));
-    if (p_.chunk_wait && !inst.running.empty() && prof.prefill_per_token_s > 0) {
-      const double running_step = inst.cost->decode_step_s(static_cast<int>(inst.running.size()),
-                                                           std::max<int64_t>(1, inst.running_context));
-      const int chosen = p_.chunk_rule == 1 && inst.index < shared_->chunk.size() ? shared_->chunk[inst.index] : 0;
-      const double chunk = p_.chunk > 0 ? p_.chunk
-                           : chosen > 0 ? chosen
-                           : p_.step_stretch > 1.0
-                               ? spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, running_step,
-                                                                                    prof.prefill_per_token_s))
-                               : 0.0;
-      if (chunk > 0) prefill_stretch = 1.0 + running_step / (chunk * prof.prefill_per_token_s);
-    }
+    if (snap.chunk > 0) prefill_stretch = 1.0 + snap.running_step / (snap.chunk * prof.prefill_per_token_s);
   }
   const double wait = in_flight + (ahead_tokens * prof.prefill_per_token_s + placed.prefill_s) * prefill_stretch;
   const double own_prefill = prof.seconds(call.prompt_tokens, 1, hit) +

@@ -139,6 +139,8 @@ class T2sDispatcher : public GlobalDispatcher {
     std::vector<int> tokens;        // prompt tokens
     std::vector<uint64_t> prefix;   // prefix ids
     bool valid = false;             // false: use the FCFS counters instead
+    double running_step = 0;        // chunk_wait: decode step of the running batch (0 = nothing running)
+    double chunk = 0;               // chunk_wait: the prefill chunk cap modelled (0 = none)
   };
   void snapshot(const InstanceState& inst, double now, QueueSnapshot& snap);
   double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed,
