@@ -28,7 +28,8 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--rates", o->rates, "comma-separated rates (workflows/s); default: --rate");
   cmd->add_option("--slo-target", o->slo_target, "attainment target for max_rate_at_slo")->capture_default_str();
   cmd->add_option("--bisect", o->bisect,
-                  "LO,HI: find each policy's max rate at the SLO target by bisection in [LO, HI] (--bisect-steps runs each)");
+                  "LO,HI: find each policy's max rate at the SLO target by bisection in [LO, HI] "
+                  "(--bisect-steps runs each)");
   cmd->add_option("--bisect-steps", o->bisect_steps, "runs per bisection (each halves the interval)")
       ->capture_default_str()
       ->check(CLI::Range(1, 30));
@@ -52,6 +53,13 @@ void add_compare_command(CLI::App& app) {
       rates.push_back(v);
     }
     if (rates.empty()) rates.push_back(o->sim.rate);
+    double lo = 0, hi = 0;  // the --bisect range
+    if (!o->bisect.empty()) {
+      auto lh = split_list(o->bisect);
+      if (lh.size() != 2) throw InputError("--bisect: expected LO,HI");
+      lo = std::stod(lh[0]), hi = std::stod(lh[1]);
+      if (!(lo > 0 && hi > lo)) throw InputError("--bisect: expected 0 < LO < HI");
+    }
     if (!o->keepup.empty()) {
       if (o->bisect.empty()) throw InputError("--keepup needs --bisect LO,HI (the range searched)");
       if (!registry.has(o->keepup)) registry.make(o->keepup, {});  // throws the InputError listing the names
@@ -73,10 +81,6 @@ void add_compare_command(CLI::App& app) {
     }
     bar.finish();
     if (!o->bisect.empty()) {
-      auto lh = split_list(o->bisect);
-      if (lh.size() != 2) throw InputError("--bisect: expected LO,HI");
-      const double lo = std::stod(lh[0]), hi = std::stod(lh[1]);
-      if (!(lo > 0 && hi > lo)) throw InputError("--bisect: expected 0 < LO < HI");
       for (const auto& p : policies)
         max_rate[p] = scheduler::max_rate_by_bisection(
             [&](double r) { return scheduler::run_policy(setup, registry, p, r).metrics.slo_attainment; }, lo, hi,
@@ -85,13 +89,13 @@ void add_compare_command(CLI::App& app) {
     std::optional<scheduler::KeepUpRate> keepup;
     std::vector<scheduler::RunMetrics> at_keepup;
     if (!o->keepup.empty()) {
-      auto lh = split_list(o->bisect);
       keepup = scheduler::KeepUpRate{o->keepup, o->keepup_fraction, 0.0};
       keepup->rate = scheduler::keepup_rate_by_bisection(
           [&](double r) { return scheduler::run_policy(setup, registry, o->keepup, r).metrics.throughput_wf_per_s; },
-          std::stod(lh[0]), std::stod(lh[1]), o->keepup_fraction, o->bisect_steps);
+          lo, hi, o->keepup_fraction, o->bisect_steps);
       if (keepup->rate > 0) {
-        for (const auto& p : policies) at_keepup.push_back(scheduler::run_policy(setup, registry, p, keepup->rate).metrics);
+        for (const auto& p : policies)
+          at_keepup.push_back(scheduler::run_policy(setup, registry, p, keepup->rate).metrics);
         // The runs at the keep-up rate join the sweep unless it already holds that rate.
         if (std::find(rates.begin(), rates.end(), keepup->rate) == rates.end())
           runs.insert(runs.end(), at_keepup.begin(), at_keepup.end());
