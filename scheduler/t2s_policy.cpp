@@ -36,7 +36,22 @@ T2sParams T2sParams::from(const PolicyContext& c) {
   p.chunk_rule = std::clamp(static_cast<int>(c.param("chunk_rule", p.chunk_rule)), 0, 1);
   p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
   p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
+  p.batch_knee = std::clamp(c.param("batch_knee", p.batch_knee), 0.0, 0.99);
   return p;
+}
+
+int throughput_knee_batch(const CostModel& cost, int max_running, double mean_context, double loss) {
+  const double ctx = std::max(1.0, mean_context);
+  auto rate = [&](int b) { return b / cost.decode_step_s(b, static_cast<int64_t>(b * ctx)); };
+  if (max_running <= 1) return 1;
+  const double target = (1.0 - loss) * rate(max_running);
+  if (rate(1) >= target) return 1;
+  int lo = 1, hi = max_running;  // rate(lo) < target <= rate(hi); the rate grows with the batch
+  while (hi - lo > 1) {
+    const int mid = lo + (hi - lo) / 2;
+    (rate(mid) >= target ? hi : lo) = mid;
+  }
+  return hi;
 }
 
 double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s) {
@@ -199,6 +214,15 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
                  : p_.step_stretch > 1 ? spread_chunk_tokens(p_, inst, stretch_cap)
                                        : 0.0;
   }
+  snap.knee = 0;
+  snap.slot_free_s = 0;
+  if (p_.batch_knee > 0 && inst.spec && !inst.running.empty()) {
+    const double runs = static_cast<double>(inst.running.size());
+    snap.knee = throughput_knee_batch(*inst.cost, inst.spec->max_running, inst.running_context / runs, p_.batch_knee);
+    // The running calls finish spread over their mean decode left: one frees a slot every (that time) ÷ count.
+    const double step = inst.cost->decode_step_s(static_cast<int>(runs), std::max<int64_t>(1, inst.running_context));
+    snap.slot_free_s = static_cast<double>(inst.running_decode_left) / runs * step / runs;
+  }
   snap.valid = p_.batch_aware && p_.slack && p_.priority_wait && inst.waiting.size() <= p_.scan_limit;
   if (!snap.valid) return;
   const double f = p_.adapt ? shared_->factor(inst.index) : 1.0;
@@ -266,14 +290,16 @@ double T2sDispatcher::completion(const agents::LlmCall& call, const InstanceStat
   // running set): step_stretch then only shapes this estimate.
   double prefill_stretch = 1.0;
   if (p_.batch_aware) {
-    const int max_running = inst.spec ? inst.spec->max_running : 256;
+    const int max_running = snap.knee > 0 ? snap.knee : inst.spec ? inst.spec->max_running : 256;
     const int b = static_cast<int>(std::min<int64_t>(batch, max_running));
     const double ctx = inst.running.empty() ? call.prompt_tokens + call.expected_output_tokens / 2.0
                                             : static_cast<double>(inst.running_context) / inst.running.size();
     step = inst.cost->decode_step_s(b, static_cast<int64_t>(b * std::max(ctx, 1.0)));
     if (snap.chunk > 0) prefill_stretch = 1.0 + snap.running_step / (snap.chunk * prof.prefill_per_token_s);
   }
-  const double wait = in_flight + (ahead_tokens * prof.prefill_per_token_s + placed.prefill_s) * prefill_stretch;
+  double wait = in_flight + (ahead_tokens * prof.prefill_per_token_s + placed.prefill_s) * prefill_stretch;
+  // Under the batch cap, the calls beyond it wait for running ones to finish.
+  if (snap.knee > 0 && batch > snap.knee) wait += static_cast<double>(batch - snap.knee) * snap.slot_free_s;
   const double own_prefill = prof.seconds(call.prompt_tokens, 1, hit) +
                              (prefill_stretch - 1.0) * (call.prompt_tokens - hit) * prof.prefill_per_token_s;
   const int steps = std::max(0, call.expected_output_tokens - 1);
@@ -440,8 +466,9 @@ int T2sLocal::next(const InstanceState& inst, double now) {
   // Bound first: observe() calibrates against this instance's cost model.
   if (profile_.source != inst.cost) profile_ = profile_call_time(*inst.cost);
   if (inst.waiting.empty()) return -1;
-  if (!p_.slack) return 0;
   const double f = p_.adapt ? shared_->factor(index_) : 1.0;
+  if (p_.batch_knee > 0 && !inst.running.empty() && inst.spec && at_knee(inst)) return -1;
+  if (!p_.slack) return 0;
   auto key = [&](const agents::LlmCall& c) {
     return laxity_key(c, f * profile_.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
   };
@@ -455,6 +482,12 @@ int T2sLocal::next(const InstanceState& inst, double now) {
     }
   }
   return static_cast<int>(best);
+}
+
+bool T2sLocal::at_knee(const InstanceState& inst) const {
+  const double runs = static_cast<double>(inst.running.size());
+  return static_cast<int>(runs) >=
+         throughput_knee_batch(*inst.cost, inst.spec->max_running, inst.running_context / runs, p_.batch_knee);
 }
 
 int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {

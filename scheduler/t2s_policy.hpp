@@ -52,6 +52,9 @@ struct T2sParams {
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
                               //!< (0 with chunk 0 = the instance's own chunking)
   double adapt_weight = 0.02;  //!< EWMA weight of one observed iteration
+  double batch_knee = 0.05;  //!< > 0: the running batch stops growing at the size beyond which decode throughput would
+                             //!< grow by less than this fraction (cost model): under overload calls queue, where
+                             //!< laxity and admission order act, instead of stretching every running call
   //! Reads the knobs from a context (missing ones keep their defaults).
   static T2sParams from(const PolicyContext& ctx);
 };
@@ -141,6 +144,8 @@ class T2sDispatcher : public GlobalDispatcher {
     bool valid = false;             // false: use the FCFS counters instead
     double running_step = 0;        // chunk_wait: decode step of the running batch (0 = nothing running)
     double chunk = 0;               // chunk_wait: the prefill chunk cap modelled (0 = none)
+    int knee = 0;                   // batch_knee: the running batch's size cap (0 = none)
+    double slot_free_s = 0;         // batch_knee: mean seconds between two running calls finishing
   };
   void snapshot(const InstanceState& inst, double now, QueueSnapshot& snap);
   double completion(const agents::LlmCall& call, const InstanceState& inst, double now, const Placed& placed,
@@ -183,6 +188,7 @@ class T2sLocal : public LocalQueuePolicy {
 
  private:
   int delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const;
+  bool at_knee(const InstanceState& inst) const;
 
   T2sParams p_;
   std::shared_ptr<T2sShared> shared_;
@@ -190,6 +196,10 @@ class T2sLocal : public LocalQueuePolicy {
   CallTimeProfile profile_;
   mutable std::vector<int64_t> left_, prompts_, prefix_;  // scratch of delay_minimizing_chunk
 };
+
+//! The smallest batch whose decode throughput (batch ÷ step time, each sequence at `mean_context`) is at least
+//! (1 − `loss`) of the throughput at `max_running`: past it a bigger batch mostly stretches every step.
+int throughput_knee_batch(const CostModel& cost, int max_running, double mean_context, double loss);
 
 //! Adds `t2s` (knobs: T2sParams).
 void register_t2s_policies(PolicyRegistry& registry);

@@ -556,3 +556,58 @@ TEST_CASE("t2s externality: the delay a call adds to the running batch, from the
   const double extra = d_on.estimate(c, k.insts[0], 0) - d_off.estimate(c, k.insts[0], 0);
   CHECK(extra == Approx(2 * added_decode_delay_s(c, k.insts[0]) + 2 * added_prefill_delay_s(c, k.insts[0], 0)));
 }
+
+TEST_CASE("t2s batch_knee: the batch stops at the throughput knee, checked by a scan; calls beyond it wait",
+          "[scheduler]") {
+  Cluster k;
+  // The knee against a plain scan over every batch size, on a fast and a slow instance, short and long contexts.
+  for (size_t i : {size_t{0}, size_t{2}})
+    for (double ctx : {300.0, 1000.0, 8000.0})
+      for (double loss : {0.02, 0.05, 0.2}) {
+        const auto& cost = k.costs[i];
+        auto rate = [&](int b) { return b / cost.decode_step_s(b, static_cast<int64_t>(b * ctx)); };
+        int scan = 256;
+        for (int b = 1; b <= 256; ++b)
+          if (rate(b) >= (1 - loss) * rate(256)) {
+            scan = b;
+            break;
+          }
+        CHECK(throughput_knee_batch(cost, 256, ctx, loss) == scan);
+      }
+  // On an A100 with ~1k-token contexts the knee sits well inside max_running: doubling past it buys little.
+  const int knee = throughput_knee_batch(k.costs[0], 256, 700, 0.05);
+  REQUIRE(knee > 16);
+  REQUIRE(knee < 256);
+  std::vector<agents::LlmCall> calls;
+  calls.reserve(static_cast<size_t>(knee) + 2);
+  for (int i = 0; i < knee; ++i) calls.push_back(make_call(100 + static_cast<uint64_t>(i), 600, 400));
+  for (int i = 0; i < knee - 1; ++i) k.start(0, calls[static_cast<size_t>(i)], 600, 100);
+  calls.push_back(make_call(1, 300, 50));
+  k.enqueue(0, calls.back(), 0);
+  T2sParams on;
+  T2sParams off;
+  off.batch_knee = 0;
+  T2sLocal cap(on, std::make_shared<T2sShared>(), 0);
+  T2sLocal uncapped(off, std::make_shared<T2sShared>(), 0);
+  CHECK(cap.next(k.insts[0], 0) == 0);  // one slot left below the knee
+  k.start(0, calls[static_cast<size_t>(knee) - 1], 600, 100);
+  CHECK(cap.next(k.insts[0], 0) == -1);  // at the knee: the waiting call stays queued
+  CHECK(uncapped.next(k.insts[0], 0) == 0);
+  // The dispatcher sees the wait for a slot (one running call finishing: their mean time left ÷ their count) and
+  // a decode step at the knee's batch, not one beyond it. Hand computation with the same cost model.
+  k.insts[0].waiting.clear();
+  k.insts[0].waiting_prompt_tokens = k.insts[0].waiting_output_tokens = 0;
+  const auto probe = make_call(2, 500, 40);
+  T2sDispatcher d_on(on, std::make_shared<T2sShared>());
+  T2sDispatcher d_off(off, std::make_shared<T2sShared>());
+  const auto& a100 = k.costs[0];
+  const double runs = knee;
+  const double slot = (static_cast<double>(k.insts[0].running_decode_left) / runs) *
+                      a100.decode_step_s(knee, k.insts[0].running_context) / runs;
+  const double ctx = static_cast<double>(k.insts[0].running_context) / runs;
+  const double at_knee = a100.decode_step_s(knee, static_cast<int64_t>(knee * ctx));
+  const double beyond = a100.decode_step_s(knee + 1, static_cast<int64_t>((knee + 1) * ctx));
+  CHECK(d_on.estimate(probe, k.insts[0], 0) - d_off.estimate(probe, k.insts[0], 0) ==
+        Approx(slot + 39 * (at_knee - beyond)).epsilon(1e-9));
+  CHECK(slot > 0);
+}
