@@ -1,5 +1,6 @@
-// `t2s tune`: choose a policy's knobs (HexGen's alpha, t2s's step_stretch/chunk_floor/chunk_rule/offload_home/remaining_q/hopeless_frac) by simulating a
+// `t2s tune`: choose a policy's knobs (HexGen's alpha, t2s's; see default_tune_axes) by simulating a
 // window of load for each candidate; prints the best as --param flags and writes <out>/tune.json.
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -17,6 +18,7 @@ void add_tune_command(CLI::App& app) {
     std::string policy = "hexgen", rates, window, out = "out/tune";
     std::vector<std::string> grid;
     int passes = 1;
+    double slo_target = 0.95;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("tune", "Choose a policy's knobs by simulation on a window of load (arrivals at "
@@ -32,6 +34,11 @@ void add_tune_command(CLI::App& app) {
                   "a recorded window (workload trace file with arrivals and deadlines, as `t2s replay` saves it); "
                   "replaces --workload/--rates");
   cmd->add_option("--passes", o->passes, "coordinate-search passes over the axes")->capture_default_str();
+  cmd->add_option("--slo-target", o->slo_target,
+                  "each window's SLO attainment counts up to this target; past it the lower P95 wins (1 = rank by "
+                  "raw attainment)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--out", o->out, "output folder")->capture_default_str();
   cmd->callback([o] {
     auto registry = scheduler::default_policy_registry();
@@ -39,6 +46,7 @@ void add_tune_command(CLI::App& app) {
     scheduler::TuneSpec spec;
     spec.policy = o->policy;
     spec.passes = std::max(1, o->passes);
+    spec.slo_target = o->slo_target;
     for (const auto& g : o->grid) spec.axes.push_back(scheduler::parse_tune_axis(g));
     scheduler::TuneResult result;
     auto setup = setup_from_flags(o->sim);
@@ -59,24 +67,28 @@ void add_tune_command(CLI::App& app) {
       result = scheduler::tune_at_rates(setup, rates, registry, spec);
     }
     std::ostringstream js;
-    js << "{\"policy\": \"" << o->policy << "\", \"best\": {";
+    auto num = [](double x) { return std::isfinite(x) ? std::to_string(x) : std::string("null"); };
+    js << "{\"policy\": \"" << o->policy << "\", \"slo_target\": " << spec.slo_target << ", \"best\": {";
     bool first = true;
     for (const auto& [k, v] : result.best) js << (first ? "" : ", ") << "\"" << k << "\": " << v, first = false;
     js << "}, \"best_slo_attainment\": " << result.best_score.slo_attainment
-       << ", \"best_latency_p95_s\": " << result.best_score.latency_p95_s << ", \"trials\": [";
+       << ", \"best_counted_attainment\": " << result.best_score.ranked_attainment()
+       << ", \"best_latency_p95_s\": " << num(result.best_score.latency_p95_s) << ", \"trials\": [";
     for (size_t i = 0; i < result.trials.size(); ++i) {
       const auto& t = result.trials[i];
       js << (i ? ", " : "") << "{\"params\": {";
       first = true;
       for (const auto& [k, v] : t.params) js << (first ? "" : ", ") << "\"" << k << "\": " << v, first = false;
-      js << "}, \"slo_attainment\": " << t.score.slo_attainment << ", \"latency_p95_s\": " << t.score.latency_p95_s
-         << "}";
+      js << "}, \"slo_attainment\": " << t.score.slo_attainment
+         << ", \"counted_attainment\": " << t.score.ranked_attainment()
+         << ", \"latency_p95_s\": " << num(t.score.latency_p95_s) << "}";
     }
     js << "]}\n";
     json::write_file(o->out + "/tune.json", js.str());
     for (const auto& t : result.trials) {
       for (const auto& [k, v] : t.params) std::cout << k << "=" << v << " ";
-      std::cout << " SLO " << 100 * t.score.slo_attainment << "%  p95 " << t.score.latency_p95_s << " s\n";
+      std::cout << " SLO " << 100 * t.score.slo_attainment << "% (counted " << 100 * t.score.ranked_attainment()
+                << "%)  p95 " << t.score.latency_p95_s << " s\n";
     }
     std::cout << "best:";
     for (const auto& [k, v] : result.best) std::cout << " --param " << k << "=" << v;

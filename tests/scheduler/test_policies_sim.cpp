@@ -49,6 +49,12 @@ TEST_CASE("tune axes parse and reject malformed text", "[scheduler]") {
   TuneScore hi{0.9, 100}, lo{0.8, 50}, close{0.898, 90};
   CHECK(hi.better_than(lo));
   CHECK(close.better_than(hi));  // within half a point of attainment, the lower P95 wins
+  // Capped at an SLO target of 95%: both meet it, so the lower tail wins over the higher raw attainment.
+  TuneScore edge{0.97, 60, 0.95}, full{0.998, 80, 0.95}, short_of{0.93, 40, 0.93};
+  CHECK(edge.better_than(full));
+  CHECK(full.better_than(short_of));  // below the target attainment still ranks first
+  CHECK(full.ranked_attainment() == 0.95);
+  CHECK(hi.ranked_attainment() == 0.9);  // no cap given: the raw attainment
 }
 
 TEST_CASE("tune keeps the best-scoring alpha, each candidate scored on the same window", "[scheduler]") {
@@ -64,8 +70,10 @@ TEST_CASE("tune keeps the best-scoring alpha, each candidate scored on the same 
   TuneScore best;
   double best_alpha = -1;
   for (double a : {0.0, 0.5, 1.0}) {
-    const TuneScore s = score_window(setup, arrivals, registry, "hexgen", {{"alpha", a}});
+    TuneScore s = score_window(setup, arrivals, registry, "hexgen", {{"alpha", a}});
     CHECK(s.slo_attainment == r.trials[static_cast<size_t>(a * 2)].score.slo_attainment);
+    s.counted_attainment = std::min(s.slo_attainment, spec.slo_target);
+    CHECK(r.trials[static_cast<size_t>(a * 2)].score.counted_attainment == s.counted_attainment);
     if (best_alpha < 0 || s.better_than(best)) best = s, best_alpha = a;
   }
   CHECK(r.best.at("alpha") == best_alpha);
