@@ -3,12 +3,12 @@
 # hetero-paper with Poisson arrivals: hexgen's alpha tuned by `t2s tune`, then every policy through `t2s compare`
 # (P95 at 3 rates, max rate at 95% attainment by bisection, rr-fcfs's keep-up rate by bisection with every policy
 # run there, attainment vs SLO scale), and the robustness runs.
-# Usage: scripts/policy_experiments.sh [out=out/policies]   (about 5 minutes on 2 cores)
+# Usage: scripts/policy_experiments.sh [out=out/policies]   (about 25 minutes on 2 cores)
 set -euo pipefail
 T2S=${T2S:-./build/t2s}
 OUT=${1:-out/policies}
 DATA=${T2S_SHARED_DIR:-/work/shared}/data/hexgen_traces
-N=${N:-200}
+N=${N:-1000}
 common=(--workload hexgen-trace --cluster hetero-paper --workflows "$N")
 for tr in all trace1 trace2 financial formula1; do
   q=(); [[ $tr != all ]] && q=(--questions "$DATA/$tr.json")
