@@ -574,6 +574,13 @@ TEST_CASE("t2s batch_knee: the batch stops at the throughput knee, checked by a 
           }
         CHECK(throughput_knee_batch(cost, 256, ctx, loss) == scan);
       }
+  // Closed form: with a step time independent of the batch, throughput grows linearly and the knee is the
+  // smallest b ≥ 0.95 × 256 = 243.2.
+  CostModel flat = k.costs[0];
+  LinearIterationModel constant;
+  constant.c0 = 0.02;
+  flat.set_fitted(constant);
+  CHECK(throughput_knee_batch(flat, 256, 1000, 0.05) == 244);
   // On an A100 with ~1k-token contexts the knee sits well inside max_running: doubling past it buys little.
   const int knee = throughput_knee_batch(k.costs[0], 256, 700, 0.05);
   REQUIRE(knee > 16);
