@@ -202,11 +202,13 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
   snap.tokens.clear();
   snap.prefix.clear();
   const auto& prof = profiles_.get(inst);
-  // The chunk the instance's prefill runs under, the same for every call of this offer.
-  snap.running_step = snap.chunk = 0;
-  if (p_.batch_aware && p_.chunk_wait && !inst.running.empty() && prof.prefill_per_token_s > 0) {
+  snap.running_step = snap.chunk = snap.slot_free_s = 0;
+  snap.knee = 0;
+  if (!inst.running.empty())
     snap.running_step =
         inst.cost->decode_step_s(static_cast<int>(inst.running.size()), std::max<int64_t>(1, inst.running_context));
+  // The chunk the instance's prefill runs under, the same for every call of this offer.
+  if (p_.batch_aware && p_.chunk_wait && snap.running_step > 0 && prof.prefill_per_token_s > 0) {
     const int chosen = p_.chunk_rule == 1 && inst.index < shared_->chunk.size() ? shared_->chunk[inst.index] : 0;
     const double stretch_cap = stretch_chunk_tokens(p_, snap.running_step, prof.prefill_per_token_s);
     snap.chunk = p_.chunk > 0          ? p_.chunk
@@ -214,14 +216,11 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
                  : p_.step_stretch > 1 ? spread_chunk_tokens(p_, inst, stretch_cap)
                                        : 0.0;
   }
-  snap.knee = 0;
-  snap.slot_free_s = 0;
-  if (p_.batch_knee > 0 && inst.spec && !inst.running.empty()) {
+  if (p_.batch_knee > 0 && inst.spec && snap.running_step > 0) {
     const double runs = static_cast<double>(inst.running.size());
     snap.knee = throughput_knee_batch(*inst.cost, inst.spec->max_running, inst.running_context / runs, p_.batch_knee);
     // The running calls finish spread over their mean decode left: one frees a slot every (that time) ÷ count.
-    const double step = inst.cost->decode_step_s(static_cast<int>(runs), std::max<int64_t>(1, inst.running_context));
-    snap.slot_free_s = static_cast<double>(inst.running_decode_left) / runs * step / runs;
+    snap.slot_free_s = static_cast<double>(inst.running_decode_left) / runs * snap.running_step / runs;
   }
   snap.valid = p_.batch_aware && p_.slack && p_.priority_wait && inst.waiting.size() <= p_.scan_limit;
   if (!snap.valid) return;

@@ -8,8 +8,8 @@
 namespace t2s::scheduler {
 
 bool TuneScore::better_than(const TuneScore& o) const {
-  // Attainment first; within half a point, the lower tail latency (a run that meets every deadline can still be
-  // improved on latency).
+  // Attainment (counted up to the SLO target) first; within half a point, the lower tail latency (a run that meets
+  // its target can still be improved on latency).
   const double a = ranked_attainment(), b = o.ranked_attainment();
   if (std::abs(a - b) > 0.005) return a > b;
   return latency_p95_s < o.latency_p95_s;
