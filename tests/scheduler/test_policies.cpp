@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <deque>
 
 #include "scheduler/autellix.hpp"
 #include "scheduler/hexgen.hpp"
@@ -13,12 +14,24 @@ using namespace t2s::scheduler;
 
 namespace {
 
+agents::LlmCall make_call(uint64_t id, int prompt, int out, double deadline = 1e18) {
+  agents::LlmCall c;
+  c.id = id;
+  c.workflow_id = id;
+  c.prompt_tokens = prompt;
+  c.expected_output_tokens = out;
+  c.max_output_tokens = out;
+  c.deadline_s = deadline;
+  return c;
+}
+
 // hetero-paper: 0, 1 = A100×4; 2 = A6000×8; 3 = L40S×8 (all idle).
 struct Cluster {
   ClusterSpec spec = cluster_preset("hetero-paper");
   std::vector<CostModel> costs;
   std::vector<InstanceState> insts;
   std::vector<HeldCall> held;
+  std::deque<agents::LlmCall> owned;  // calls made by start_new (a deque keeps their addresses)
   Cluster() {
     for (auto& s : spec.instances) costs.emplace_back(s);
     insts.resize(spec.instances.size());
@@ -43,18 +56,14 @@ struct Cluster {
     insts[i].running_prefill_left += c.prompt_tokens - prefilled;
     insts[i].running_decode_left += std::max(0, c.expected_output_tokens - decoded);
   }
+  // Makes `n` calls (ids from `first_id`, `prompt` and `out` tokens) and starts each on instance i.
+  void start_new(size_t i, int n, uint64_t first_id, int prompt, int out, int prefilled, int decoded) {
+    for (int c = 0; c < n; ++c) {
+      owned.push_back(make_call(first_id + static_cast<uint64_t>(c), prompt, out));
+      start(i, owned.back(), prefilled, decoded);
+    }
+  }
 };
-
-agents::LlmCall make_call(uint64_t id, int prompt, int out, double deadline = 1e18) {
-  agents::LlmCall c;
-  c.id = id;
-  c.workflow_id = id;
-  c.prompt_tokens = prompt;
-  c.expected_output_tokens = out;
-  c.max_output_tokens = out;
-  c.deadline_s = deadline;
-  return c;
-}
 
 int dispatch_one(GlobalDispatcher& d, const agents::LlmCall& c, const ClusterView& v) {
   const agents::LlmCall* calls[] = {&c};
@@ -467,13 +476,12 @@ TEST_CASE("t2s chunk_rule=1: the prefill chunk minimises the total delay, checke
 TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread, long ones the step_stretch cap",
           "[scheduler]") {
   Cluster k;
-  std::vector<agents::LlmCall> calls;
-  calls.reserve(8);
-  for (int i = 0; i < 4; ++i) calls.push_back(make_call(10 + i, 200, 400));
-  for (int i = 0; i < 4; ++i) k.start(0, calls[static_cast<size_t>(i)], 200, 30);
+  k.start_new(0, 4, 10, 200, 400, 200, 30);
   // Waiting prompts of 100, 200 and 300 tokens: mean 200.
+  std::vector<agents::LlmCall> calls;
+  calls.reserve(4);
   for (int i = 0; i < 3; ++i) calls.push_back(make_call(20 + i, 100 * (i + 1), 50));
-  for (int i = 0; i < 3; ++i) k.enqueue(0, calls[static_cast<size_t>(4 + i)], 0);
+  for (int i = 0; i < 3; ++i) k.enqueue(0, calls[static_cast<size_t>(i)], 0);
   T2sParams off;
   T2sLocal stretch(off, std::make_shared<T2sShared>(), 0);
   stretch.next(k.insts[0], 0);
@@ -506,7 +514,7 @@ TEST_CASE("t2s prefill_spread: short prompts get chunks of their mean ÷ spread,
   on.free_slack = 0;
   // One long prompt in prefill raises the mean above the cap: the step_stretch cap holds.
   calls.push_back(make_call(30, 40000, 50));
-  k.insts[0].running.push_back({&calls[7], 0, 0, 0, 0, 0, 0});
+  k.insts[0].running.push_back({&calls[3], 0, 0, 0, 0, 0, 0});
   on.prefill_spread = 10;
   CHECK(spread_chunk_tokens(on, k.insts[0], cap) == cap);
   CHECK(spread_chunk_tokens(off, k.insts[0], cap) == cap);  // knob off
@@ -523,10 +531,8 @@ TEST_CASE("t2s externality: the delay a call adds to the running batch, from the
   Cluster k;
   // a100-0 (index 0) runs 96 decoding calls: one more sequence and any prompt lengthen the step of all 96. The
   // A6000 (index 2) runs 2.
-  std::vector<agents::LlmCall> calls;
-  calls.reserve(120);
-  for (int i = 0; i < 98; ++i) calls.push_back(make_call(100 + i, 600, 400));
-  for (int i = 0; i < 98; ++i) k.start(i < 96 ? 0 : 2, calls[static_cast<size_t>(i)], 600, 100);
+  k.start_new(0, 96, 100, 600, 400, 600, 100);
+  k.start_new(2, 2, 196, 600, 400, 600, 100);
   const auto c = make_call(1, 2000, 200);
   // Hand computation with the same cost model.
   const auto& a100 = k.costs[0];
@@ -585,19 +591,16 @@ TEST_CASE("t2s batch_knee: the batch stops at the throughput knee, checked by a 
   const int knee = throughput_knee_batch(k.costs[0], 256, 700, 0.05);
   REQUIRE(knee > 16);
   REQUIRE(knee < 256);
-  std::vector<agents::LlmCall> calls;
-  calls.reserve(static_cast<size_t>(knee) + 2);
-  for (int i = 0; i < knee; ++i) calls.push_back(make_call(100 + static_cast<uint64_t>(i), 600, 400));
-  for (int i = 0; i < knee - 1; ++i) k.start(0, calls[static_cast<size_t>(i)], 600, 100);
-  calls.push_back(make_call(1, 300, 50));
-  k.enqueue(0, calls.back(), 0);
+  k.start_new(0, knee - 1, 100, 600, 400, 600, 100);
+  const auto waiting = make_call(1, 300, 50);
+  k.enqueue(0, waiting, 0);
   T2sParams on;
   T2sParams off;
   off.batch_knee = 0;
   T2sLocal cap(on, std::make_shared<T2sShared>(), 0);
   T2sLocal uncapped(off, std::make_shared<T2sShared>(), 0);
   CHECK(cap.next(k.insts[0], 0) == 0);  // one slot left below the knee
-  k.start(0, calls[static_cast<size_t>(knee) - 1], 600, 100);
+  k.start_new(0, 1, 100 + static_cast<uint64_t>(knee) - 1, 600, 400, 600, 100);
   CHECK(cap.next(k.insts[0], 0) == -1);  // at the knee: the waiting call stays queued
   CHECK(uncapped.next(k.insts[0], 0) == 0);
   // The dispatcher sees the wait for a slot (one running call finishing: their mean time left ÷ their count) and
