@@ -507,6 +507,11 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     const auto& c = cands_[static_cast<size_t>(best)];
     o.completed = true;
     o.sql = c.sql;
+    o.sql_executed = c.executed && c.exec.ok();
+    if (!o.sql_executed)
+      o.sql_error = !c.executed ? "the query was never executed"
+                    : c.exec.message.empty() ? std::string(sqlexec::error_class_name(c.exec.error))
+                                             : c.exec.message;
     o.columns = c.exec.columns;
     o.rows = c.exec.rows;
     o.has_gold = opt_.score_correctness && !question().gold_sql.empty();

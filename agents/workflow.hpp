@@ -34,6 +34,8 @@ struct WorkflowOutcome {
   bool cancelled = false;        //!< cancelled by the client
   std::string error;
   std::string sql;               //!< the selected query
+  bool sql_executed = false;     //!< the selected query ran without error (on its database, or simulated)
+  std::string sql_error;         //!< why the selected query did not run (SQLite's message), when !sql_executed
   std::vector<std::string> columns;              //!< its result columns (when executed)
   std::vector<std::vector<std::string>> rows;    //!< its result rows, rendered as text (capped)
   bool has_gold = false;         //!< a gold query was available

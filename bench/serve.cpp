@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bench_serve: t2s serve under concurrent WebSocket load (loopback only)"};
   int clients = 200, questions = 2000;
   double speed = 200, time_limit = 240, peer_seconds = 30;
-  std::string db_dir = "out/synthetic";
+  std::string cache_dir = "out/synthetic";
   app.add_option("--clients", clients, "concurrent WebSocket clients")->check(CLI::Range(1, 1000));
   app.add_option("--questions", questions, "questions in all")->check(CLI::Range(1, 100000));
   app.add_option("--speed", speed, "simulated instances run modelled time / speed")->check(CLI::PositiveNumber);
@@ -67,11 +67,11 @@ int main(int argc, char** argv) {
                  "the peer (questions started directly on the backend) runs this long at the same concurrency (at most "
                  "a fifth of --time-limit)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--db-dir", db_dir, "synthetic databases folder (generated when missing)");
+  app.add_option("--cache-dir", cache_dir, "where the synthetic benchmark is generated and reused");
   CLI11_PARSE(app, argc, argv);
 
   ServeConfig cfg;
-  cfg.db_dir = db_dir;
+  cfg.cache_dir = cache_dir;
   cfg.runtime.responder_speed = speed;
   cfg.deadline_ms = 60000;
   const int sql_threads = cfg.runtime.sql_threads;

@@ -68,6 +68,8 @@ void add_ask_command(CLI::App& app) {
     }
     std::printf("latency %.3f s (deadline %s), %d LLM calls, %d SQL executions\n", out.finished_s - out.arrival_s,
                 out.finished_s <= out.deadline_s ? "met" : "missed", out.llm_calls, out.sql_executions);
+    // An answer whose query did not run is a failure, whatever the deadline says.
+    if (!out.sql_executed) throw InputError("the answer's SQL did not execute: " + out.sql_error);
   });
 }
 

@@ -12,7 +12,10 @@ inline void add_serve_config_flags(CLI::App* cmd, server::ServeConfig& c) {
       ->check(CLI::IsMember({"synthetic", "spider", "bird"}))
       ->capture_default_str();
   cmd->add_option("--data", c.data_dir, "spider/bird dataset folder");
-  cmd->add_option("--db-dir", c.db_dir, "synthetic: folder of the generated databases (created when missing)")
+  cmd->add_option("--db-dir", c.db_dir,
+                  "serve this folder's SQLite files (flat *.sqlite/*.db or the Spider layout) for free-text "
+                  "questions; opened read-only, nothing is ever written there");
+  cmd->add_option("--cache-dir", c.cache_dir, "synthetic: t2s's own folder where the benchmark is generated and reused")
       ->capture_default_str();
   cmd->add_option("--cluster", c.cluster,
                   "cluster preset (hetero-small, hetero-paper, local) or cluster JSON file; simulated instances "

@@ -141,6 +141,13 @@ std::string result_frame(const std::string& id, const agents::WorkflowOutcome& o
   w.Uint64(o.workflow_id);
   w.Key("sql");
   write_json_string(w, o.sql);
+  // A query that did not run is not an answer: the frame says so, with SQLite's reason.
+  w.Key("executed");
+  w.Bool(o.sql_executed);
+  if (!o.sql_executed) {
+    w.Key("error");
+    write_json_string(w, o.sql_error.empty() ? std::string("the query did not execute") : o.sql_error);
+  }
   w.Key("columns");
   w.StartArray();
   for (const auto& c : o.columns) write_json_string(w, c);

@@ -67,7 +67,8 @@ std::string accepted_frame(const std::string& id, uint64_t workflow);
 //! `{"type":"stage","id":…,"stage":…,"state":"started"|"done","ms":…,"index":…,"calls":…,"detail":…}`; `ms` is
 //! the stage duration when done, else the time since the question was accepted.
 std::string stage_frame(const std::string& id, const agents::StageEvent& event, double accepted_at_s);
-//! `{"type":"result","id":…,"sql":…,"columns":[…],"rows":[[…]],"deadline_met":…,"latency_ms":…,…}`.
+//! `{"type":"result","id":…,"sql":…,"executed":bool,["error":…,]"columns":[…],"rows":[[…]],"deadline_met":…,…}`;
+//! `error` (SQLite's message) is present exactly when the selected query did not execute.
 std::string result_frame(const std::string& id, const agents::WorkflowOutcome& outcome);
 
 }  // namespace t2s::server

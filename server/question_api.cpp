@@ -183,7 +183,7 @@ void QuestionApi::finish(const std::shared_ptr<Question>& q, const agents::Workf
   auto conn = q->conn.lock();
   if (o.cancelled)
     cancelled_++;
-  else if (o.failed || !o.completed)
+  else if (o.failed || !o.completed || !o.sql_executed)
     failed_++;
   else {
     results_++;

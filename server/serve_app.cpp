@@ -14,6 +14,7 @@
 #include "common/status.hpp"
 #include "scheduler/policy.hpp"
 #include "server/engine_models.hpp"
+#include "workloads/loaders.hpp"
 
 namespace t2s::server {
 
@@ -74,12 +75,17 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
   auto& m = *impl_;
   m.cfg = std::move(config);
   m.log = log;
-  workloads::WorkloadSpec ws;
-  ws.kind = m.cfg.workload;
-  ws.data_dir = m.cfg.data_dir;
-  ws.cache_dir = m.cfg.db_dir;
-  ws.seed = m.cfg.seed;
-  m.workload = workloads::load_workload(ws);
+  if (!m.cfg.db_dir.empty()) {
+    // The user's folder is only ever read: its databases are opened read-only and nothing is generated there.
+    m.workload = workloads::load_database_folder(m.cfg.db_dir);
+  } else {
+    workloads::WorkloadSpec ws;
+    ws.kind = m.cfg.workload;
+    ws.data_dir = m.cfg.data_dir;
+    ws.cache_dir = m.cfg.cache_dir;
+    ws.seed = m.cfg.seed;
+    m.workload = workloads::load_workload(ws);
+  }
   for (size_t i = 0; i < m.workload.questions.size(); ++i) {
     const auto& q = m.workload.questions[i];
     m.by_text[q.db_id].emplace(normalize_question(q.question), i);
@@ -92,6 +98,10 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     else all_sim = false;
   }
   std::shared_ptr<agents::Responder> responder;
+  if (has_sim && m.workload.questions.empty())
+    throw InputError("--db-dir serves free-text questions, which only a model can answer, but cluster '" +
+                     cluster.name + "' has simulated (oracle) instances: use --cluster local or a cluster file of "
+                     "engine/remote instances");
   if (has_sim) {
     agents::OracleOptions oo;
     oo.seed = m.cfg.seed;
@@ -213,7 +223,7 @@ void QuestionService::start(uint64_t id, const AskFrame& ask, StageFn on_stage, 
     auto& slot = m.running[id];
     slot.observer = std::make_unique<StageForwarder>(*m.rt, std::move(on_stage));
     auto done = [&m, id, a, on_done = std::move(on_done)](const agents::WorkflowOutcome& o) {
-      bool ok = o.completed && !o.failed && !o.cancelled;
+      bool ok = o.completed && !o.failed && !o.cancelled && o.sql_executed;
       m.rt->record_workflow(id, "", a.arrival_s, a.deadline_s, o.finished_s, ok);
       m.metrics.add("t2s_questions_total",
                     {{"outcome", o.cancelled ? "cancelled" : ok ? (o.finished_s <= o.deadline_s ? "met" : "late")

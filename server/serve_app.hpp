@@ -20,7 +20,8 @@ namespace t2s::server {
 struct ServeConfig {
   std::string workload = "synthetic";       //!< synthetic | spider | bird
   std::string data_dir;                      //!< spider/bird dataset folder
-  std::string db_dir = "out/synthetic";      //!< synthetic: where the databases are generated (reused when present)
+  std::string db_dir;                        //!< a folder of SQLite files to serve read-only ("" = the workload's own)
+  std::string cache_dir = "out/synthetic";   //!< synthetic: t2s's own folder where the benchmark is generated
   std::string cluster = "hetero-small";      //!< preset or cluster file
   std::string model;                         //!< `local` cluster: its model file ("" = the shared stories260K)
   std::string policy;                        //!< "" = the best registered ("t2s" when present, else least-loaded)

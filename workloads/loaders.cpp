@@ -4,6 +4,7 @@
 #include <cctype>
 #include <stdexcept>
 #include <filesystem>
+#include <fstream>
 
 #include "common/json.hpp"
 #include "common/status.hpp"
@@ -374,6 +375,71 @@ Workload load_hexgen_traces(const WorkloadSpec& spec) {
   }
   w.execution_available = false;
   w.execution_note = "hexgen traces hold recorded call lengths only (no SQL, no databases); replay them in sim mode";
+  return w;
+}
+
+namespace {
+
+bool has_sqlite_header(const std::filesystem::path& p) {
+  static constexpr char kMagic[16] = {'S', 'Q', 'L', 'i', 't', 'e', ' ', 'f', 'o', 'r', 'm', 'a', 't', ' ', '3', '\0'};
+  std::ifstream in(p, std::ios::binary);
+  char head[16] = {};
+  return in.read(head, sizeof head) && std::equal(head, head + 16, kMagic);
+}
+
+bool sqlite_extension(const std::filesystem::path& p) {
+  auto e = p.extension().string();
+  return e == ".sqlite" || e == ".sqlite3" || e == ".db";
+}
+
+}  // namespace
+
+Workload load_database_folder(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw InputError("--db-dir '" + dir + "' is not a folder");
+  Workload w;
+  w.name = "db-folder";
+  std::vector<std::string> skipped;
+  auto add = [&](const fs::path& file) {
+    if (!has_sqlite_header(file)) {
+      skipped.push_back(file.filename().string());
+      return;
+    }
+    std::string id = file.stem().string();
+    auto [it, fresh] = w.databases.try_emplace(id);
+    if (!fresh)
+      throw InputError("--db-dir '" + dir + "': two files claim database '" + id + "': " + it->second.path + " and " +
+                       file.string());
+    it->second.db_id = id;
+    it->second.path = file.string();
+    it->second.schema_source = "file";
+  };
+  // Flat files in the folder itself, then <db>/<db>.ext one level down in the folder and in the official layouts'
+  // database folders.
+  std::vector<fs::path> roots{fs::path(dir)};
+  for (const char* sub : {"database", "dev_databases"})
+    if (fs::is_directory(fs::path(dir) / sub, ec)) roots.push_back(fs::path(dir) / sub);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec) && sqlite_extension(e.path())) files.push_back(e.path());
+  for (const auto& root : roots)
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+      if (!e.is_directory(ec)) continue;
+      for (const char* ext : {".sqlite", ".sqlite3", ".db"}) {
+        auto f = e.path() / (e.path().filename().string() + ext);
+        if (fs::is_regular_file(f, ec)) files.push_back(f);
+      }
+    }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) add(f);
+  if (w.databases.empty())
+    throw InputError("--db-dir '" + dir + "' holds no SQLite database (looked for *.sqlite, *.sqlite3, *.db and " +
+                     "<db>/<db>.sqlite" + (skipped.empty() ? std::string() : "; not SQLite: " + skipped.front()) + ")");
+  if (!skipped.empty()) {
+    w.execution_note = "skipped files without the SQLite header:";
+    for (const auto& s : skipped) w.execution_note += " " + s;
+  }
   return w;
 }
 

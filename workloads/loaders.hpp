@@ -29,4 +29,10 @@ Workload load_hexgen_traces(const WorkloadSpec& spec);
 //! question ids are `<file stem>:<index>`.
 std::vector<Question> parse_hexgen_trace_file(const std::string& path);
 
+//! Any folder of SQLite files, served for free-text questions (no questions, no gold): flat `*.sqlite`, `*.sqlite3`
+//! and `*.db` files, or the Spider/BIRD layouts (`<db>/<db>.sqlite` under the folder, `database/` or
+//! `dev_databases/`). Files without the SQLite header are skipped; nothing is opened or written here. Throws
+//! InputError when the folder is missing, holds no database, or two files claim the same db_id.
+Workload load_database_folder(const std::string& dir);
+
 }  // namespace t2s::workloads

@@ -6,6 +6,16 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+
+#include <sqlite3.h>
+
+#include "common/status.hpp"
+#include "engine/llama2c.hpp"
+#include "sqlexec/database.hpp"
 #include "server/http_client.hpp"
 #include "server/http_server.hpp"
 #include "server/serve_app.hpp"
@@ -62,7 +72,7 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
           "[server][slow]") {
   t2s::test::TempDir dir("t2s-serve");
   ServeConfig cfg;
-  cfg.db_dir = dir.file("synthetic");
+  cfg.cache_dir = dir.file("synthetic");
   cfg.runtime.responder_speed = 50;
   cfg.oracle_error_scale = 0;  // the oracle never errs: the answer must be the gold result
   QuestionService svc(cfg);
@@ -81,6 +91,8 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
   int stages = 0;
   auto r1 = next_of(c, "result", "q1", &stages);
   REQUIRE(r1);
+  CHECK((*r1)["executed"].GetBool());
+  CHECK_FALSE(r1->HasMember("error"));
   CHECK(std::string((*r1)["sql"].GetString()).size() > 6);
   CHECK((*r1)["columns"].Size() >= 1);
   CHECK((*r1)["llm_calls"].GetInt() >= 3);
@@ -122,4 +134,79 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
   http.stop();
   api->cancel_all();
   svc.stop();
+}
+
+namespace {
+
+// Every file under `dir` with its size and content hash (std::hash of the bytes): what "unchanged" means.
+std::map<std::string, std::pair<uintmax_t, size_t>> folder_state(const std::filesystem::path& dir) {
+  std::map<std::string, std::pair<uintmax_t, size_t>> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    out[e.path().string()] = {e.file_size(), std::hash<std::string>{}(bytes)};
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("serve --db-dir: a user's folder is served read-only, and an answer that did not execute says so",
+          "[server]") {
+  namespace fs = std::filesystem;
+  t2s::test::TempDir dir("t2s-dbdir-serve");
+  fs::create_directories(dir.path() / "dbs" / "shop");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(dir.file("dbs/shop/shop.sqlite").c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "CREATE TABLE orders(id INTEGER PRIMARY KEY, amount REAL); "
+                             "INSERT INTO orders(amount) VALUES (3.5), (7.25);",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  fs::create_directories(dir.path() / "model");
+  std::string model = dir.file("model/m.bin");
+  t2s::engine::write_random_llama2c_checkpoint(model, {48, 96, 2, 6, 2, 300, 256, false}, 3, 0.3f);
+  t2s::engine::write_synthetic_llama2c_vocab(dir.file("model/tok512.bin"), 300);
+  const auto before = folder_state(dir.path() / "dbs");
+
+  ServeConfig cfg;
+  cfg.db_dir = dir.file("dbs");
+  cfg.cache_dir = dir.file("cache");
+  // The oracle answers only benchmark questions: a folder of the user's own databases needs a model.
+  cfg.cluster = "hetero-small";
+  CHECK_THROWS_WITH(QuestionService(cfg), Catch::Contains("--db-dir serves free-text questions"));
+
+  cfg.cluster = "local";
+  cfg.model = model;  // a random model: its SQL will not run, and the answer must say so
+  cfg.deadline_ms = 3000;
+  {
+    QuestionService svc(cfg);
+    CHECK(svc.databases() == std::vector<std::string>{"shop"});
+    AskFrame ask;
+    ask.id = "c1";
+    ask.db = "shop";
+    ask.question = "What is the total amount of all orders?";
+    std::promise<t2s::agents::WorkflowOutcome> done;
+    svc.start(svc.next_workflow_id(), ask, nullptr, [&](const t2s::agents::WorkflowOutcome& o) { done.set_value(o); });
+    auto fut = done.get_future();
+    REQUIRE(fut.wait_for(std::chrono::seconds(120)) == std::future_status::ready);
+    auto o = fut.get();
+    svc.stop();
+    if (o.completed && !o.failed) {
+      // sql_executed must agree with what SQLite itself says of the selected query.
+      auto db = t2s::sqlexec::Database::open(dir.file("dbs/shop/shop.sqlite"));
+      bool runs = db->execute(o.sql).ok();
+      CHECK(o.sql_executed == runs);
+      if (!o.sql_executed) CHECK_FALSE(o.sql_error.empty());
+      auto frame = result_frame("c1", o);
+      CHECK(frame.find(o.sql_executed ? "\"executed\":true" : "\"executed\":false") != std::string::npos);
+      CHECK((frame.find("\"error\":") != std::string::npos) == !o.sql_executed);
+    } else {
+      CHECK_FALSE(o.error.empty());
+    }
+  }
+  // Nothing was written into the user's folder: same files, same bytes (no journal, WAL or generated benchmark).
+  CHECK(folder_state(dir.path() / "dbs") == before);
 }

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include <sqlite3.h>
@@ -277,4 +278,45 @@ TEST_CASE("format_tables_json is the inverse of load_tables_json", "[workloads]"
   REQUIRE(y.foreign_keys.size() == 1);
   CHECK(y.foreign_keys[0].from_column == "customer_id");
   CHECK(y.foreign_keys[0].to_column == "id");
+}
+
+namespace {
+
+void make_sqlite_file(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE t(a INTEGER); INSERT INTO t VALUES (1);", nullptr, nullptr, nullptr) ==
+          SQLITE_OK);
+  sqlite3_close(db);
+}
+
+}  // namespace
+
+TEST_CASE("database folder: flat files and the Spider layout, non-SQLite files skipped", "[workloads]") {
+  TempDir dir("t2s-dbdir");
+  make_sqlite_file(dir.file("shop.sqlite"));
+  make_sqlite_file(dir.file("zoo.db"));
+  std::filesystem::create_directories(dir.path() / "database" / "flights");
+  make_sqlite_file((dir.path() / "database" / "flights" / "flights.sqlite").string());
+  std::filesystem::create_directories(dir.path() / "music");
+  make_sqlite_file((dir.path() / "music" / "music.sqlite3").string());
+  { std::ofstream(dir.file("notes.db")) << "not a database"; }
+  auto w = load_database_folder(dir.path().string());
+  CHECK(w.questions.empty());
+  REQUIRE(w.databases.size() == 4);
+  for (const char* id : {"shop", "zoo", "flights", "music"}) CHECK(w.databases.count(id) == 1);
+  CHECK(w.databases.at("flights").path == (dir.path() / "database" / "flights" / "flights.sqlite").string());
+  CHECK(w.execution_note.find("notes.db") != std::string::npos);
+}
+
+TEST_CASE("database folder: missing, empty and ambiguous folders are refused by name", "[workloads]") {
+  TempDir dir("t2s-dbdir");
+  CHECK_THROWS_WITH(load_database_folder(dir.file("nope")), Catch::Contains("is not a folder"));
+  { std::ofstream(dir.file("readme.db")) << "text"; }
+  CHECK_THROWS_WITH(load_database_folder(dir.path().string()),
+                    Catch::Contains("holds no SQLite database") && Catch::Contains("readme.db"));
+  make_sqlite_file(dir.file("a.sqlite"));
+  std::filesystem::create_directories(dir.path() / "a");
+  make_sqlite_file((dir.path() / "a" / "a.sqlite").string());
+  CHECK_THROWS_WITH(load_database_folder(dir.path().string()), Catch::Contains("two files claim database 'a'"));
 }
