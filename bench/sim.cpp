@@ -9,8 +9,8 @@
 
 #include "common/rng.hpp"
 #include "common/stats.hpp"
+#include "harness/replay.hpp"
 #include "scheduler/baselines.hpp"
-#include "scheduler/replay.hpp"
 
 using namespace t2s;
 using namespace t2s::scheduler;

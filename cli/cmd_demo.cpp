@@ -9,8 +9,8 @@
 #include "common/json.hpp"
 #include "common/progress.hpp"
 #include "common/trace.hpp"
+#include "harness/report.hpp"
 #include "scheduler/metrics.hpp"
-#include "scheduler/report.hpp"
 
 namespace t2s::cli {
 

@@ -7,9 +7,9 @@
 #include "cli/sim_flags.hpp"
 #include "common/json.hpp"
 #include "common/trace.hpp"
+#include "harness/realtime_replay.hpp"
+#include "runtime/engine_models.hpp"
 #include "scheduler/metrics.hpp"
-#include "server/engine_models.hpp"
-#include "server/realtime_replay.hpp"
 
 namespace t2s::cli {
 void add_replay_command(CLI::App& app) {

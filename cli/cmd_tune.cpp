@@ -7,7 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/sim_flags.hpp"
 #include "common/json.hpp"
-#include "scheduler/tune.hpp"
+#include "harness/tune.hpp"
 #include "workloads/trace_file.hpp"
 
 namespace t2s::cli {

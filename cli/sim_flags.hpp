@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/status.hpp"
-#include "scheduler/replay.hpp"
+#include "harness/replay.hpp"
 
 namespace t2s::cli {
 

@@ -9,10 +9,10 @@
 #include <map>
 #include <mutex>
 
+#include "common/json_writer.hpp"
 #include "common/status.hpp"
-#include "server/executors.hpp"
-#include "server/json_writer.hpp"
-#include "server/metrics.hpp"
+#include "runtime/executors.hpp"
+#include "runtime/metrics.hpp"
 
 namespace t2s::server {
 

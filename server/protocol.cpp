@@ -4,7 +4,7 @@
 #include <rapidjson/error/en.h>
 
 #include "common/json.hpp"
-#include "server/json_writer.hpp"
+#include "common/json_writer.hpp"
 
 namespace t2s::server {
 

@@ -12,8 +12,8 @@
 #include "agents/oracle.hpp"
 #include "agents/text2sql.hpp"
 #include "common/status.hpp"
+#include "runtime/engine_models.hpp"
 #include "scheduler/policy.hpp"
-#include "server/engine_models.hpp"
 #include "workloads/loaders.hpp"
 
 namespace t2s::server {

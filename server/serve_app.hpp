@@ -9,9 +9,9 @@
 
 #include "agents/workflow.hpp"
 #include "common/log.hpp"
-#include "server/metrics.hpp"
+#include "runtime/metrics.hpp"
+#include "runtime/runtime.hpp"
 #include "server/question_api.hpp"
-#include "server/runtime.hpp"
 #include "workloads/workload.hpp"
 
 namespace t2s::server {

@@ -4,9 +4,9 @@
 #include <regex>
 
 #include "common/json.hpp"
+#include "harness/replay.hpp"
+#include "harness/report.hpp"
 #include "scheduler/metrics.hpp"
-#include "scheduler/replay.hpp"
-#include "scheduler/report.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s;

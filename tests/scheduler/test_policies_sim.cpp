@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "common/status.hpp"
-#include "scheduler/tune.hpp"
+#include "harness/tune.hpp"
 
 using namespace t2s;
 using namespace t2s::scheduler;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/runtime.hpp"
 #include "scheduler/policy.hpp"
-#include "server/runtime.hpp"
 
 namespace t2s::server::test {
 

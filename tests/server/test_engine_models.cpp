@@ -9,7 +9,7 @@
 #include "common/status.hpp"
 #include "engine/generate.hpp"
 #include "engine/llama2c.hpp"
-#include "server/engine_models.hpp"
+#include "runtime/engine_models.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
 

@@ -9,8 +9,8 @@
 
 #include "agents/trace_workflow.hpp"
 #include "engine/llama2c.hpp"
+#include "runtime/runtime.hpp"
 #include "server/http_client.hpp"
-#include "server/runtime.hpp"
 #include "tests/engine/tiny_model.hpp"
 #include "tests/server/child_process.hpp"
 #include "tests/server/runtime_support.hpp"

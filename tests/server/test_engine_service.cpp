@@ -5,11 +5,11 @@
 #include <future>
 #include <thread>
 
+#include "runtime/runtime.hpp"
 #include "scheduler/policy.hpp"
 #include "server/engine_service.hpp"
 #include "server/http_client.hpp"
 #include "server/openai_client.hpp"
-#include "server/runtime.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
 

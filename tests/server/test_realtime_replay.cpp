@@ -6,9 +6,9 @@
 
 #include <cmath>
 
+#include "harness/realtime_replay.hpp"
+#include "runtime/engine_models.hpp"
 #include "scheduler/policy.hpp"
-#include "server/engine_models.hpp"
-#include "server/realtime_replay.hpp"
 #include "tests/server/fake_openai.hpp"
 #include "tests/support.hpp"
 

@@ -5,8 +5,8 @@
 #include <rapidjson/document.h>
 
 #include "agents/trace_workflow.hpp"
+#include "runtime/runtime.hpp"
 #include "scheduler/policy.hpp"
-#include "server/runtime.hpp"
 #include "tests/server/fake_openai.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"

@@ -13,9 +13,9 @@
 #include <thread>
 
 #include "common/status.hpp"
+#include "runtime/metrics.hpp"
 #include "server/http_client.hpp"
 #include "server/http_server.hpp"
-#include "server/metrics.hpp"
 #include "server/protocol.hpp"
 #include "server/question_api.hpp"
 

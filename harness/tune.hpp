@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "scheduler/replay.hpp"
+#include "harness/replay.hpp"
 
 namespace t2s::scheduler {
 

@@ -1,4 +1,4 @@
-#include "server/engine_models.hpp"
+#include "runtime/engine_models.hpp"
 
 #include <cstdlib>
 #include <filesystem>

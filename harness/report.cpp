@@ -1,4 +1,4 @@
-#include "scheduler/report.hpp"
+#include "harness/report.hpp"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>

@@ -1,4 +1,4 @@
-#include "scheduler/tune.hpp"
+#include "harness/tune.hpp"
 
 #include <cmath>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "server/executors.hpp"
+#include "runtime/executors.hpp"
 
 #include <algorithm>
 #include <condition_variable>

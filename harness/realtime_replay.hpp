@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "harness/replay.hpp"
+#include "runtime/runtime.hpp"
 #include "scheduler/metrics.hpp"
-#include "scheduler/replay.hpp"
-#include "server/runtime.hpp"
 
 namespace t2s::server {
 

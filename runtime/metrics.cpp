@@ -1,4 +1,4 @@
-#include "server/metrics.hpp"
+#include "runtime/metrics.hpp"
 
 #include <cmath>
 #include <cstdio>

@@ -4,8 +4,8 @@
 //! cluster files (resolved against the cluster file's folder, not the working directory).
 #include <string>
 
+#include "runtime/runtime.hpp"
 #include "scheduler/instance.hpp"
-#include "server/runtime.hpp"
 
 namespace t2s::server {
 

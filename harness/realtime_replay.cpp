@@ -1,4 +1,4 @@
-#include "server/realtime_replay.hpp"
+#include "harness/realtime_replay.hpp"
 
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>

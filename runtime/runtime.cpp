@@ -1,4 +1,4 @@
-#include "server/runtime.hpp"
+#include "runtime/runtime.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,11 +12,11 @@
 #include <unordered_map>
 
 #include "common/json.hpp"
+#include "common/json_writer.hpp"
 #include "common/status.hpp"
 #include "common/trace.hpp"
-#include "server/executors.hpp"
-#include "server/json_writer.hpp"
-#include "server/metrics.hpp"
+#include "runtime/executors.hpp"
+#include "runtime/metrics.hpp"
 
 namespace t2s::server {
 

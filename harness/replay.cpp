@@ -1,4 +1,4 @@
-#include "scheduler/replay.hpp"
+#include "harness/replay.hpp"
 
 #include <cmath>
 #include <unordered_map>
