@@ -14,18 +14,29 @@ std::string shared_dir() {
   return T2S_BUILTIN_SHARED_DIR;
 }
 
+std::string models_dir() {
+  if (const char* e = std::getenv("T2S_MODELS_DIR"); e && *e) return e;
+  return T2S_BUILTIN_MODELS_DIR;
+}
+
 LocalModel resolve_local_model(const std::string& model_flag, const std::string& tokenizer_flag,
-                               const std::string& shared) {
+                               const std::string& shared, const std::string& models) {
   LocalModel m;
   if (!model_flag.empty()) {
     if (!fs::is_regular_file(model_flag)) throw InputError("--model: no model file at '" + model_flag + "'");
     m.model_file = model_flag;
   } else {
-    const std::string bundled = (fs::path(shared) / "data" / "llama2c" / "stories260K.bin").string();
-    if (!fs::is_regular_file(bundled))
-      throw InputError("--cluster local: no model to run; tried --model (not given) and the shared data's "
-                       "llama2.c model '" + bundled + "' (missing; set T2S_SHARED_DIR or pass --model FILE)");
-    m.model_file = bundled;
+    const std::string bundled = (fs::path(models) / kBundledModelFile).string();
+    const std::string stories = (fs::path(shared) / "data" / "llama2c" / "stories260K.bin").string();
+    if (fs::is_regular_file(bundled))
+      m.model_file = bundled;
+    else if (fs::is_regular_file(stories))
+      m.model_file = stories;
+    else
+      throw InputError("--cluster local: no model to run; tried --model (not given), t2s's bundled model '" +
+                       bundled + "' (missing; set T2S_MODELS_DIR or regenerate it with models/README.md's recipe) "
+                       "and the shared data's llama2.c model '" + stories +
+                       "' (missing; set T2S_SHARED_DIR or pass --model FILE)");
   }
   m.tokenizer_file = tokenizer_flag;
   if (m.tokenizer_file.empty() && fs::path(m.model_file).extension() == ".bin") {
@@ -44,9 +55,10 @@ LocalModel resolve_local_model(const std::string& model_flag, const std::string&
 }
 
 void resolve_engine_models(scheduler::ClusterSpec& cluster, const std::string& file_or_preset,
-                           const std::string& model_flag, RuntimeOptions& runtime, const std::string& shared) {
+                           const std::string& model_flag, RuntimeOptions& runtime, const std::string& shared,
+                           const std::string& models) {
   if (file_or_preset == "local") {
-    auto m = resolve_local_model(model_flag, runtime.engine_tokenizer, shared);
+    auto m = resolve_local_model(model_flag, runtime.engine_tokenizer, shared, models);
     for (auto& i : cluster.instances)
       if (i.backend == scheduler::Backend::engine) i.model_file = m.model_file;
     runtime.engine_tokenizer = m.tokenizer_file;

@@ -75,35 +75,45 @@ TEST_CASE("engine models: relative model_file resolves against the cluster file'
   CHECK(error_of([&] { resolve_engine_models(c2, file, model, ro); }).find("--cluster local") != std::string::npos);
 }
 
-TEST_CASE("engine models: the local preset uses --model, else the shared stories260K, else names what it tried",
+TEST_CASE("engine models: the local preset uses --model, else the bundled model, else the shared stories260K, "
+          "else names what it tried",
           "[server]") {
   t2s::test::TempDir dir("engine-models-local");
   std::string model = write_model(dir);
+  const std::string no_models = dir.file("no-models");
   // --model wins; the tokenizer is found beside it (tok512.bin) and becomes the runtime's.
   auto local = scheduler::load_cluster("local");
   RuntimeOptions ro;
-  resolve_engine_models(local, "local", model, ro, dir.file("no-shared"));
+  resolve_engine_models(local, "local", model, ro, dir.file("no-shared"), no_models);
   REQUIRE(local.instances.size() == 1);
   CHECK(local.instances[0].model_file == model);
   CHECK(ro.engine_tokenizer == dir.file("sub/tok512.bin"));
-  // No --model: the shared data's llama2c/stories260K.bin (here a fake shared folder holding the tiny model).
+  // No --model and no bundled model: the shared data's llama2c/stories260K.bin (a fake shared folder here).
   fs::create_directories(dir.path() / "shared" / "data" / "llama2c");
   fs::copy_file(model, dir.path() / "shared" / "data" / "llama2c" / "stories260K.bin");
   fs::copy_file(dir.file("sub/tok512.bin"), dir.path() / "shared" / "data" / "llama2c" / "tok512.bin");
-  auto m = resolve_local_model("", "", dir.file("shared"));
+  auto m = resolve_local_model("", "", dir.file("shared"), no_models);
   CHECK(m.model_file == dir.file("shared/data/llama2c/stories260K.bin"));
   CHECK(m.tokenizer_file == dir.file("shared/data/llama2c/tok512.bin"));
-  CHECK(resolve_local_model("", "/x/tok.bin", dir.file("shared")).tokenizer_file == "/x/tok.bin");
-  // Neither: the error names both places it looked.
-  auto msg = error_of([&] { resolve_local_model("", "", dir.file("no-shared")); });
+  CHECK(resolve_local_model("", "/x/tok.bin", dir.file("shared"), no_models).tokenizer_file == "/x/tok.bin");
+  // A bundled model (a GGUF: no tokenizer file beside it) comes before the shared one.
+  fs::create_directories(dir.path() / "models");
+  std::ofstream(dir.file(std::string("models/") + kBundledModelFile)) << "GGUF";
+  auto b = resolve_local_model("", "", dir.file("shared"), dir.file("models"));
+  CHECK(b.model_file == dir.file(std::string("models/") + kBundledModelFile));
+  CHECK(b.tokenizer_file.empty());
+  // None: the error names every place it looked.
+  auto msg = error_of([&] { resolve_local_model("", "", dir.file("no-shared"), no_models); });
   CHECK(msg.find("--model") != std::string::npos);
+  CHECK(msg.find(no_models + "/" + kBundledModelFile) != std::string::npos);
   CHECK(msg.find(dir.file("no-shared") + "/data/llama2c/stories260K.bin") != std::string::npos);
-  CHECK(error_of([&] { resolve_local_model(dir.file("missing.bin"), "", dir.file("shared")); })
+  CHECK(error_of([&] { resolve_local_model(dir.file("missing.bin"), "", dir.file("shared"), no_models); })
             .find(dir.file("missing.bin")) != std::string::npos);
 }
 
-TEST_CASE("engine models: the build's shared stories260K is the local default", "[server][shared]") {
-  auto m = resolve_local_model("", "");
+TEST_CASE("engine models: with no bundled model, the build's shared stories260K is the local default",
+          "[server][shared]") {
+  auto m = resolve_local_model("", "", shared_dir(), "/nonexistent-t2s-models");
   CHECK(fs::equivalent(m.model_file, t2s::test::shared_data("llama2c/stories260K.bin")));
   CHECK(fs::equivalent(m.tokenizer_file, t2s::test::shared_data("llama2c/tok512.bin")));
 }
