@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <future>
 
 #include "agents/oracle.hpp"
@@ -52,6 +53,14 @@ class StageForwarder final : public agents::WorkflowObserver {
 
 }  // namespace
 
+std::string default_serve_cluster(const std::string& responder, const std::string& models_dir) {
+  if (responder == "model") return "local";
+  if (responder == "oracle") return "hetero-small";
+  if (responder != "auto") throw InputError("--responder '" + responder + "' (expected auto, model or oracle)");
+  return std::filesystem::is_regular_file(std::filesystem::path(models_dir) / kBundledModelFile) ? "local"
+                                                                                                 : "hetero-small";
+}
+
 struct QuestionService::Impl {
   ServeConfig cfg;
   Logger* log = nullptr;
@@ -90,6 +99,7 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     const auto& q = m.workload.questions[i];
     m.by_text[q.db_id].emplace(normalize_question(q.question), i);
   }
+  if (m.cfg.cluster.empty()) m.cfg.cluster = default_serve_cluster(m.cfg.responder, models_dir());
   auto cluster = scheduler::load_cluster(m.cfg.cluster);
   resolve_engine_models(cluster, m.cfg.cluster, m.cfg.model, m.cfg.runtime);
   bool has_sim = false, all_sim = true;
@@ -97,6 +107,12 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     if (s.backend == scheduler::Backend::sim) has_sim = true;
     else all_sim = false;
   }
+  if (m.cfg.responder == "oracle" && !has_sim)
+    throw InputError("--responder oracle needs simulated instances, but cluster '" + cluster.name +
+                     "' has only engine/remote ones (use --cluster hetero-small or leave --cluster out)");
+  if (m.cfg.responder == "model" && has_sim)
+    throw InputError("--responder model: cluster '" + cluster.name + "' has simulated instances, which only the "
+                     "oracle can answer (use --cluster local or a file of engine/remote instances)");
   std::shared_ptr<agents::Responder> responder;
   if (has_sim && m.workload.questions.empty())
     throw InputError("--db-dir serves free-text questions, which only a model can answer, but cluster '" +
@@ -110,8 +126,8 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
     m.oracle = true;
   }
   m.mode = all_sim ? "oracle: LLM answers come from the calibrated oracle (gold SQL with realistic mistakes) at the "
-                     "modelled speed of cluster '" + cluster.name + "'; no bundled model is available yet, so only "
-                     "the benchmark's own questions can be answered"
+                     "modelled speed of cluster '" + cluster.name + "', so only the benchmark's own questions can "
+                     "be answered"
                    : has_sim ? "mixed: simulated instances answer with the oracle, engine/remote instances with "
                                "their model"
                              : "model: every call is answered by the instances' model";
@@ -208,8 +224,8 @@ void QuestionService::start(uint64_t id, const AskFrame& ask, StageFn on_stage, 
         o.workflow_id = id;
         o.failed = true;
         o.arrival_s = o.finished_s = t;
-        o.error = "the oracle answers only the benchmark's own questions (no bundled model is available yet); "
-                  "pick one of the example questions of '" + ask.db + "'";
+        o.error = "the oracle answers only the benchmark's own questions; pick one of the example questions of '" +
+                  ask.db + "', or serve a model (--responder model) for free text";
         on_done(o);
         return;
       }

@@ -22,7 +22,8 @@ struct ServeConfig {
   std::string data_dir;                      //!< spider/bird dataset folder
   std::string db_dir;                        //!< a folder of SQLite files to serve read-only ("" = the workload's own)
   std::string cache_dir = "out/synthetic";   //!< synthetic: t2s's own folder where the benchmark is generated
-  std::string cluster = "hetero-small";      //!< preset or cluster file
+  std::string responder = "auto";           //!< auto | model | oracle: who answers when `cluster` is empty
+  std::string cluster;                       //!< preset or cluster file ("" = chosen by `responder`)
   std::string model;                         //!< `local` cluster: its model file ("" = the shared stories260K)
   std::string policy;                        //!< "" = the best registered ("t2s" when present, else least-loaded)
   double deadline_ms = 20000;                //!< default deadline of a question
@@ -30,6 +31,11 @@ struct ServeConfig {
   uint64_t seed = 1;                         //!< agent and oracle seed
   RuntimeOptions runtime;                    //!< runtime knobs
 };
+
+//! The cluster `t2s serve`/`ask` run when none is given: `model` → `local` (the bundled model, else --model or the
+//! shared stories260K), `oracle` → `hetero-small` (simulated instances answered by the oracle), `auto` → `local`
+//! when t2s's bundled model exists in `models_dir`, else `hetero-small`. Throws InputError for another responder.
+std::string default_serve_cluster(const std::string& responder, const std::string& models_dir);
 
 //! The agent on the runtime: answers asks on the workload's databases.
 class QuestionService final : public QuestionBackend {

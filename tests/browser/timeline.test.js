@@ -20,7 +20,7 @@ try { ({ chromium } = require('playwright-core')); } catch (e) {
 function startServe() {
   return new Promise((resolve, reject) => {
     const args = ['serve', '--port', '0', '--max-seconds', '240', '--speed', '20', '--log-level', 'warn',
-                  '--db-dir', path.join(outDir, 'synthetic')];
+                  '--responder', 'oracle', '--cache-dir', path.join(outDir, 'synthetic')];
     const p = spawn(t2s, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     const timer = setTimeout(() => reject(new Error('t2s serve did not start within 120 s')), 120000);

@@ -18,6 +18,7 @@
 #include "sqlexec/database.hpp"
 #include "server/http_client.hpp"
 #include "server/http_server.hpp"
+#include "runtime/engine_models.hpp"
 #include "server/serve_app.hpp"
 #include "tests/support.hpp"
 
@@ -72,6 +73,7 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
           "[server][slow]") {
   t2s::test::TempDir dir("t2s-serve");
   ServeConfig cfg;
+  cfg.responder = "oracle";
   cfg.cache_dir = dir.file("synthetic");
   cfg.runtime.responder_speed = 50;
   cfg.oracle_error_scale = 0;  // the oracle never errs: the answer must be the gold result
@@ -209,4 +211,20 @@ TEST_CASE("serve --db-dir: a user's folder is served read-only, and an answer th
   }
   // Nothing was written into the user's folder: same files, same bytes (no journal, WAL or generated benchmark).
   CHECK(folder_state(dir.path() / "dbs") == before);
+}
+
+TEST_CASE("serve: the default cluster follows --responder and whether the bundled model exists", "[server]") {
+  t2s::test::TempDir dir("t2s-responder");
+  CHECK(default_serve_cluster("oracle", dir.path().string()) == "hetero-small");
+  CHECK(default_serve_cluster("model", dir.path().string()) == "local");
+  CHECK(default_serve_cluster("auto", dir.path().string()) == "hetero-small");
+  std::ofstream(dir.file(kBundledModelFile)) << "GGUF";
+  CHECK(default_serve_cluster("auto", dir.path().string()) == "local");
+  CHECK_THROWS_WITH(default_serve_cluster("gpt", dir.path().string()), Catch::Contains("--responder 'gpt'"));
+  // An explicit cluster that contradicts the responder is refused by name.
+  ServeConfig cfg;
+  cfg.cache_dir = dir.file("synthetic");
+  cfg.responder = "model";
+  cfg.cluster = "hetero-small";
+  CHECK_THROWS_WITH(QuestionService(cfg), Catch::Contains("--responder model"));
 }
