@@ -149,6 +149,7 @@ struct GgufTokenizerSpec {
   int bos_id = -1;                  //!< BOS id or -1
   int eos_id = -1;                  //!< EOS id (generation stops on it) or -1
   std::string pre = "gpt2";         //!< tokenizer.ggml.pre: "gpt2", "llama-bpe" or "qwen2"
+  bool add_bos = false;             //!< tokenizer.ggml.add_bos_token: the engine prepends bos_id when encoding
 };
 
 //! Writes `weights` and `tokenizer` as a GGUF v3 "llama" file that engine::load_model and load_gguf_tokenizer
