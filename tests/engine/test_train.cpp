@@ -78,6 +78,14 @@ TEST_CASE("gemm equals the fma-chain reference bit for bit at any shape and thre
         gemm(p, M, N, K, A.data(), lda, B.data(), ldb, c.data(), ldc, acc);
         CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
       }
+      // gemm_tn reads A transposed: store Aᵀ [K][M] and expect the same bits.
+      std::vector<float> At(static_cast<size_t>(K * (M + 2)));
+      transpose(A.data(), M, K, lda, At.data(), M + 2);
+      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &two}) {
+        auto c = init;
+        gemm_tn(p, M, N, K, At.data(), M + 2, B.data(), ldb, c.data(), ldc, acc);
+        CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+      }
     }
   }
 }
@@ -109,7 +117,7 @@ TEST_CASE("linear backward matches finite differences", "[train][grad]") {
     return dot(y, r);
   };
   loss();
-  ops::linear_backward(pool, dx.data(), false, dw.data(), r.data(), x.data(), w.data(), rows, in, out, scratch);
+  ops::linear_backward(pool, dx.data(), false, dw.data(), r.data(), x.data(), w.data(), rows, in, out);
   CHECK(fd_error(x, dx, loss) < 1e-3);
   CHECK(fd_error(w, dw, loss) < 1e-3);
 }
@@ -153,14 +161,14 @@ TEST_CASE("packed GQA attention: backward matches finite differences, forward ma
   const ops::AttentionShape s{B, T, H, KV, hd, seg.data()};
   auto q = random_vec(B * T * H * hd, rng, -2, 2), k = random_vec(B * T * KV * hd, rng, -2, 2),
        v = random_vec(B * T * KV * hd, rng), r = random_vec(q.size(), rng);
-  std::vector<float> out(q.size()), lse(B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
+  std::vector<float> out(q.size()), lse(B * H * T), dq(q.size()), dk(k.size()), dv(v.size()), scratch;
   auto loss = [&] {
-    ops::attention_forward(pool, s, out.data(), lse.data(), q.data(), k.data(), v.data());
+    ops::attention_forward(pool, s, out.data(), lse.data(), q.data(), k.data(), v.data(), scratch);
     return dot(out, r);
   };
   loss();
   ops::attention_backward(pool, s, dq.data(), dk.data(), dv.data(), r.data(), q.data(), k.data(), v.data(), out.data(),
-                          lse.data());
+                          lse.data(), scratch);
   CHECK(fd_error(q, dq, loss, 1e-2f, 5) < 2e-3);
   CHECK(fd_error(k, dk, loss, 1e-2f, 3) < 2e-3);
   CHECK(fd_error(v, dv, loss, 1e-2f, 3) < 2e-3);
