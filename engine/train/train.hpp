@@ -66,10 +66,11 @@ struct StepStats {
   int64_t epoch = 0;           //!< passes over the data completed before this batch
 };
 
-//! Everything train() needs. Batching: whole sequences are packed greedily (in a shuffled order) into rows of
-//! seq_len tokens; attention never crosses sequences and positions restart at 0 for each (so training sees
-//! exactly what inference sees); the unused tail of a row is padding with no loss. A sequence longer than
-//! seq_len is skipped (counted in TrainResult::skipped_sequences).
+//! Everything a training run needs. Batching: each epoch shuffles the sequences (t2s::Rng from seed and epoch)
+//! and packs whole sequences into rows of seq_len tokens (first fit among the last 64 open rows); attention never
+//! crosses sequences and positions restart at 0 for each (so training sees exactly what inference sees); the
+//! unused tail of a row is padding with no loss. A sequence longer than seq_len is skipped (counted in
+//! TrainResult::skipped_sequences). Loss = mean cross-entropy over all target positions of the batch.
 struct TrainOptions {
   ModelConfig model;              //!< architecture (validate_config rules)
   bool tied_classifier = true;    //!< share token_embd as the output matrix

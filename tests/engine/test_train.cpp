@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <functional>
 
 #include "common/rng.hpp"
@@ -244,7 +246,7 @@ TEST_CASE("the whole model's gradient matches finite differences (tied and untie
         b.labels.push_back(labelled ? static_cast<int>(rng.uniform_int(0, 10)) : -1);
         b.targets += labelled;
       }
-    cpu::ThreadPool pool(2);
+    cpu::ThreadPool pool(1);  // ~1000 tiny forward passes: threads only add hand-off latency (ops are checked on 2)
     Decoder dec(c, pool);
     std::vector<float> grad(w.data.size(), 0.0f);
     dec.forward(w, b);
@@ -320,7 +322,7 @@ TEST_CASE("learning rate: linear warmup, cosine to min_lr", "[train]") {
 }
 
 TEST_CASE("a tiny model overfits a tiny set to near-zero loss", "[train]") {
-  Trainer tr(tiny_options(2), tiny_set());
+  Trainer tr(tiny_options(1), tiny_set());
   const double before = tr.evaluate(tiny_set());
   TrainResult r = tr.run();
   const double after = tr.evaluate(tiny_set());
@@ -396,33 +398,44 @@ double normalised_error(const std::vector<float>& a, const std::vector<float>& b
 }  // namespace
 
 TEST_CASE("exported GGUF runs in the engine with the trainer's logits and generates what it learned", "[train]") {
-  TrainOptions o = tiny_options(2);
-  o.tied_classifier = false;
-  Trainer tr(o, tiny_set());
-  tr.run();
-  const std::vector<int> seq = qa("good", " night moon").tokens;
-  const auto want = forward_logits(tr.weights(), seq, 2);
   test::TempDir dir("train-export");
-  for (auto [dtype, bound] : {std::pair{DType::F32, 1e-5}, {DType::F16, 2e-2}, {DType::Q8_0, 5e-2}}) {
-    INFO(dtype_name(dtype));
-    const std::string path = dir.file(std::string("m-") + dtype_name(dtype) + ".gguf");
-    export_gguf(tr.weights(), byte_tokenizer(), path, dtype);
-    LoadedModel lm = load_model_and_tokenizer(path, "");
-    CHECK(lm.model->config.vocab_size == 257);
-    auto backend = make_cpu_backend(lm.model, CpuBackendOptions{});
-    const int n = static_cast<int>(seq.size());
-    std::vector<int> pos(static_cast<size_t>(n)), rows(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = rows[static_cast<size_t>(i)] = i;
-    std::vector<int> table = {0, 1};
-    std::vector<const int*> tables(static_cast<size_t>(n), table.data());
-    std::vector<float> got(static_cast<size_t>(n) * 257);
-    backend->forward(ForwardBatch{seq, pos, tables, rows}, got.data());
-    CHECK(normalised_error(got, want) < bound);
-    TextGenerationOptions g;
-    g.prompt = "good";
-    g.steps = 40;
-    // run.c-style output starts after the first token when there is no BOS: "ood", then the learned answer.
-    CHECK(generate_text(lm, g) == "ood night moon");
+  for (bool tied : {false, true}) {
+    TrainOptions o = tiny_options(1);
+    o.tied_classifier = tied;
+    Trainer tr(o, tiny_set());
+    tr.run();
+    const std::vector<int> seq = qa("good", " night moon").tokens;
+    const auto want = forward_logits(tr.weights(), seq, 2);
+    for (auto [dtype, bound] : {std::pair{DType::F32, 1e-5}, {DType::F16, 2e-2}, {DType::Q8_0, 5e-2}}) {
+      INFO(dtype_name(dtype) << (tied ? " tied" : " untied"));
+      const std::string path = dir.file(std::string("m-") + dtype_name(dtype) + (tied ? "-tied" : "") + ".gguf");
+      export_gguf(tr.weights(), byte_tokenizer(), path, dtype);
+      LoadedModel lm = load_model_and_tokenizer(path, "");
+      CHECK(lm.model->config.vocab_size == 257);
+      auto backend = make_cpu_backend(lm.model, CpuBackendOptions{});
+      const int n = static_cast<int>(seq.size());
+      std::vector<int> pos(static_cast<size_t>(n)), rows(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = rows[static_cast<size_t>(i)] = i;
+      std::vector<int> table = {0, 1};
+      std::vector<const int*> tables(static_cast<size_t>(n), table.data());
+      std::vector<float> got(static_cast<size_t>(n) * 257);
+      backend->forward(ForwardBatch{seq, pos, tables, rows}, got.data());
+      CHECK(normalised_error(got, want) < bound);
+      TextGenerationOptions g;
+      g.prompt = "good";
+      g.steps = 40;
+      // run.c-style output starts after the first token when there is no BOS: "ood", then the learned answer.
+      CHECK(generate_text(lm, g) == "ood night moon");
+      // The CLI's `t2s generate` reads the same file and prints the same text (checked for Q8_0, the shipping type).
+      if (dtype != DType::Q8_0) continue;
+      const std::string out = dir.file("gen.txt");
+      const std::string cmd = std::string(T2S_BINARY_DIR) + "/t2s generate --model " + path +
+                              " --temperature 0 --steps 40 --prompt good > " + out;
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      std::ifstream f(out);
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      CHECK(text.find("ood night moon") == 0);
+    }
+    CHECK_THROWS_AS(export_gguf(tr.weights(), GgufTokenizerSpec{}, dir.file("x.gguf"), DType::F32), InputError);
   }
-  CHECK_THROWS_AS(export_gguf(tr.weights(), GgufTokenizerSpec{}, dir.file("x.gguf"), DType::F32), InputError);
 }
