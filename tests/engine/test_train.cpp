@@ -412,7 +412,7 @@ TEST_CASE("exported GGUF runs in the engine with the trainer's logits and genera
       export_gguf(tr.weights(), byte_tokenizer(), path, dtype);
       LoadedModel lm = load_model_and_tokenizer(path, "");
       CHECK(lm.model->config.vocab_size == 257);
-      auto backend = make_cpu_backend(lm.model, CpuBackendOptions{});
+      auto backend = make_cpu_backend(lm.model, CpuBackendOptions{1, 256, 0, size_t{1} << 20});
       const int n = static_cast<int>(seq.size());
       std::vector<int> pos(static_cast<size_t>(n)), rows(static_cast<size_t>(n));
       for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = rows[static_cast<size_t>(i)] = i;
