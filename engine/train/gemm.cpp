@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -94,7 +95,9 @@ using BlockFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, int64
                         bool);
 
 // Rows [m_begin, m_end) of C: k blocks outermost, so partial sums are stored and reloaded between blocks (which
-// keeps the fma chain and hence the bits), then A row blocks, then B column panels.
+// keeps the fma chain and hence the bits), then A row blocks, then B column panels. When enough rows share it, each
+// k block of B is first copied into contiguous zero-padded 32-column panels: the micro-kernel then streams
+// sequential memory instead of touching a new page every few k (B rows are up to several KB apart).
 void gemm_rows(BlockFn block, int64_t m_begin, int64_t m_end, int64_t N, int64_t K, const float* A, int64_t ars,
                int64_t acs, const float* B, int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (K == 0) {
@@ -102,14 +105,28 @@ void gemm_rows(BlockFn block, int64_t m_begin, int64_t m_end, int64_t N, int64_t
       for (int64_t i = m_begin; i < m_end; ++i) std::fill_n(C + i * ldc, N, 0.0f);
     return;
   }
+  const int64_t panels = (N + kNr - 1) / kNr;
+  const bool pack = m_end - m_begin >= 4 * kMr && N >= 2 * kNr;
+  std::vector<float> packed(pack ? static_cast<size_t>(panels * kKc * kNr) : 0);
   for (int64_t k0 = 0; k0 < K; k0 += kKc) {
     const int64_t kc = std::min(kKc, K - k0);
     const bool load = accumulate || k0 > 0;
+    if (pack)
+      for (int64_t p = 0; p < panels; ++p) {
+        const int64_t j0 = p * kNr, nr = std::min(kNr, N - j0);
+        float* dst = packed.data() + p * kc * kNr;
+        for (int64_t k = 0; k < kc; ++k) {
+          std::copy_n(B + (k0 + k) * ldb + j0, nr, dst + k * kNr);
+          std::fill(dst + k * kNr + nr, dst + (k + 1) * kNr, 0.0f);
+        }
+      }
     for (int64_t i = m_begin; i < m_end; i += kMr) {
       const int64_t mr = std::min(kMr, m_end - i);
-      for (int64_t j = 0; j < N; j += kNr)
-        block(mr, std::min(kNr, N - j), kc, A + i * ars + k0 * acs, ars, acs, B + k0 * ldb + j, ldb, C + i * ldc + j,
+      for (int64_t j = 0; j < N; j += kNr) {
+        const float* b = pack ? packed.data() + (j / kNr) * kc * kNr : B + k0 * ldb + j;
+        block(mr, std::min(kNr, N - j), kc, A + i * ars + k0 * acs, ars, acs, b, pack ? kNr : ldb, C + i * ldc + j,
               ldc, load);
+      }
     }
   }
 }
