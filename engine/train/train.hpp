@@ -62,7 +62,7 @@ struct StepStats {
   int64_t tokens = 0;          //!< non-padding tokens in the batch
   int64_t targets = 0;         //!< predicted positions in the batch
   double tokens_per_s = 0;     //!< tokens / wall time of this step
-  double elapsed_s = 0;        //!< wall time since train() started (this process)
+  double elapsed_s = 0;        //!< wall time since run() started (0 when called through step())
   int64_t epoch = 0;           //!< passes over the data completed before this batch
 };
 
@@ -96,7 +96,7 @@ struct TrainOptions {
   std::function<void(int64_t step, const Weights&)> on_checkpoint;
 };
 
-//! Summary of a train() call.
+//! Summary of a Trainer::run() call.
 struct TrainResult {
   int64_t steps_done = 0;          //!< optimiser steps taken by this call
   double final_loss = 0;           //!< loss of the last step
