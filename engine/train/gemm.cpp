@@ -28,16 +28,17 @@ bool has_avx512() {
 #endif
 }
 
-// A blocks arrive packed as [kc][kMr] (element (i, k) at ap[k * kMr + i]): the kernel's 12 broadcasts per k then
-// come from one pointer with constant offsets instead of 12 strided row pointers.
+// A blocks arrive as element (i, k) at ap[k * as + i]: packed [kc][kMr] (as = kMr), or read in place when A is
+// stored transposed (gemm_tn, as = its row stride). The kernel's 12 broadcasts per k then come from one pointer
+// with constant offsets instead of 12 strided row pointers.
 
 // Portable path: the same fma chain per element as the vector path, so both give identical bits.
-void block_portable(int64_t mr, int64_t nr, int64_t kc, const float* ap, const float* B, int64_t ldb, float* C,
-                    int64_t ldc, bool load) {
+void block_portable(int64_t mr, int64_t nr, int64_t kc, const float* ap, int64_t as, const float* B, int64_t ldb,
+                    float* C, int64_t ldc, bool load) {
   for (int64_t i = 0; i < mr; ++i)
     for (int64_t j = 0; j < nr; ++j) {
       float c = load ? C[i * ldc + j] : 0.0f;
-      for (int64_t k = 0; k < kc; ++k) c = std::fma(ap[k * kMr + i], B[k * ldb + j], c);
+      for (int64_t k = 0; k < kc; ++k) c = std::fma(ap[k * as + i], B[k * ldb + j], c);
       C[i * ldc + j] = c;
     }
 }
@@ -47,8 +48,8 @@ void block_portable(int64_t mr, int64_t nr, int64_t kc, const float* ap, const f
 // stores every accumulator on every k). Rows ≥ mr of the packed A block are zero and are computed but not stored.
 #define T2S_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 __attribute__((target("avx512f,fma"))) void block_avx512(int64_t mr, int64_t nr, int64_t kc, const float* ap,
-                                                          const float* B, int64_t ldb, float* C, int64_t ldc,
-                                                          bool load) {
+                                                          int64_t as, const float* B, int64_t ldb, float* C,
+                                                          int64_t ldc, bool load) {
   const int64_t n0 = std::min<int64_t>(nr, 16), n1 = std::max<int64_t>(0, nr - 16);
   const auto m0 = static_cast<__mmask16>((1u << n0) - 1u), m1 = static_cast<__mmask16>((1u << n1) - 1u);
 #define T2S_INIT(i)                                                                                  \
@@ -56,7 +57,7 @@ __attribute__((target("avx512f,fma"))) void block_avx512(int64_t mr, int64_t nr,
   __m512 b##i = load && (i) < mr ? _mm512_maskz_loadu_ps(m1, C + (i) * ldc + 16) : _mm512_setzero_ps();
   T2S_ROWS(T2S_INIT)
 #undef T2S_INIT
-  for (int64_t k = 0; k < kc; ++k, ap += kMr, B += ldb) {
+  for (int64_t k = 0; k < kc; ++k, ap += as, B += ldb) {
     const __m512 v0 = _mm512_maskz_loadu_ps(m0, B), v1 = _mm512_maskz_loadu_ps(m1, B + 16);
 #define T2S_FMA(i)                               \
   {                                              \
@@ -78,7 +79,7 @@ __attribute__((target("avx512f,fma"))) void block_avx512(int64_t mr, int64_t nr,
 #undef T2S_ROWS
 #endif
 
-using BlockFn = void (*)(int64_t, int64_t, int64_t, const float*, const float*, int64_t, float*, int64_t, bool);
+using BlockFn = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t, bool);
 
 // Rows [m_begin, m_end) of C: k blocks outermost, so partial sums are stored and reloaded between blocks (which
 // keeps the fma chain and hence the bits), then A row blocks, then B column panels. When enough rows share it, each
@@ -109,11 +110,26 @@ void gemm_rows(BlockFn block, int64_t m_begin, int64_t m_end, int64_t N, int64_t
       }
     for (int64_t i = m_begin; i < m_end; i += kMr) {
       const int64_t mr = std::min(kMr, m_end - i);
-      for (int64_t k = 0; k < kc; ++k)
-        for (int64_t r = 0; r < kMr; ++r) apack[k * kMr + r] = r < mr ? A[(i + r) * ars + (k0 + k) * acs] : 0.0f;
+      // A stored transposed with a full 12-row block is read in place; otherwise the block is packed, zero rows
+      // beyond mr (they are computed, never stored).
+      const bool direct = ars == 1 && mr == kMr;
+      const float* ap = direct ? A + i + k0 * acs : apack;
+      const int64_t as = direct ? acs : kMr;
+      if (!direct) {
+        if (mr < kMr) std::fill_n(apack, kc * kMr, 0.0f);
+        if (acs == 1) {
+          for (int64_t r = 0; r < mr; ++r) {
+            const float* src = A + (i + r) * ars + k0;
+            for (int64_t k = 0; k < kc; ++k) apack[k * kMr + r] = src[k];
+          }
+        } else {
+          for (int64_t k = 0; k < kc; ++k)
+            for (int64_t r = 0; r < mr; ++r) apack[k * kMr + r] = A[(i + r) * ars + (k0 + k) * acs];
+        }
+      }
       for (int64_t j = 0; j < N; j += kNr) {
         const float* b = pack ? packed.data() + (j / kNr) * kc * kNr : B + k0 * ldb + j;
-        block(mr, std::min(kNr, N - j), kc, apack, b, pack ? kNr : ldb, C + i * ldc + j, ldc, load);
+        block(mr, std::min(kNr, N - j), kc, ap, as, b, pack ? kNr : ldb, C + i * ldc + j, ldc, load);
       }
     }
   }

@@ -84,7 +84,7 @@ TEST_CASE("gemm equals the fma-chain reference bit for bit at any shape and thre
       // gemm_tn reads A transposed: store Aᵀ [K][M] and expect the same bits.
       std::vector<float> At(static_cast<size_t>(K * (M + 2)));
       transpose(A.data(), M, K, lda, At.data(), M + 2);
-      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &two}) {
+      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &two, &three}) {
         auto c = init;
         gemm_tn(p, M, N, K, At.data(), M + 2, B.data(), ldb, c.data(), ldc, acc);
         CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
