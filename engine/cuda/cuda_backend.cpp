@@ -18,6 +18,7 @@
 #include "common/status.hpp"
 #include "engine/cuda/kernels.hpp"
 #include "engine/cuda/reference.hpp"
+#include "engine/cuda/step_plan.hpp"
 
 namespace t2s::engine {
 
@@ -366,56 +367,23 @@ class CudaBackendImpl final : public CudaBackend {
     if (R > max_rows_) throw std::logic_error("forward: batch larger than max_batch_tokens");
     if (nl > max_logits_) throw std::logic_error("forward: more logit rows than max_logit_rows");
     cuda_ok(cudaSetDevice(opt_.device), "cudaSetDevice");
+    cuda::plan_step(batch, cfg_.vocab_size, max_ctx_, num_blocks_, plan_);
+    if (plan_.tables.size() > layout_.tables_cap) throw std::logic_error("forward: block tables exceed the staging buffer");
     int* h = h_step_;
-    int n_decode = 0, n_tiles = 0;
-    size_t n_tables = 0;
-    for (int r = 0; r < R;) {
-      const int* table = batch.block_tables[static_cast<size_t>(r)];
-      int e = r + 1;
-      while (e < R && batch.block_tables[static_cast<size_t>(e)] == table &&
-             batch.positions[static_cast<size_t>(e)] == batch.positions[static_cast<size_t>(e - 1)] + 1)
-        ++e;
-      const int last = batch.positions[static_cast<size_t>(e - 1)];
-      const size_t blocks = static_cast<size_t>(last / kKvBlockSize + 1);
-      if (n_tables + blocks > layout_.tables_cap) throw std::logic_error("forward: block tables exceed the staging buffer");
-      for (size_t b = 0; b < blocks; ++b) {
-        const int id = table[b];
-        if (id < 0 || id >= num_blocks_) throw std::logic_error("forward: block id out of range");
-        h[layout_.tables + n_tables + b] = id;
-      }
-      for (int i = r; i < e; ++i) {
-        const int tok = batch.tokens[static_cast<size_t>(i)], pos = batch.positions[static_cast<size_t>(i)];
-        if (tok < 0 || tok >= cfg_.vocab_size) throw std::logic_error("forward: token id out of range");
-        if (pos < 0 || pos >= max_ctx_) throw std::logic_error("forward: position past context");
-        h[layout_.tokens + static_cast<size_t>(i)] = tok;
-        h[layout_.positions + static_cast<size_t>(i)] = pos;
-        h[layout_.row_table + static_cast<size_t>(i)] = static_cast<int>(n_tables);
-      }
-      if (e - r == 1) {
-        h[layout_.decode_rows + static_cast<size_t>(n_decode++)] = r;
-      } else {
-        for (int t = r; t < e; t += 16) {
-          h[layout_.tiles + 2 * static_cast<size_t>(n_tiles)] = t;
-          h[layout_.tiles + 2 * static_cast<size_t>(n_tiles) + 1] = std::min(16, e - t);
-          ++n_tiles;
-        }
-      }
-      n_tables += blocks;
-      r = e;
-    }
-    bool all_rows_want_logits = nl == R;
-    for (int i = 0; i < nl; ++i) {
-      const int lr = batch.logit_rows[static_cast<size_t>(i)];
-      if (lr < 0 || lr >= R) throw std::logic_error("forward: logit row out of range");
-      all_rows_want_logits = all_rows_want_logits && lr == i;
-      h[layout_.logit_rows + static_cast<size_t>(i)] = lr;
-    }
+    std::copy(plan_.tokens.begin(), plan_.tokens.end(), h + layout_.tokens);
+    std::copy(plan_.positions.begin(), plan_.positions.end(), h + layout_.positions);
+    std::copy(plan_.row_table.begin(), plan_.row_table.end(), h + layout_.row_table);
+    std::copy(plan_.decode_rows.begin(), plan_.decode_rows.end(), h + layout_.decode_rows);
+    std::copy(plan_.logit_rows.begin(), plan_.logit_rows.end(), h + layout_.logit_rows);
+    std::copy(plan_.tiles.begin(), plan_.tiles.end(), h + layout_.tiles);
+    std::copy(plan_.tables.begin(), plan_.tables.end(), h + layout_.tables);
+    const size_t n_tables = plan_.tables.size();
+    const int n_decode = static_cast<int>(plan_.decode_rows.size()), n_tiles = static_cast<int>(plan_.tiles.size() / 2);
     cuda_ok(cudaMemcpyAsync(d_step_, h_step_, layout_.tables * sizeof(int), cudaMemcpyHostToDevice, stream_), "step upload");
     cuda_ok(cudaMemcpyAsync(d_step_ + layout_.tables, h_step_ + layout_.tables, n_tables * sizeof(int),
                             cudaMemcpyHostToDevice, stream_),
             "block tables upload");
-    const bool pure_decode = n_tiles == 0 && n_decode == R && all_rows_want_logits;
-    if (pure_decode && opt_.cuda_graphs) {
+    if (plan_.pure_decode && opt_.cuda_graphs) {
       auto it = graphs_.find(R);
       if (it == graphs_.end()) it = graphs_.emplace(R, capture(R)).first;
       cuda_ok(cudaGraphLaunch(it->second, stream_), "cudaGraphLaunch");
@@ -506,6 +474,7 @@ class CudaBackendImpl final : public CudaBackend {
   uint16_t *k_pool_ = nullptr, *v_pool_ = nullptr;
   size_t layer_kv_elems_ = 0;
   StepLayout layout_{1, 1};
+  cuda::StepPlan plan_;
   int* d_step_ = nullptr;
   int* h_step_ = nullptr;
   std::map<int, cudaGraphExec_t> graphs_;

@@ -16,7 +16,9 @@
 #include "common/status.hpp"
 #include "engine/backend.hpp"
 #include "engine/batch_runner.hpp"
+#include "engine/cuda/emulator.hpp"
 #include "engine/cuda/reference.hpp"
+#include "engine/cuda/step_plan.hpp"
 #include "engine/generate.hpp"
 #include "engine/sampler.hpp"
 #include "tests/engine/gguf_models.hpp"
@@ -79,6 +81,142 @@ struct PagedFixture {
     }
   }
 };
+
+
+// Runs the same steps (one prefill chunk per sequence, then greedy decodes) on a reference backend and a tested one
+// (each with ≥ 32 KV blocks) and checks every step's logits within `bound` (normalised) and the greedy tokens equal.
+void check_parity(Backend& ref, Backend& test, int vocab, double bound, int prompt_len = 40, int steps = 12) {
+  const int V = vocab;
+  // Two sequences with different block tables (the second's blocks in reverse order).
+  std::vector<int> t0(16), t1(16);
+  for (int i = 0; i < 16; ++i) {
+    t0[static_cast<size_t>(i)] = i;
+    t1[static_cast<size_t>(i)] = 31 - i;
+  }
+  Rng rng(9);
+  std::vector<int> seq0, seq1;
+  for (int i = 0; i < prompt_len; ++i) seq0.push_back(static_cast<int>(rng.uniform_int(1, V - 1)));
+  for (int i = 0; i < prompt_len / 2; ++i) seq1.push_back(static_cast<int>(rng.uniform_int(1, V - 1)));
+  int pos0 = 0, pos1 = 0;
+  double worst = 0;
+  for (int step = 0; step <= steps; ++step) {
+    std::vector<int> tokens, positions, logit_rows;
+    std::vector<const int*> tables;
+    for (size_t i = static_cast<size_t>(pos0); i < seq0.size(); ++i) {
+      tokens.push_back(seq0[i]);
+      positions.push_back(static_cast<int>(i));
+      tables.push_back(t0.data());
+    }
+    logit_rows.push_back(static_cast<int>(tokens.size()) - 1);
+    for (size_t i = static_cast<size_t>(pos1); i < seq1.size(); ++i) {
+      tokens.push_back(seq1[i]);
+      positions.push_back(static_cast<int>(i));
+      tables.push_back(t1.data());
+    }
+    logit_rows.push_back(static_cast<int>(tokens.size()) - 1);
+    ForwardBatch fb{tokens, positions, tables, logit_rows};
+    std::vector<float> la(2 * static_cast<size_t>(V)), lb(la.size());
+    ref.forward(fb, la.data());
+    test.forward(fb, lb.data());
+    INFO("step " << step);
+    worst = std::max(worst, norm_err(lb, la));
+    CHECK(norm_err(lb, la) <= bound);
+    int next[2];
+    for (int s = 0; s < 2; ++s) {
+      const float* a = la.data() + static_cast<size_t>(s) * V;
+      const float* b = lb.data() + static_cast<size_t>(s) * V;
+      const int ia = static_cast<int>(std::max_element(a, a + V) - a), ib = static_cast<int>(std::max_element(b, b + V) - b);
+      CHECK(ia == ib);
+      next[s] = ia;
+    }
+    pos0 = static_cast<int>(seq0.size());
+    pos1 = static_cast<int>(seq1.size());
+    seq0.push_back(next[0]);
+    seq1.push_back(next[1]);
+  }
+  UNSCOPED_INFO("worst normalised logit error " << worst);
+}
+
+std::unique_ptr<Backend> small_cpu_backend(const std::shared_ptr<Model>& m) {
+  CpuBackendOptions co;
+  co.max_batch_tokens = 64;
+  co.kv_budget_bytes = kv_block_bytes(m->config) * 32;
+  return make_cpu_backend(m, co);
+}
+
+// The random GGUF models the parity tests use: Llama (Llama-3 rope factors) and Qwen2 (bias, tied, NeoX, θ = 1e6).
+struct ParityCase {
+  const char* arch;
+  DType type;
+  double bound;
+};
+const std::vector<ParityCase> kParityCases = {
+    {"llama", DType::F16, 2e-2},  {"llama", DType::BF16, 5e-2}, {"llama", DType::Q8_0, 2e-2},
+    {"llama", DType::Q4_0, 2e-2}, {"qwen2", DType::F16, 2e-2},  {"qwen2", DType::BF16, 5e-2},
+    {"qwen2", DType::Q8_0, 2e-2}};
+
+std::shared_ptr<Model> parity_model(const t2s::test::TempDir& dir, const ParityCase& k) {
+  t2s::test::GgufSpec s;
+  s.arch = k.arch;
+  s.type = k.type;
+  s.dim = 128;
+  s.hidden = 256;
+  s.heads = 4;
+  s.kv_heads = 2;
+  s.vocab = 320;
+  s.ctx = 256;
+  if (s.arch == "qwen2") {
+    s.bias = s.tied = true;
+    s.theta = 1e6f;
+  } else {
+    s.rope_freqs = true;
+  }
+  std::string path = dir.file(std::string(k.arch) + dtype_name(k.type) + ".gguf");
+  t2s::test::write_random_gguf(path, s);
+  return load_model(path);
+}
+
+// Prompts with a 40-token shared prefix for the batch-runner tests.
+std::vector<int> prefixed_prompt(int len, int salt) {
+  std::vector<int> p{1};
+  for (int i = 1; i < len; ++i) p.push_back(3 + (i < 40 ? i * 7 : i * 37 + salt * 11) % 290);
+  return p;
+}
+
+// Each prompt's greedy tokens run alone on the CPU backend.
+std::vector<std::vector<int>> cpu_solo_outputs(const LoadedModel& lm, int n, const GenerationParams& g) {
+  std::vector<std::vector<int>> out;
+  for (int i = 0; i < n; ++i) {
+    CpuBackendOptions co;
+    co.max_batch_tokens = 64;
+    co.kv_budget_bytes = kv_block_bytes(lm.model->config) * 64;
+    auto cpu = make_cpu_backend(lm.model, co);
+    BatchRunner r(*cpu, *lm.tokenizer, RunnerOptions{64, 16, false});
+    SequenceId id = r.admit(prefixed_prompt(50 + 9 * i, i), g).value();
+    run_to_completion(r);
+    out.push_back(r.info(id).output);
+  }
+  return out;
+}
+
+// Six prompts through one runner on `backend` (24-token budget: chunked prefill; a pool too small for all: preemption);
+// each call's tokens must be its CPU solo tokens. Returns the recomputed positions.
+int64_t check_runner(Backend& backend, const LoadedModel& lm, const std::vector<std::vector<int>>& want,
+                     const GenerationParams& g) {
+  BatchRunner r(backend, *lm.tokenizer, RunnerOptions{24, 16, true});
+  std::vector<SequenceId> ids;
+  for (int i = 0; i < static_cast<int>(want.size()); ++i) ids.push_back(r.admit(prefixed_prompt(50 + 9 * i, i), g).value());
+  run_to_completion(r);
+  int64_t recomputed = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SequenceInfo info = r.info(ids[i]);
+    recomputed += info.recomputed_tokens;
+    INFO("call " << i);
+    CHECK(info.output == want[i]);
+  }
+  CHECK(r.totals().cached_tokens > 0);
+  return recomputed;
+}
 
 }  // namespace
 
@@ -186,6 +324,78 @@ TEST_CASE("backend selection: cpu, cuda with a fallback line when no device, unk
     CHECK_THROWS_AS(make_cuda_backend(tm.lm.model, {}), t2s::InputError);
   }
   CHECK_THROWS_AS(make_backend("tpu", tm.lm.model, {}, {}), t2s::InputError);
+}
+
+TEST_CASE("step plan: runs of one sequence, decode rows, 16-row tiles, tables copied once, graph eligibility",
+          "[engine][cuda]") {
+  std::vector<int> ta{7, 3, 9}, tb{5}, tc{0, 1, 2, 4, 6, 8};
+  // A: 20 prefill rows at positions 5..24; B: one decode row at 3; C: a decode row at 80; A again (a new run: its
+  // positions restart) at 30.
+  std::vector<int> tokens, pos;
+  std::vector<const int*> tables;
+  for (int p = 5; p < 25; ++p) {
+    tokens.push_back(p);
+    pos.push_back(p);
+    tables.push_back(ta.data());
+  }
+  tokens.push_back(1), pos.push_back(3), tables.push_back(tb.data());
+  tokens.push_back(2), pos.push_back(80), tables.push_back(tc.data());
+  tokens.push_back(3), pos.push_back(30), tables.push_back(ta.data());
+  std::vector<int> logits{19, 20, 21, 22};
+  cuda::StepPlan plan;
+  cuda::plan_step(ForwardBatch{tokens, pos, tables, logits}, 100, 128, 10, plan);
+  CHECK(plan.tiles == std::vector<int>{0, 16, 16, 4});
+  CHECK(plan.decode_rows == std::vector<int>{20, 21, 22});
+  CHECK(plan.tables == std::vector<int>{7, 3, 5, 0, 1, 2, 4, 6, 8, 7, 3});
+  CHECK(plan.row_table[0] == 0);
+  CHECK(plan.row_table[19] == 0);
+  CHECK(plan.row_table[20] == 2);
+  CHECK(plan.row_table[21] == 3);
+  CHECK(plan.row_table[22] == 9);
+  CHECK(!plan.pure_decode);
+  // Pure decode (every row alone, logits for all in order) is what CUDA Graphs replay.
+  std::vector<int> dt{1, 2}, dp{3, 80}, dl{0, 1};
+  std::vector<const int*> dtab{tb.data(), tc.data()};
+  cuda::plan_step(ForwardBatch{dt, dp, dtab, dl}, 100, 128, 10, plan);
+  CHECK(plan.pure_decode);
+  std::vector<int> dl1{1};
+  cuda::plan_step(ForwardBatch{dt, dp, dtab, dl1}, 100, 128, 10, plan);
+  CHECK(!plan.pure_decode);
+  // Bad input names the problem.
+  std::vector<int> bad_tok{100, 2}, bad_pos{3, 128};
+  CHECK_THROWS_WITH(cuda::plan_step(ForwardBatch{bad_tok, dp, dtab, dl}, 100, 128, 10, plan), Catch::Contains("token id"));
+  CHECK_THROWS_WITH(cuda::plan_step(ForwardBatch{dt, bad_pos, dtab, dl}, 100, 128, 10, plan), Catch::Contains("position"));
+  CHECK_THROWS_WITH(cuda::plan_step(ForwardBatch{dt, dp, dtab, dl}, 100, 128, 5, plan), Catch::Contains("block id"));
+}
+
+TEST_CASE("device emulator (the CUDA numerics on the CPU) matches the CPU backend within the [gpu] bounds",
+          "[engine][cuda]") {
+  t2s::test::TempDir dir("cuda-emulator");
+  for (const ParityCase& k : kParityCases) {
+    INFO(k.arch << " " << dtype_name(k.type));
+    auto model = parity_model(dir, k);
+    auto cpu = small_cpu_backend(model);
+    auto emu = cuda::make_device_emulator(model, 32, 64);
+    check_parity(*cpu, *emu, model->config.vocab_size, k.bound);
+  }
+}
+
+TEST_CASE("device emulator matches the CPU backend on stories260K", "[engine][cuda][shared]") {
+  auto model = load_model(t2s::test::shared_data("llama2c/stories260K.bin"));
+  auto cpu = small_cpu_backend(model);
+  auto emu = cuda::make_device_emulator(model, 32, 64);
+  check_parity(*cpu, *emu, model->config.vocab_size, 2e-2, 40, 20);
+}
+
+TEST_CASE("device emulator under the batch runner gives the CPU's greedy tokens (shared prefix, chunked prefill, "
+          "preemption/recompute)", "[engine][cuda]") {
+  t2s::test::TinyModel tm;
+  GenerationParams g;
+  g.max_tokens = 24;
+  g.ignore_eos = true;
+  const auto want = cpu_solo_outputs(tm.lm, 6, g);
+  auto emu = cuda::make_device_emulator(tm.lm.model, 20, 24);
+  CHECK(check_runner(*emu, tm.lm, want, g) > 0);
 }
 
 // ----- device ------------------------------------------------------------------------------------------------------
@@ -420,64 +630,11 @@ TEST_CASE("gpu: sampling picks the oracle's token (greedy exactly; sampled excep
 
 namespace {
 
-// Runs the same steps (one prefill chunk per sequence, then greedy decodes) on a CPU and a CUDA backend and checks
-// every step's logits within `bound` (normalised) and the greedy tokens identical.
-void check_parity(const std::shared_ptr<Model>& model, double bound, int prompt_len = 40, int steps = 12) {
-  const ModelConfig& c = model->config;
-  CpuBackendOptions co;
-  co.max_batch_tokens = 64;
-  co.kv_budget_bytes = kv_block_bytes(c) * 32;
+std::unique_ptr<Backend> small_cuda_backend(const std::shared_ptr<Model>& m) {
   CudaBackendOptions go;
   go.max_batch_tokens = 64;
-  go.kv_budget_bytes = cuda_kv_block_bytes(c) * 32;
-  auto cpu = make_cpu_backend(model, co);
-  auto gpu = make_cuda_backend(model, go);
-  const int V = c.vocab_size;
-  // Two sequences with different block tables (the second's blocks in reverse order).
-  std::vector<int> t0(16), t1(16);
-  for (int i = 0; i < 16; ++i) {
-    t0[static_cast<size_t>(i)] = i;
-    t1[static_cast<size_t>(i)] = 31 - i;
-  }
-  Rng rng(9);
-  std::vector<int> seq0, seq1;
-  for (int i = 0; i < prompt_len; ++i) seq0.push_back(static_cast<int>(rng.uniform_int(1, V - 1)));
-  for (int i = 0; i < prompt_len / 2; ++i) seq1.push_back(static_cast<int>(rng.uniform_int(1, V - 1)));
-  int pos0 = 0, pos1 = 0;
-  for (int step = 0; step <= steps; ++step) {
-    std::vector<int> tokens, positions, logit_rows;
-    std::vector<const int*> tables;
-    for (size_t i = static_cast<size_t>(pos0); i < seq0.size(); ++i) {
-      tokens.push_back(seq0[i]);
-      positions.push_back(static_cast<int>(i));
-      tables.push_back(t0.data());
-    }
-    logit_rows.push_back(static_cast<int>(tokens.size()) - 1);
-    for (size_t i = static_cast<size_t>(pos1); i < seq1.size(); ++i) {
-      tokens.push_back(seq1[i]);
-      positions.push_back(static_cast<int>(i));
-      tables.push_back(t1.data());
-    }
-    logit_rows.push_back(static_cast<int>(tokens.size()) - 1);
-    ForwardBatch fb{tokens, positions, tables, logit_rows};
-    std::vector<float> lc(2 * static_cast<size_t>(V)), lg(lc.size());
-    cpu->forward(fb, lc.data());
-    gpu->forward(fb, lg.data());
-    INFO("step " << step);
-    CHECK(norm_err(lg, lc) <= bound);
-    int next[2];
-    for (int s = 0; s < 2; ++s) {
-      const float* a = lc.data() + static_cast<size_t>(s) * V;
-      const float* b = lg.data() + static_cast<size_t>(s) * V;
-      const int ca = static_cast<int>(std::max_element(a, a + V) - a), gb = static_cast<int>(std::max_element(b, b + V) - b);
-      CHECK(ca == gb);
-      next[s] = ca;
-    }
-    pos0 = static_cast<int>(seq0.size());
-    pos1 = static_cast<int>(seq1.size());
-    seq0.push_back(next[0]);
-    seq1.push_back(next[1]);
-  }
+  go.kv_budget_bytes = cuda_kv_block_bytes(m->config) * 32;
+  return make_cuda_backend(m, go);
 }
 
 }  // namespace
@@ -485,33 +642,12 @@ void check_parity(const std::shared_ptr<Model>& model, double bound, int prompt_
 TEST_CASE("gpu: random Llama and Qwen2 models (F16, BF16, Q8_0, Q4_0) match the CPU backend", "[gpu][.]") {
   require_device();
   t2s::test::TempDir dir("cuda-parity");
-  struct Case {
-    const char* arch;
-    DType type;
-    double bound;
-  };
-  for (Case k : {Case{"llama", DType::F16, 2e-2}, Case{"llama", DType::BF16, 5e-2}, Case{"llama", DType::Q8_0, 2e-2},
-                 Case{"llama", DType::Q4_0, 2e-2}, Case{"qwen2", DType::F16, 2e-2}, Case{"qwen2", DType::BF16, 5e-2},
-                 Case{"qwen2", DType::Q8_0, 2e-2}}) {
+  for (const ParityCase& k : kParityCases) {
     INFO(k.arch << " " << dtype_name(k.type));
-    t2s::test::GgufSpec s;
-    s.arch = k.arch;
-    s.type = k.type;
-    s.dim = 128;
-    s.hidden = 256;
-    s.heads = 4;
-    s.kv_heads = 2;
-    s.vocab = 320;
-    s.ctx = 256;
-    if (s.arch == "qwen2") {
-      s.bias = s.tied = true;
-      s.theta = 1e6f;
-    } else {
-      s.rope_freqs = true;
-    }
-    std::string path = dir.file(std::string(k.arch) + dtype_name(k.type) + ".gguf");
-    t2s::test::write_random_gguf(path, s);
-    check_parity(load_model(path), k.bound);
+    auto model = parity_model(dir, k);
+    auto cpu = small_cpu_backend(model);
+    auto gpu = small_cuda_backend(model);
+    check_parity(*cpu, *gpu, model->config.vocab_size, k.bound);
   }
 }
 
@@ -519,61 +655,39 @@ TEST_CASE("gpu: stories260K and the bundled model match the CPU backend", "[gpu]
   require_device();
   const std::string stories = t2s::test::shared_data("llama2c/stories260K.bin");
   if (std::ifstream(stories).good()) {
-    check_parity(load_model(stories), 2e-2, 60, 20);
+    auto model = load_model(stories);
+    auto cpu = small_cpu_backend(model);
+    auto gpu = small_cuda_backend(model);
+    check_parity(*cpu, *gpu, model->config.vocab_size, 2e-2, 40, 20);
   } else {
     WARN("stories260K not found under " << t2s::test::shared_dir() << " (set T2S_SHARED_DIR): not compared");
   }
   if (const char* bundled = std::getenv("T2S_BUNDLED_MODEL"); bundled && *bundled) {
-    check_parity(load_model(bundled), 5e-2, 60, 20);
+    auto model = load_model(bundled);
+    auto cpu = small_cpu_backend(model);
+    auto gpu = small_cuda_backend(model);
+    check_parity(*cpu, *gpu, model->config.vocab_size, 5e-2, 40, 20);
   } else {
     WARN("T2S_BUNDLED_MODEL not set: the bundled model is not compared");
   }
 }
 
 TEST_CASE("gpu: the batch runner on CUDA gives the CPU's greedy tokens with shared prefixes, chunked prefill and "
-          "preemption/recompute; graphs replay decode exactly", "[gpu][.]") {
+          "preemption/recompute, with and without CUDA Graphs", "[gpu][.]") {
   require_device();
   t2s::test::TinyModel tm;
-  const LoadedModel& lm = tm.lm;
-  auto prompt_of = [](int len, int salt) {
-    std::vector<int> p{1};
-    for (int i = 1; i < len; ++i) p.push_back(3 + (i < 40 ? i * 7 : i * 37 + salt * 11) % 290);  // 40-token shared prefix
-    return p;
-  };
   GenerationParams g;
   g.max_tokens = 24;
   g.ignore_eos = true;
-  // CPU reference: each prompt alone.
-  std::vector<std::vector<int>> want;
-  for (int i = 0; i < 6; ++i) {
-    CpuBackendOptions co;
-    co.max_batch_tokens = 64;
-    co.kv_budget_bytes = kv_block_bytes(lm.model->config) * 64;
-    auto cpu = make_cpu_backend(lm.model, co);
-    BatchRunner r(*cpu, *lm.tokenizer, RunnerOptions{64, 16, false});
-    SequenceId id = r.admit(prompt_of(50 + 9 * i, i), g).value();
-    run_to_completion(r);
-    want.push_back(r.info(id).output);
-  }
+  const auto want = cpu_solo_outputs(tm.lm, 6, g);
   for (bool graphs : {true, false}) {
     INFO("cuda graphs " << graphs);
     CudaBackendOptions go;
-    go.max_batch_tokens = 24;  // chunked prefill
+    go.max_batch_tokens = 24;
     go.cuda_graphs = graphs;
-    go.kv_budget_bytes = cuda_kv_block_bytes(lm.model->config) * 20;  // too small for all six: preemption
-    auto gpu = make_cuda_backend(lm.model, go);
-    BatchRunner r(*gpu, *lm.tokenizer, RunnerOptions{24, 16, true});
-    std::vector<SequenceId> ids;
-    for (int i = 0; i < 6; ++i) ids.push_back(r.admit(prompt_of(50 + 9 * i, i), g).value());
-    int64_t recomputed = 0;
-    run_to_completion(r);
-    for (int i = 0; i < 6; ++i) {
-      SequenceInfo info = r.info(ids[static_cast<size_t>(i)]);
-      recomputed += info.recomputed_tokens;
-      CHECK(info.output == want[static_cast<size_t>(i)]);
-    }
-    CHECK(r.totals().cached_tokens > 0);
-    CHECK(recomputed > 0);
+    go.kv_budget_bytes = cuda_kv_block_bytes(tm.lm.model->config) * 20;
+    auto gpu = make_cuda_backend(tm.lm.model, go);
+    CHECK(check_runner(*gpu, tm.lm, want, g) > 0);
     if (graphs) CHECK(dynamic_cast<cuda::CudaBackend&>(*gpu).graphs_captured() > 0);
   }
 }
