@@ -168,6 +168,10 @@ int main(int argc, char** argv) {
       std::printf("bench_gpu: dry run, stopping before the GPU\n");
       return 0;
     }
+    if (std::string why; !cuda_device_available(&why)) {
+      std::fprintf(stderr, "bench_gpu: %s\n", why.c_str());
+      return 1;
+    }
     const auto dev = cuda::device_info(o.device);
     auto backend = cuda::make_random_cuda_backend(cfg, a.dtype == "bf16" ? DType::BF16 : DType::F16, 1234, o);
     Runner run{*backend, cfg.vocab_size, {}, {}, {}, {}, {}, {}, {}};
