@@ -95,8 +95,9 @@ def main():
                mode="eager", decode=[], prefill=[])
     with torch.inference_mode():
         for B in batches:
-            kc = [torch.empty(B, KV, max_ctx, HD, device=dev, dtype=dt) for _ in range(L)]
-            vc = [torch.empty(B, KV, max_ctx, HD, device=dev, dtype=dt) for _ in range(L)]
+            dec_ctx = a.context + a.steps + 8  # 3 warm-up steps + the timed ones
+            kc = [torch.empty(B, KV, dec_ctx, HD, device=dev, dtype=dt) for _ in range(L)]
+            vc = [torch.empty(B, KV, dec_ctx, HD, device=dev, dtype=dt) for _ in range(L)]
             prompt = torch.randint(0, V, (B, a.context), device=dev)
             chunk = max(1, 4096 // a.context)  # as bench_gpu: whole prompts, at most 4096 rows per pass
             for b0 in range(0, B, chunk):
