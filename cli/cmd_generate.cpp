@@ -3,7 +3,9 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "common/log.hpp"
 #include "common/status.hpp"
+#include "engine/backend.hpp"
 #include "engine/generate.hpp"
 
 namespace t2s::cli {
@@ -28,7 +30,12 @@ void add_generate_command(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "CPU threads")->check(CLI::Range(1, 256));
   cmd->add_option("--backend", o->backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->callback([o] {
-    if (o->backend == "cuda") throw InputError("this build has no CUDA backend (use --backend cpu)");
+    std::string backend = o->backend, why;
+    if (backend == "cuda" && !engine::cuda_device_available(&why)) {
+      // One clear line, then the CPU: a machine without a device still answers.
+      Logger(LogLevel::warn).warn("backend_fallback", {{"requested", "cuda"}, {"using", "cpu"}, {"reason", why}});
+      backend = "cpu";
+    }
     engine::LoadedModel lm = engine::load_model_and_tokenizer(o->model, o->tokenizer);
     engine::TextGenerationOptions g;
     g.prompt = o->prompt;
@@ -38,6 +45,7 @@ void add_generate_command(CLI::App& app) {
     g.sampling.top_k = o->top_k;
     g.seed = o->seed;
     g.threads = o->threads;
+    g.backend = backend;
     std::cout << engine::generate_text(lm, g) << "\n";
   });
 }

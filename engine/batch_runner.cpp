@@ -48,7 +48,7 @@ BatchRunner::BatchRunner(Backend& backend, const Tokenizer& tokenizer, const Run
   b_logit_seq_.reserve(static_cast<size_t>(opt_.max_sequences));
   ran_.reserve(static_cast<size_t>(opt_.max_sequences) * 2);
   logits_.resize(static_cast<size_t>(opt_.max_sequences) * static_cast<size_t>(tok_.vocab_size()));
-  sample_scratch_.reserve(static_cast<size_t>(tok_.vocab_size()));
+  b_requests_.reserve(static_cast<size_t>(opt_.max_sequences));
 }
 
 BatchRunner::~BatchRunner() = default;
@@ -186,7 +186,14 @@ StepReport BatchRunner::step() {
   fb.positions = b_pos_;
   fb.block_tables = b_tables_;
   fb.logit_rows = b_logit_rows_;
-  backend_.forward(fb, logits_.data());
+  b_requests_.clear();
+  for (Seq* s : b_logit_seq_) {
+    SampleRequest q{s->params.sampling, 0.0};
+    if (q.params.temperature > 0.0f) q.uniform = s->rng.uniform();  // one draw per sampled token, as sample_token
+    b_requests_.push_back(q);
+  }
+  b_sampled_.resize(b_logit_seq_.size());
+  backend_.forward_sample(fb, b_requests_, tok_.vocab_size(), logits_.data(), b_sampled_.data());
   rep.sequences = static_cast<int>(ran.size());
   for (const Ran& r : ran) {
     Seq& s = *r.s;
@@ -203,15 +210,18 @@ StepReport BatchRunner::step() {
   }
   totals_.computed_prefill_tokens += rep.prefill_tokens;
   totals_.decode_tokens += rep.decode_tokens;
-  const int V = tok_.vocab_size();
-  for (size_t i = 0; i < b_logit_seq_.size(); ++i) {
-    Seq& s = *b_logit_seq_[i];
-    float* lg = logits_.data() + i * static_cast<size_t>(V);
-    int token = sample_token(lg, V, s.params.sampling, s.rng, sample_scratch_);
-    on_token(s, token, rep);
-  }
+  for (size_t i = 0; i < b_logit_seq_.size(); ++i) on_token(*b_logit_seq_[i], b_sampled_[i], rep);
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
+}
+
+void Backend::forward_sample(const ForwardBatch& batch, std::span<const SampleRequest> requests, int vocab,
+                             float* logits, int* tokens) {
+  forward(batch, logits);
+  std::vector<int> scratch;
+  for (size_t i = 0; i < requests.size(); ++i)
+    tokens[i] = sample_token_with(logits + i * static_cast<size_t>(vocab), vocab, requests[i].params,
+                                  requests[i].uniform, scratch);
 }
 
 void BatchRunner::on_token(Seq& s, int token, StepReport& rep) {

@@ -156,7 +156,8 @@ class BatchRunner {
   std::vector<Seq*> b_logit_seq_;
   std::vector<Ran> ran_;
   std::vector<float> logits_;
-  std::vector<int> sample_scratch_;
+  std::vector<SampleRequest> b_requests_;
+  std::vector<int> b_sampled_;
 };
 
 }  // namespace t2s::engine

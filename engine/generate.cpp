@@ -72,7 +72,12 @@ std::string generate_text(const LoadedModel& lm, const TextGenerationOptions& o)
   bo.max_context = std::min(bo.max_context, lm.model->config.max_seq_len);
   bo.max_batch_tokens = 64;
   bo.kv_budget_bytes = kv_block_bytes(lm.model->config) * static_cast<size_t>(BatchRunner::blocks_for(bo.max_context) + 1);
-  auto backend = make_cpu_backend(lm.model, bo);
+  CudaBackendOptions co;
+  co.max_batch_tokens = bo.max_batch_tokens;
+  co.max_logit_rows = 1;
+  co.max_context = bo.max_context;
+  co.kv_budget_bytes = cuda_kv_block_bytes(lm.model->config) * static_cast<size_t>(BatchRunner::blocks_for(bo.max_context) + 1);
+  auto backend = std::move(make_backend(o.backend, lm.model, bo, co).backend);
   std::string out;
   auto safe_append = [&](const std::string& piece) {  // run.c's safe_printf
     if (piece.empty()) return;

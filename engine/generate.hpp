@@ -34,6 +34,7 @@ struct TextGenerationOptions {
   SamplingParams sampling;      //!< temperature / top-k / top-p
   uint64_t seed = 0;            //!< sampling seed
   int threads = 1;              //!< CPU threads
+  std::string backend = "cpu";  //!< "cpu" or "cuda" (callers check cuda_device_available first and say so)
 };
 
 //! Generates like llama2.c's run.c: prints the prompt's pieces after BOS, then sampled pieces, skipping

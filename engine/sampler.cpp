@@ -6,6 +6,11 @@
 namespace t2s::engine {
 
 int sample_token(float* logits, int n, const SamplingParams& p, Rng& rng, std::vector<int>& scratch) {
+  double u = p.temperature > 0.0f ? rng.uniform() : 0.0;
+  return sample_token_with(logits, n, p, u, scratch);
+}
+
+int sample_token_with(float* logits, int n, const SamplingParams& p, double u, std::vector<int>& scratch) {
   int best = 0;
   for (int i = 1; i < n; ++i)
     if (logits[i] > logits[best]) best = i;
@@ -19,7 +24,7 @@ int sample_token(float* logits, int n, const SamplingParams& p, Rng& rng, std::v
   for (int i = 0; i < n; ++i) logits[i] /= sum;
   int k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
   if (k == n && p.top_p >= 1.0f) {
-    double r = rng.uniform(), c = 0;
+    double r = u, c = 0;
     for (int i = 0; i < n; ++i) {
       c += logits[i];
       if (r < c) return i;
@@ -43,7 +48,7 @@ int sample_token(float* logits, int n, const SamplingParams& p, Rng& rng, std::v
   keep = std::max(1, std::min(keep, k));
   double total = 0;
   for (int i = 0; i < keep; ++i) total += logits[scratch[static_cast<size_t>(i)]];
-  double r = rng.uniform() * total, c = 0;
+  double r = u * total, c = 0;
   for (int i = 0; i < keep; ++i) {
     c += logits[scratch[static_cast<size_t>(i)]];
     if (r < c) return scratch[static_cast<size_t>(i)];

@@ -64,7 +64,9 @@ class EngineExecutorImpl final : public EngineExecutor {
   EngineExecutorImpl(const scheduler::InstanceSpec& spec, const std::string& tokenizer_path, double kv_mb,
                  int max_batch_tokens, ExecutorSink sink, ClockFn clock, Logger* log)
       : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
-    if (spec.device == "cuda") throw InputError("instance '" + spec.name + "': this build has no CUDA engine backend");
+    const std::string device = spec.device.empty() ? "cpu" : spec.device;  // specs built in code may leave it unset
+    if (device != "cpu" && device != "cuda")
+      throw InputError("instance '" + spec.name + "': device '" + device + "' (expected cpu or cuda)");
     std::string tok = tokenizer_path;
     // llama2.c checkpoints ship their tokenizer beside them: tokenizer.bin, or tok512.bin for stories260K.
     if (tok.empty() && spec.model_file.size() > 4 && spec.model_file.substr(spec.model_file.size() - 4) == ".bin")
@@ -80,7 +82,14 @@ class EngineExecutorImpl final : public EngineExecutor {
     bo.threads = std::max(1, spec.threads);
     bo.max_batch_tokens = max_batch_tokens;
     bo.kv_budget_bytes = static_cast<size_t>(kv_mb * 1024 * 1024);
-    backend_ = engine::make_cpu_backend(lm_.model, bo);
+    engine::CudaBackendOptions co;
+    co.max_batch_tokens = max_batch_tokens;
+    co.max_logit_rows = std::min(spec.max_running, 64);
+    co.kv_budget_bytes = bo.kv_budget_bytes;
+    engine::BackendChoice chosen = engine::make_backend(device, lm_.model, bo, co);
+    if (!chosen.fallback.empty() && log_)
+      log_->warn("engine_backend_fallback", {{"instance", spec.name}, {"requested", device}, {"reason", chosen.fallback}});
+    backend_ = std::move(chosen.backend);
     engine::RunnerOptions ro;
     ro.max_batch_tokens = max_batch_tokens;
     ro.max_sequences = std::min(spec.max_running, 64);

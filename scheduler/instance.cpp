@@ -56,6 +56,8 @@ std::vector<ModelProfile> make_models() {
   }
   m.push_back({"qwen2.5-72b", 80, 8192, 64, 8, 128, 29568, 152064, 72.7});
   m.push_back({"llama-3.1-8b", 32, 4096, 32, 8, 128, 14336, 128256, 8.03});
+  // TinyLlama-1.1B: the shape bench/gpu measures the CUDA engine on.
+  m.push_back({"tinyllama-1.1b", 22, 2048, 32, 4, 64, 5632, 32000, 1.10});
   m.push_back({"llama-3.1-70b", 80, 8192, 64, 8, 128, 28672, 128256, 70.6});
   return m;
 }
@@ -139,6 +141,8 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
       } else if (s.backend == Backend::engine) {
         s.model_file = json::get_string(e, "model_file", at);
         s.device = json::opt_string(e, "device", "cpu");
+        if (s.device != "cpu" && s.device != "cuda")
+          throw InputError(at + ": device '" + s.device + "' (expected \"cpu\" or \"cuda\")");
         s.threads = static_cast<int>(json::opt_int(e, "threads", 1));
         if (e.HasMember("gpu")) s.gpu = gpu_profile(json::get_string(e, "gpu", at));
         if (e.HasMember("model") && e["model"].IsString()) {

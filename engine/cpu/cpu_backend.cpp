@@ -7,6 +7,7 @@
 #include "engine/backend.hpp"
 #include "engine/cpu/kernels.hpp"
 #include "engine/cpu/thread_pool.hpp"
+#include "engine/cuda/reference.hpp"
 
 namespace t2s::engine {
 
@@ -117,30 +118,7 @@ class CpuBackend final : public Backend {
       for (int64_t i = 0; i < n; ++i) y[r * n + i] += b[i];
   }
 
-  void build_rope_table() {
-    const int half = cfg_.head_dim / 2;
-    rope_cos_.assign(static_cast<size_t>(max_ctx_) * static_cast<size_t>(half), 0);
-    rope_sin_.assign(rope_cos_.size(), 0);
-    for (int p = 0; p < max_ctx_; ++p) {
-      for (int j = 0; j < half; ++j) {
-        float c, s;
-        if (cfg_.llama2c_rope) {  // run.c's exact float expression
-          float freq = 1.0f / std::pow(10000.0f, static_cast<float>(2 * j) / static_cast<float>(cfg_.head_dim));
-          float val = static_cast<float>(p) * freq;
-          c = std::cos(val);
-          s = std::sin(val);
-        } else {
-          double freq = std::pow(static_cast<double>(cfg_.rope_theta), -2.0 * j / cfg_.head_dim);
-          if (!model_->rope_freq_factors.empty()) freq /= model_->rope_freq_factors[static_cast<size_t>(j)];
-          double val = p * freq;
-          c = static_cast<float>(std::cos(val));
-          s = static_cast<float>(std::sin(val));
-        }
-        rope_cos_[static_cast<size_t>(p) * half + j] = c;
-        rope_sin_[static_cast<size_t>(p) * half + j] = s;
-      }
-    }
-  }
+  void build_rope_table() { cuda::rope_tables(cfg_, model_->rope_freq_factors, max_ctx_, rope_cos_, rope_sin_); }
 
   void rope(float* v, int heads, int pos) const {
     const int hd = cfg_.head_dim, half = hd / 2;

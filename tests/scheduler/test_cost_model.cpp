@@ -107,6 +107,13 @@ TEST_CASE("cluster files parse, expand counts and name their errors", "[schedule
   CHECK(bad(R"({"instances": [{"name": "x", "gpu": "A6000", "model": "gpt-9"}]})").find("unknown model") !=
         std::string::npos);
   CHECK(bad(R"({"instances": []})").find("empty") != std::string::npos);
+  CHECK(bad(R"({"instances": [{"name": "e", "backend": "engine", "model_file": "m.gguf", "device": "tpu"}]})")
+            .find("device 'tpu'") != std::string::npos);
+  auto cuda = parse_cluster_json(R"({"instances": [{"name": "e", "backend": "engine", "model_file": "m.gguf",
+                                                    "device": "cuda"}]})", "ok.json");
+  CHECK(cuda.instances[0].device == "cuda");
+  CHECK(parse_cluster_json(R"({"instances": [{"name": "t", "gpu": "H100-SXM", "model": "tinyllama-1.1b"}]})", "ok.json")
+            .instances[0].model.params_b == Approx(1.10));
   CHECK(cluster_preset("hetero-paper").instances.size() == 4);
   CHECK_THROWS_AS(load_cluster("no-such-preset"), InputError);
 }

@@ -47,16 +47,18 @@ inline agents::LlmResult run_call(Runtime& rt, const std::string& prompt, int ma
 
 //! The greedy text of each prompt on an embedded CPU engine instance of `model_file` (the reference output).
 inline std::vector<std::string> embedded_texts(const std::string& model_file, const std::string& tokenizer_file,
-                                               const std::vector<std::string>& prompts, int max_tokens) {
+                                               const std::vector<std::string>& prompts, int max_tokens,
+                                               const std::string& device = "", Logger* log = nullptr) {
   scheduler::InstanceSpec eng;
   eng.name = "embedded";
   eng.backend = scheduler::Backend::engine;
   eng.model_file = model_file;
+  eng.device = device;
   eng.max_running = 8;
   scheduler::ClusterSpec cluster{"embedded", {eng}};
   RuntimeOptions ro;
   ro.engine_tokenizer = tokenizer_file;
-  Runtime rt(cluster, make_policy("rr-fcfs", cluster), ro, nullptr);
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), ro, nullptr, log);
   std::vector<std::string> texts;
   for (const auto& p : prompts) {
     auto r = run_call(rt, p, max_tokens);

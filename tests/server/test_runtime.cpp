@@ -9,9 +9,13 @@
 #include "scheduler/policy.hpp"
 #include "tests/server/fake_openai.hpp"
 #include "tests/server/runtime_support.hpp"
+#include "engine/backend.hpp"
+#include "tests/engine/tiny_model.hpp"
 #include "tests/support.hpp"
 
+#include <algorithm>
 #include <future>
+#include <sstream>
 
 using namespace t2s;
 using namespace t2s::server;
@@ -194,4 +198,22 @@ TEST_CASE("runtime: embedded engine instance runs calls and refits its cost mode
   CHECK(st.calls_ok == 12);
   CHECK(st.refits >= 1);
   for (const auto& c : rt.calls()) CHECK(c.output_tokens > 0);
+}
+
+TEST_CASE("runtime: an engine instance with device cuda runs; without a device it falls back to the cpu with one "
+          "warn line and gives the cpu instance's text", "[server]") {
+  t2s::test::TinyModel tiny;
+  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
+  const std::vector<std::string> prompts = {"hello", " ab cd", " the quick brown fox"};
+  auto cpu = server::test::embedded_texts(model, tok, prompts, 20, "cpu");
+  std::ostringstream logs;
+  Logger log(LogLevel::warn, &logs);
+  auto cuda = server::test::embedded_texts(model, tok, prompts, 20, "cuda", &log);
+  REQUIRE(cuda.size() == prompts.size());
+  if (!engine::cuda_device_available()) {
+    CHECK(cuda == cpu);
+    const std::string text = logs.str();
+    CHECK(text.find("event=engine_backend_fallback instance=embedded requested=cuda") != std::string::npos);
+    CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+  }
 }
