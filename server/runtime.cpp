@@ -623,7 +623,8 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
                                   sink, clock, log);
         break;
       case scheduler::Backend::remote:
-        ex = make_remote_executor(spec, m.opt.remote_concurrency, sink, clock, log);
+        ex = make_remote_executor(spec, m.opt.remote_concurrency, m.opt.remote_call_timeout_s,
+                                  m.opt.remote_idle_timeout_s, sink, clock, log);
         break;
       case scheduler::Backend::sim:
         if (!m.responder)
