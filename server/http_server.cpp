@@ -108,6 +108,7 @@ struct HttpServer::Impl {
     bool waiting = true, evicted = false;
     uint64_t since = 0;  // order in which it started waiting (the oldest waiting one is evicted first)
     std::weak_ptr<Closable> session;
+    std::chrono::steady_clock::time_point waiting_at = std::chrono::steady_clock::now();
   };
   struct PeerCount {
     size_t open = 0, waiting = 0;
@@ -625,11 +626,14 @@ bool HttpServer::Impl::admit(uint64_t id, const std::string& peer, const std::sh
     std::lock_guard lk(conn_mu);
     auto& pc = peers[peer];
     // Closes the connection that has waited longest for a request (of `of` when given); false when none waits.
-    auto evict_oldest = [&](const std::string* of) {
+    // `min_wait`: only connections that have waited at least this long (so a burst of honest connects, whose
+    // requests are on their way, is not thinned by the soft per-peer waiting cap).
+    auto evict_oldest = [&](const std::string* of, std::chrono::steady_clock::duration min_wait) {
+      auto now = std::chrono::steady_clock::now();
       ConnEntry* best = nullptr;
       for (auto& [cid, e] : conns)
         if (e.waiting && !e.evicted && (!of || e.peer == *of) && (!best || e.since < best->since)) best = &e;
-      if (!best) return false;
+      if (!best || now - best->waiting_at < min_wait) return false;
       best->evicted = true;
       best->waiting = false;
       auto& bc = peers[best->peer];
@@ -640,11 +644,12 @@ bool HttpServer::Impl::admit(uint64_t id, const std::string& peer, const std::sh
       if (auto c = best->session.lock()) victims.push_back(std::move(c));
       return true;
     };
-    if (pc.waiting >= opt.max_waiting_per_peer) evict_oldest(&peer);
+    constexpr auto grace = std::chrono::milliseconds(500);
+    if (pc.waiting >= opt.max_waiting_per_peer) evict_oldest(&peer, grace);
     if (pc.open >= opt.max_connections_per_peer)
-      ok = evict_oldest(&peer);
+      ok = evict_oldest(&peer, {});
     else if (counted >= opt.max_connections)
-      ok = evict_oldest(nullptr);
+      ok = evict_oldest(nullptr, {});
     if (ok) {
       conns[id] = ConnEntry{peer, true, false, ++wait_seq, session};
       pc.open++;
@@ -666,7 +671,10 @@ void HttpServer::Impl::set_waiting(uint64_t id, bool waiting) {
   auto it = conns.find(id);
   if (it == conns.end() || it->second.evicted || it->second.waiting == waiting) return;
   it->second.waiting = waiting;
-  if (waiting) it->second.since = ++wait_seq;
+  if (waiting) {
+    it->second.since = ++wait_seq;
+    it->second.waiting_at = std::chrono::steady_clock::now();
+  }
   auto& pc = peers[it->second.peer];
   if (waiting)
     pc.waiting++;
