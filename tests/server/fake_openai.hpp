@@ -29,7 +29,12 @@ struct FakeOpenAi {
   std::atomic<int> hang_after{-1};    // go silent after this many deltas (until the fake is destroyed)
   std::atomic<int> context{0};        // > 0: /v1/models reports this max_model_len
   std::atomic<bool> closing{false};   // set by the destructor: hanging and dripping workers return
-  std::string last_body;
+  std::mutex body_mu;
+  std::string last_body_;  // guarded by body_mu (handlers run on several io threads)
+  std::string last_body() {
+    std::lock_guard lk(body_mu);
+    return last_body_;
+  }
   std::unique_ptr<HttpServer> server;
   std::mutex workers_mu;
   std::vector<std::thread> workers;  // joined before the server goes (replies must not outlive it)
@@ -50,7 +55,10 @@ struct FakeOpenAi {
     auto handler = [this](bool chat) {
       return [this, chat](const HttpRequest& req, std::shared_ptr<HttpReply> reply) {
         int n = ++requests;
-        last_body = req.body;
+        {
+          std::lock_guard lk(body_mu);
+          last_body_ = req.body;
+        }
         if (n <= fail_first.load()) return reply->send({503, "text/plain", "busy", {}});
         if (silent.load()) {
           spawn([reply] { std::this_thread::sleep_for(std::chrono::milliseconds(500)); });

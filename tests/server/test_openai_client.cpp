@@ -49,7 +49,7 @@ TEST_CASE("openai client: streamed completion with usage, chat, and non-streamed
   CHECK(r.cached_tokens == 3);
   CHECK(r.finish_reason == "stop");
   rapidjson::Document sent;
-  sent.Parse(fake.last_body.c_str());
+  sent.Parse(fake.last_body().c_str());
   CHECK(std::string(sent["prompt"].GetString()) == "-- SQL:");
   CHECK(std::string(sent["stop"][0].GetString()) == ";");
   CHECK(sent["stream"].GetBool());
