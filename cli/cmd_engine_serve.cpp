@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/net_flags.hpp"
 #include "common/log.hpp"
 #include "common/status.hpp"
 #include "server/engine_service.hpp"
@@ -14,6 +15,7 @@ namespace t2s::cli {
 void add_engine_serve_command(CLI::App& app) {
   struct Opts {
     server::EngineServiceOptions engine;
+    server::ServerOptions net;
     std::string host = "127.0.0.1", log_level = "info";
     int port = 8001, io_threads = 2;
     double max_seconds = 0;
@@ -41,11 +43,13 @@ void add_engine_serve_command(CLI::App& app) {
   cmd->add_option("--max-seconds", o->max_seconds, "Exit after this many seconds (0 = run until SIGINT/SIGTERM)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "debug|info|warn|error|off");
+  add_network_flags(cmd, o->net);
   cmd->callback([o] {
+    token_from_environment(o->net);
     Logger log(parse_log_level(o->log_level));
     server::ShutdownSignals signals;  // before any thread starts, so they all leave SIGINT/SIGTERM to us
     server::EngineService service(o->engine, &log);
-    server::ServerOptions so;
+    server::ServerOptions so = o->net;
     so.address = o->host;
     so.port = static_cast<uint16_t>(o->port);
     so.threads = o->io_threads;

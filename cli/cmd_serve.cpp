@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/net_flags.hpp"
 #include "cli/serve_flags.hpp"
 #include "common/log.hpp"
 #include "server/http_server.hpp"
@@ -17,6 +18,7 @@ void add_serve_command(CLI::App& app) {
   struct Opts {
     server::ServeConfig config;
     server::QuestionApiOptions api;
+    server::ServerOptions net;
     std::string host = "127.0.0.1", log_level = "info";
     int port = 8080, io_threads = 2;
     double max_seconds = 0;
@@ -44,12 +46,14 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--max-seconds", o->max_seconds, "exit after this many seconds (0 = until SIGINT/SIGTERM)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "debug|info|warn|error|off")->capture_default_str();
+  add_network_flags(cmd, o->net);
   cmd->callback([o] {
+    token_from_environment(o->net);
     Logger log(parse_log_level(o->log_level));
     server::ShutdownSignals signals;  // before any thread starts
     server::QuestionService service(o->config, &log);
     auto api = std::make_shared<server::QuestionApi>(service, o->api, &log);
-    server::ServerOptions so;
+    server::ServerOptions so = o->net;
     so.address = o->host;
     so.port = static_cast<uint16_t>(o->port);
     so.threads = o->io_threads;

@@ -263,13 +263,18 @@ class EngineExecutorImpl final : public EngineExecutor {
 // ------------------------------------------------------------------------------------------------ remote
 class RemoteExecutor final : public InstanceExecutor {
  public:
-  RemoteExecutor(const scheduler::InstanceSpec& spec, int concurrency, ExecutorSink sink, ClockFn clock, Logger* log)
+  RemoteExecutor(const scheduler::InstanceSpec& spec, int concurrency, double call_timeout_s, double idle_timeout_s,
+                 ExecutorSink sink, ClockFn clock, Logger* log)
       : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
     parse_url(spec.url);  // fail early on a bad URL
     int n = std::max(1, std::min(concurrency, spec.max_running));
     OpenAiOptions o;
     o.http.connect_timeout_s = 2;
-    o.http.idle_timeout_s = 30;
+    o.http.idle_timeout_s = idle_timeout_s;
+    o.http.request_timeout_s = call_timeout_s;
+    OpenAiOptions probe = o;
+    probe.http.request_timeout_s = 3;
+    context_ = OpenAiClient(spec.url, probe).context_window(spec.remote_model);
     o.max_retries = 1;
     o.retry_backoff_s = 0.05;
     for (int i = 0; i < n; ++i) {
@@ -303,6 +308,7 @@ class RemoteExecutor final : public InstanceExecutor {
       }
   }
   int capacity() const override { return static_cast<int>(workers_.size()); }
+  int context_tokens() const override { return context_; }
   std::string kind() const override { return "remote"; }
   void stop() override {
     {
@@ -390,6 +396,7 @@ class RemoteExecutor final : public InstanceExecutor {
   std::deque<Job> inbox_;
   bool stopping_ = false;
   std::vector<std::unique_ptr<Worker>> workers_;
+  int context_ = 0;
 };
 
 // ------------------------------------------------------------------------------------------------ responder
@@ -495,8 +502,10 @@ std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSp
 }
 
 std::unique_ptr<InstanceExecutor> make_remote_executor(const scheduler::InstanceSpec& spec, int concurrency,
+                                                       double call_timeout_s, double idle_timeout_s,
                                                        ExecutorSink sink, ClockFn clock, Logger* log) {
-  return std::make_unique<RemoteExecutor>(spec, concurrency, std::move(sink), std::move(clock), log);
+  return std::make_unique<RemoteExecutor>(spec, concurrency, call_timeout_s, idle_timeout_s, std::move(sink),
+                                          std::move(clock), log);
 }
 
 std::unique_ptr<InstanceExecutor> make_responder_executor(const scheduler::InstanceSpec& spec,

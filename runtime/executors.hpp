@@ -63,8 +63,11 @@ std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSp
                                                      const std::string& tokenizer_path, double kv_mb,
                                                      int max_batch_tokens, ExecutorSink sink, ClockFn clock,
                                                      Logger* log);
-//! An OpenAI-compatible server: `concurrency` worker threads, each with its own keep-alive connection.
+//! An OpenAI-compatible server: `concurrency` worker threads, each with its own keep-alive connection; a call
+//! fails (retryably) after `call_timeout_s` in all or `idle_timeout_s` of silence. Its context window is the
+//! what the server's /models reports (0 when none).
 std::unique_ptr<InstanceExecutor> make_remote_executor(const scheduler::InstanceSpec& spec, int concurrency,
+                                                       double call_timeout_s, double idle_timeout_s,
                                                        ExecutorSink sink, ClockFn clock, Logger* log);
 //! A responder instance: answers written by a Responder, delivered after the cost model's standalone time.
 std::unique_ptr<InstanceExecutor> make_responder_executor(const scheduler::InstanceSpec& spec,

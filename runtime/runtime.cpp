@@ -82,7 +82,7 @@ struct Runtime::Impl final : agents::LlmClient {
   std::multimap<double, std::function<void()>> timers;
   bool stopping = false;
   std::thread loop_thread;
-  std::thread::id loop_id;
+  std::atomic<std::thread::id> loop_id;  // written by the loop thread as it starts, read by every submitter
 
   // ---- scheduling state (loop thread only)
   std::vector<std::unique_ptr<scheduler::CostModel>> costs;
@@ -142,7 +142,7 @@ struct Runtime::Impl final : agents::LlmClient {
     qcv.notify_one();
   }
   void loop() {
-    loop_id = std::this_thread::get_id();
+    loop_id.store(std::this_thread::get_id());
     std::unique_lock lk(qmu);
     for (;;) {
       if (stopping && queue.empty()) break;
@@ -213,7 +213,7 @@ struct Runtime::Impl final : agents::LlmClient {
       post(std::move(fn));
   }
 
-  bool on_loop() const { return std::this_thread::get_id() == loop_id; }
+  bool on_loop() const { return std::this_thread::get_id() == loop_id.load(); }
 
   // The smallest context among instances that report one: the dispatcher may place a call on any of them.
   int context_tokens() const override {
@@ -623,7 +623,8 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
                                   sink, clock, log);
         break;
       case scheduler::Backend::remote:
-        ex = make_remote_executor(spec, m.opt.remote_concurrency, sink, clock, log);
+        ex = make_remote_executor(spec, m.opt.remote_concurrency, m.opt.remote_call_timeout_s,
+                                  m.opt.remote_idle_timeout_s, sink, clock, log);
         break;
       case scheduler::Backend::sim:
         if (!m.responder)

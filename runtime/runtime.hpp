@@ -32,6 +32,8 @@ struct RuntimeOptions {
   size_t refit_window = 512;        //!< samples kept per instance for refitting
   size_t max_records = 20000;       //!< call/stage/tool records kept for the timeline and the trace
   int remote_concurrency = 16;      //!< calls in flight per remote instance (capped by its max_running)
+  double remote_call_timeout_s = 300;  //!< a remote call taking longer (e.g. a server that drips) fails and is re-dispatched
+  double remote_idle_timeout_s = 30;   //!< a remote silent this long mid-call (hung) fails and is re-dispatched
   double engine_kv_mb = 64;         //!< KV pool of each embedded engine instance (MiB)
   int engine_max_batch_tokens = 256;  //!< token budget per engine iteration
   std::string engine_tokenizer;     //!< tokenizer file for llama2.c checkpoints ("" = beside the model)

@@ -325,7 +325,9 @@ void EngineService::attach(HttpServer& server) {
                [m](const HttpRequest& q, std::shared_ptr<HttpReply> r) { m->handle(q, r, true); });
   server.route("GET", "/v1/models", [m](const HttpRequest&, std::shared_ptr<HttpReply> r) {
     r->send({200, "application/json",
-             R"({"object":"list","data":[{"id":")" + m->model_name + R"(","object":"model","owned_by":"t2s"}]})", {}});
+             R"({"object":"list","data":[{"id":")" + m->model_name + R"(","object":"model","owned_by":"t2s","max_model_len":)" +
+                 std::to_string(m->exec->context_tokens()) + "}]}",
+             {}});
   });
   server.route("GET", "/healthz", [](const HttpRequest&, std::shared_ptr<HttpReply> r) {
     r->send({200, "text/plain; charset=utf-8", "ok\n", {}});

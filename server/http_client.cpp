@@ -137,6 +137,7 @@ struct HttpClient::Impl {
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, host + ":" + std::to_string(port));
     req.set(http::field::user_agent, "t2s");
+    if (!opt.bearer_token.empty()) req.set(http::field::authorization, "Bearer " + opt.bearer_token);
     req.keep_alive(true);
     if (!body.empty() || verb == http::verb::post) {
       req.set(http::field::content_type, ctype);
@@ -258,7 +259,8 @@ struct WsClient::Impl {
   }
 };
 
-WsClient::WsClient(const std::string& host, uint16_t port, const std::string& path, double timeout_s)
+WsClient::WsClient(const std::string& host, uint16_t port, const std::string& path, double timeout_s,
+                   const std::string& token)
     : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   tcp::resolver resolver(m.ioc);
@@ -270,6 +272,10 @@ WsClient::WsClient(const std::string& host, uint16_t port, const std::string& pa
   lower.async_connect(results, [&](beast::error_code e, const tcp::endpoint&) { ec = e; });
   m.ioc.run();
   if (ec) throw std::runtime_error("connect " + host + ":" + std::to_string(port) + ": " + ec.message());
+  if (!token.empty())
+    m.ws.set_option(websocket::stream_base::decorator([token](websocket::request_type& req) {
+      req.set(http::field::authorization, "Bearer " + token);
+    }));
   m.ws.async_handshake(host + ":" + std::to_string(port), path, [&](beast::error_code e) { ec = e; });
   m.ioc.restart();
   m.ioc.run();

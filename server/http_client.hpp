@@ -25,6 +25,7 @@ struct HttpClientOptions {
   double connect_timeout_s = 3;     //!< TCP connect
   double request_timeout_s = 600;   //!< whole request, headers to last byte
   double idle_timeout_s = 60;       //!< longest silence while reading (e.g. between streamed tokens)
+  std::string bearer_token;         //!< sent as `Authorization: Bearer …` when not empty
 };
 
 //! Outcome of one request.
@@ -65,8 +66,10 @@ class HttpClient {
 //! A blocking WebSocket client (tests and the serve bench).
 class WsClient {
  public:
-  //! Connects to ws://host:port/path; throws std::runtime_error when it cannot.
-  WsClient(const std::string& host, uint16_t port, const std::string& path, double timeout_s = 5);
+  //! Connects to ws://host:port/path (with `Authorization: Bearer token` when given); throws std::runtime_error
+  //! when it cannot.
+  WsClient(const std::string& host, uint16_t port, const std::string& path, double timeout_s = 5,
+           const std::string& token = "");
   ~WsClient();
   WsClient(const WsClient&) = delete;
   WsClient& operator=(const WsClient&) = delete;

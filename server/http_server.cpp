@@ -58,6 +58,30 @@ std::string status_line(int status) {
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) + "\r\n";
 }
 
+std::chrono::steady_clock::duration to_duration(double seconds) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// Compares without an early exit, so the time taken does not tell how much of a guess was right.
+bool constant_time_equal(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < b.size(); ++i) diff |= static_cast<unsigned char>(b[i] ^ (i < a.size() ? a[i] : 0));
+  return diff == 0;
+}
+
+// The value of `name` in a query string ("" when absent; no percent-decoding: tokens are plain).
+std::string query_param(const std::string& query, const std::string& name) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    auto amp = query.find('&', pos);
+    std::string part = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (part.rfind(name + "=", 0) == 0) return part.substr(name.size() + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
 std::string hex(size_t n) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%zx", n);
@@ -75,8 +99,25 @@ struct HttpServer::Impl {
   std::atomic<uint64_t> next_id{1};
   std::atomic<uint64_t> connections_open{0}, connections_total{0}, connections_rejected{0}, http_requests{0},
       ws_open{0}, ws_in{0}, ws_out{0};
+  std::atomic<uint64_t> evicted{0}, slow_dropped{0}, refused{0}, bad_requests{0};
   std::mutex live_mu;
   std::map<uint64_t, std::weak_ptr<Closable>> live;
+  // Admission bookkeeping: every admitted connection, its peer and whether it waits for a request.
+  struct ConnEntry {
+    std::string peer;
+    bool waiting = true, evicted = false;
+    uint64_t since = 0;  // order in which it started waiting (the oldest waiting one is evicted first)
+    std::weak_ptr<Closable> session;
+    std::chrono::steady_clock::time_point waiting_at = std::chrono::steady_clock::now();
+  };
+  struct PeerCount {
+    size_t open = 0, waiting = 0;
+  };
+  std::mutex conn_mu;
+  std::map<uint64_t, ConnEntry> conns;
+  std::map<std::string, PeerCount> peers;
+  size_t counted = 0;  // admitted and not evicted
+  uint64_t wait_seq = 0;
   bool started = false, stopped = false;
   std::mutex stop_mu;  // stop() may race with the destructor's stop()
 
@@ -94,6 +135,9 @@ struct HttpServer::Impl {
     std::lock_guard lk(live_mu);
     live.erase(id);
   }
+  bool admit(uint64_t id, const std::string& peer, const std::shared_ptr<Closable>& session);
+  void set_waiting(uint64_t id, bool waiting);
+  void release(uint64_t id);
   void do_accept();
 };
 
@@ -106,10 +150,15 @@ class WsSession final : public WsConnection, public Closable, public std::enable
  public:
   WsSession(Impl* impl, tcp::socket&& socket, std::shared_ptr<WsHandler> handler, uint64_t id)
       : impl_(impl), ws_(std::move(socket)), handler_(std::move(handler)), id_(id) {}
-  ~WsSession() override { impl_->connections_open--; }
+  ~WsSession() override { impl_->release(id_); }
 
   void run(http::request<http::string_body> req) {
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // A silent peer is pinged at half the idle timeout and dropped at the full one.
+    websocket::stream_base::timeout t;
+    t.handshake_timeout = to_duration(impl_->opt.request_timeout_s);
+    t.idle_timeout = to_duration(impl_->opt.idle_timeout_s);
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
     // Hard transport cap; the application limit (max_frame_bytes) is enforced while reading, below.
     ws_.read_message_max(std::max<size_t>(impl_->opt.max_frame_bytes * 64, 64u << 20));
     ws_.text(true);
@@ -120,6 +169,10 @@ class WsSession final : public WsConnection, public Closable, public std::enable
   void send(std::string text) override {
     net::post(ws_.get_executor(), [self = shared_from_this(), t = std::move(text)]() mutable {
       if (self->closed_) return;
+      // A client that does not read is dropped rather than buffered without bound.
+      if (!self->outq_.empty() && self->queued_ + t.size() > self->impl_->opt.max_send_queue_bytes)
+        return self->drop_slow_reader();
+      self->queued_ += t.size();
       self->outq_.push_back(std::move(t));
       if (!self->writing_) self->do_write();
     });
@@ -193,13 +246,32 @@ class WsSession final : public WsConnection, public Closable, public std::enable
   void on_write(beast::error_code ec, size_t) {
     if (ec) {
       writing_ = false;
+      outq_.clear();
+      queued_ = 0;
       beast::error_code ignored;
       beast::get_lowest_layer(ws_).socket().close(ignored);
       return finish();
     }
     impl_->ws_out++;
+    if (closed_) {
+      writing_ = false;
+      outq_.clear();
+      queued_ = 0;
+      return;
+    }
+    queued_ -= outq_.front().size();
     outq_.pop_front();
     do_write();
+  }
+
+  void drop_slow_reader() {
+    impl_->slow_dropped++;
+    if (impl_->log)
+      impl_->log->warn("ws_slow_reader_dropped", {{"connection", static_cast<unsigned long long>(id_)},
+                                                  {"queued_bytes", static_cast<unsigned long long>(queued_)}});
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+    finish();
   }
 
   void do_close() {
@@ -210,7 +282,12 @@ class WsSession final : public WsConnection, public Closable, public std::enable
   void finish() {
     if (closed_) return;
     closed_ = true;
-    outq_.clear();
+    // A write in flight still reads outq_.front(): on_write clears the queue when it completes (with an error,
+    // since the socket is closed or failing).
+    if (!writing_) {
+      outq_.clear();
+      queued_ = 0;
+    }
     if (opened_) {
       impl_->ws_open--;
       impl_->untrack(id_);
@@ -227,16 +304,18 @@ class WsSession final : public WsConnection, public Closable, public std::enable
   std::string message_;
   bool too_large_ = false;
   std::deque<std::string> outq_;
+  size_t queued_ = 0;  // bytes in outq_
   bool writing_ = false, closing_ = false, closed_ = false, opened_ = false;
 };
 
 // ---------------------------------------------------------------- HTTP session
 class HttpSession final : public Closable, public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(Impl* impl, tcp::socket&& socket, uint64_t id)
-      : impl_(impl), stream_(std::move(socket)), id_(id), gone_(std::make_shared<std::atomic<bool>>(false)) {}
+  HttpSession(Impl* impl, tcp::socket&& socket, uint64_t id, std::string peer)
+      : impl_(impl), stream_(std::move(socket)), id_(id), peer_(std::move(peer)),
+        gone_(std::make_shared<std::atomic<bool>>(false)) {}
   ~HttpSession() override {
-    if (!handed_off_) impl_->connections_open--;
+    if (!handed_off_) impl_->release(id_);
   }
 
   void start() {
@@ -253,6 +332,13 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
   // Queues raw bytes of the current response; `last` marks its end. Runs on the strand.
   void enqueue(std::string data, bool last) {
     if (gone_->load()) return;
+    if (!outq_.empty() && queued_ + data.size() > impl_->opt.max_send_queue_bytes) {
+      // A streaming client that does not read: the producer sees client_gone(); the write in flight fails and
+      // on_write clears the queue (clearing it here would free the bytes being written).
+      impl_->slow_dropped++;
+      return close_socket();
+    }
+    queued_ += data.size();
     outq_.push_back(std::move(data));
     if (last) response_done_ = true;
     if (!writing_) do_write();
@@ -263,25 +349,46 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
   net::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
+  // The first request must arrive within the request timeout of the accept; a kept-alive connection may then wait
+  // up to the idle timeout for the next request's first byte, which starts that request's timeout.
   void do_read() {
+    impl_->set_waiting(id_, true);
     parser_.emplace();
     parser_->body_limit(impl_->opt.max_body_bytes);
-    parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::milliseconds(static_cast<int64_t>(impl_->opt.idle_timeout_s * 1000)));
+    parser_->header_limit(static_cast<uint32_t>(impl_->opt.max_header_bytes));
+    if (first_request_ || buf_.size() > 0) return read_request();
+    stream_.expires_after(to_duration(impl_->opt.idle_timeout_s));
+    stream_.async_read_some(buf_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->close_socket();
+      self->buf_.commit(n);
+      self->read_request();
+    });
+  }
+
+  void read_request() {
+    stream_.expires_after(to_duration(impl_->opt.request_timeout_s));
     http::async_read(stream_, buf_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
   }
 
+  // Malformed requests are answered (400, 413, 431) before the connection closes; a peer that left is not.
   void on_read(beast::error_code ec, size_t) {
-    if (ec == http::error::body_limit) {
-      keep_alive_ = false;
-      HttpResponse r{413, "text/plain; charset=utf-8", "request body too large\n", {}};
-      return enqueue(serialize(r), true);
-    }
+    first_request_ = false;
+    if (ec == http::error::body_limit) return reject(413, "request body too large\n");
+    if (ec == http::error::header_limit) return reject(431, "request headers too large\n");
+    if (ec && ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message && ec != http::error::short_read)
+      return reject(400, "malformed HTTP request: " + ec.message() + "\n");
     if (ec) return close_socket();
     stream_.expires_never();
+    impl_->set_waiting(id_, false);
     auto req = parser_->release();
     impl_->http_requests++;
     std::string target(req.target());
+    if (auto refusal = check_access(req)) {
+      impl_->refused++;
+      keep_alive_ = false;
+      return enqueue(serialize(*refusal), true);
+    }
     if (websocket::is_upgrade(req)) {
       auto path = target.substr(0, target.find('?'));
       auto it = impl_->ws_routes.find(path);
@@ -298,6 +405,7 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
     }
     keep_alive_ = req.keep_alive();
     HttpRequest r;
+    r.peer = peer_;
     r.method = std::string(req.method_string());
     r.target = target;
     auto q = target.find('?');
@@ -309,6 +417,44 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
   }
 
   void dispatch(const HttpRequest& r);
+
+  void reject(int status, std::string body) {
+    impl_->bad_requests++;
+    keep_alive_ = false;
+    stream_.expires_after(to_duration(impl_->opt.request_timeout_s));  // the answer, too, must leave in time
+    enqueue(serialize({status, "text/plain; charset=utf-8", std::move(body), {}}), true);
+  }
+
+  // The Origin allow-list (browsers send Origin; the server's own origin is always allowed) and the bearer token.
+  std::optional<HttpResponse> check_access(const http::request<http::string_body>& req) const {
+    const auto& o = impl_->opt;
+    if (auto it = req.find(http::field::origin); it != req.end()) {
+      std::string origin(it->value());
+      std::string own = "http://" + std::string(req[http::field::host]);
+      bool allowed = origin == own;
+      for (const auto& a : o.allowed_origins) allowed = allowed || a == "*" || a == origin;
+      if (!allowed)
+        return HttpResponse{403, "text/plain; charset=utf-8",
+                            "Origin '" + origin + "' is not allowed (allowed: the server's own origin and --allow-origin)\n",
+                            {}};
+    }
+    if (o.token.empty()) return std::nullopt;
+    std::string target(req.target());
+    auto q = target.find('?');
+    std::string path = target.substr(0, q);
+    for (const auto& p : o.public_paths)
+      if (p == path) return std::nullopt;
+    std::string presented;
+    if (auto it = req.find(http::field::authorization); it != req.end()) {
+      std::string_view v(it->value().data(), it->value().size());
+      if (v.substr(0, 7) == "Bearer ") presented = std::string(v.substr(7));
+    }
+    if (presented.empty() && q != std::string::npos) presented = query_param(target.substr(q + 1), "access_token");
+    if (constant_time_equal(presented, o.token)) return std::nullopt;
+    return HttpResponse{401, "text/plain; charset=utf-8",
+                        "missing or wrong token (send 'Authorization: Bearer TOKEN' or ?access_token=TOKEN)\n",
+                        {{"WWW-Authenticate", "Bearer"}}};
+  }
 
   void do_write() {
     if (outq_.empty()) {
@@ -323,16 +469,21 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
       return;
     }
     writing_ = true;
+    // A client that stops reading a response is closed after the idle timeout (its queue is bounded as well).
+    stream_.expires_after(to_duration(impl_->opt.idle_timeout_s));
     net::async_write(stream_, net::buffer(outq_.front()),
                      beast::bind_front_handler(&HttpSession::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, size_t) {
+    stream_.expires_never();
     if (ec) {
       writing_ = false;
       outq_.clear();
+      queued_ = 0;
       return close_socket();
     }
+    queued_ -= outq_.front().size();
     outq_.pop_front();
     do_write();
   }
@@ -361,10 +512,12 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
   Impl* impl_;
   beast::tcp_stream stream_;
   uint64_t id_;
+  std::string peer_;
   beast::flat_buffer buf_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> outq_;
-  bool writing_ = false, response_done_ = false, keep_alive_ = true, handed_off_ = false;
+  size_t queued_ = 0;  // bytes in outq_
+  bool writing_ = false, response_done_ = false, keep_alive_ = true, handed_off_ = false, first_request_ = true;
   std::shared_ptr<std::atomic<bool>> gone_;
 };
 
@@ -452,17 +605,103 @@ void HttpServer::Impl::do_accept() {
       if (log) log->warn("accept_error", {{"error", ec.message()}});
       return do_accept();
     }
-    if (connections_open.load() >= opt.max_connections) {
-      connections_rejected++;
-      beast::error_code ignored;
-      socket.close(ignored);
-      return do_accept();
-    }
-    connections_open++;
+    beast::error_code pec;
+    auto remote = socket.remote_endpoint(pec);
+    if (pec) return do_accept();  // the peer already left
     connections_total++;
-    std::make_shared<HttpSession>(this, std::move(socket), next_id++)->start();
+    uint64_t id = next_id++;
+    auto session = std::make_shared<HttpSession>(this, std::move(socket), id, remote.address().to_string());
+    if (admit(id, remote.address().to_string(), session))
+      session->start();
+    else
+      connections_rejected++;  // the session (and its socket) goes away here
     do_accept();
   });
+}
+
+bool HttpServer::Impl::admit(uint64_t id, const std::string& peer, const std::shared_ptr<Closable>& session) {
+  std::vector<std::shared_ptr<Closable>> victims;  // closed after the lock is released
+  bool ok = true;
+  {
+    std::lock_guard lk(conn_mu);
+    auto& pc = peers[peer];
+    // Closes the connection that has waited longest for a request (of `of` when given); false when none waits.
+    // `min_wait`: only connections that have waited at least this long (so a burst of honest connects, whose
+    // requests are on their way, is not thinned by the soft per-peer waiting cap).
+    auto evict_oldest = [&](const std::string* of, std::chrono::steady_clock::duration min_wait) {
+      auto now = std::chrono::steady_clock::now();
+      ConnEntry* best = nullptr;
+      for (auto& [cid, e] : conns)
+        if (e.waiting && !e.evicted && (!of || e.peer == *of) && (!best || e.since < best->since)) best = &e;
+      if (!best || now - best->waiting_at < min_wait) return false;
+      best->evicted = true;
+      best->waiting = false;
+      auto& bc = peers[best->peer];
+      bc.open--;
+      bc.waiting--;
+      counted--;
+      evicted++;
+      if (auto c = best->session.lock()) victims.push_back(std::move(c));
+      return true;
+    };
+    constexpr auto grace = std::chrono::milliseconds(500);
+    if (pc.waiting >= opt.max_waiting_per_peer) evict_oldest(&peer, grace);
+    if (pc.open >= opt.max_connections_per_peer)
+      ok = evict_oldest(&peer, {});
+    else if (counted >= opt.max_connections)
+      ok = evict_oldest(nullptr, {});
+    if (ok) {
+      conns[id] = ConnEntry{peer, true, false, ++wait_seq, session};
+      pc.open++;
+      pc.waiting++;
+      counted++;
+      connections_open++;
+    } else if (pc.open == 0) {
+      peers.erase(peer);
+    }
+  }
+  for (auto& v : victims) v->shutdown();
+  if (log && !victims.empty())
+    log->debug("connections_evicted", {{"count", static_cast<unsigned long long>(victims.size())}, {"peer", peer}});
+  return ok;
+}
+
+void HttpServer::Impl::set_waiting(uint64_t id, bool waiting) {
+  std::lock_guard lk(conn_mu);
+  auto it = conns.find(id);
+  if (it == conns.end() || it->second.evicted || it->second.waiting == waiting) return;
+  it->second.waiting = waiting;
+  if (waiting) {
+    it->second.since = ++wait_seq;
+    it->second.waiting_at = std::chrono::steady_clock::now();
+  }
+  auto& pc = peers[it->second.peer];
+  if (waiting)
+    pc.waiting++;
+  else
+    pc.waiting--;
+}
+
+void HttpServer::Impl::release(uint64_t id) {
+  std::lock_guard lk(conn_mu);
+  auto it = conns.find(id);
+  if (it == conns.end()) return;
+  connections_open--;
+  auto pit = peers.find(it->second.peer);
+  if (!it->second.evicted && pit != peers.end()) {
+    pit->second.open--;
+    if (it->second.waiting) pit->second.waiting--;
+    counted--;
+  }
+  if (pit != peers.end() && pit->second.open == 0) peers.erase(pit);
+  conns.erase(it);
+}
+
+bool is_loopback_address(const std::string& address) {
+  if (address == "localhost") return true;
+  beast::error_code ec;
+  auto a = net::ip::make_address(address, ec);
+  return !ec && a.is_loopback();
 }
 
 HttpServer::HttpServer(ServerOptions options, Logger* log) : impl_(std::make_shared<Impl>()) {
@@ -488,6 +727,9 @@ void HttpServer::start() {
   beast::error_code ec;
   auto addr = net::ip::make_address(m.opt.address, ec);
   if (ec) throw InputError("cannot parse bind address '" + m.opt.address + "': " + ec.message());
+  if (!addr.is_loopback() && m.opt.token.empty() && !m.opt.allow_open_bind)
+    throw InputError("binding to " + m.opt.address +
+                     " (beyond loopback) needs a token (--token or T2S_TOKEN), or --insecure-no-token");
   tcp::endpoint ep(addr, m.opt.port);
   m.acceptor.emplace(m.ioc);
   m.acceptor->open(ep.protocol(), ec);
@@ -548,6 +790,10 @@ ServerStats HttpServer::stats() const {
   s.ws_open = m.ws_open.load();
   s.ws_messages_in = m.ws_in.load();
   s.ws_messages_out = m.ws_out.load();
+  s.connections_evicted = m.evicted.load();
+  s.slow_readers_dropped = m.slow_dropped.load();
+  s.requests_refused = m.refused.load();
+  s.bad_requests = m.bad_requests.load();
   return s;
 }
 

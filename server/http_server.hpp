@@ -20,6 +20,7 @@ struct HttpRequest {
   std::string query;         //!< text after '?', "" when none
   std::string content_type;  //!< request Content-Type ("" when absent)
   std::string body;          //!< request body
+  std::string peer;          //!< the client's IP address
 };
 
 //! A complete HTTP response.
@@ -74,15 +75,24 @@ class WsHandler {
   virtual void on_close(const std::shared_ptr<WsConnection>& conn) { (void)conn; }
 };
 
-//! Limits and binding of a server.
+//! Limits, binding and access control of a server.
 struct ServerOptions {
   std::string address = "127.0.0.1";   //!< bind address (loopback by default)
   uint16_t port = 0;                    //!< 0 = any free port (see HttpServer::port())
   int threads = 2;                      //!< threads running the io_context
   size_t max_frame_bytes = 64 * 1024;   //!< WebSocket messages above this get `too_large` (connection stays)
   size_t max_body_bytes = 4 << 20;      //!< HTTP request bodies above this get 413
-  size_t max_connections = 4096;        //!< connections above this are closed at accept
-  double idle_timeout_s = 300;          //!< an HTTP connection idle this long is closed
+  size_t max_header_bytes = 16 * 1024;  //!< HTTP request headers above this get 431
+  size_t max_connections = 4096;        //!< open connections at most (beyond: the oldest waiting one is closed, else the new one)
+  size_t max_connections_per_peer = 1024;  //!< open connections of one IP address at most (same rule)
+  size_t max_waiting_per_peer = 64;     //!< connections of one IP waiting for a request; beyond, its oldest waiting one is closed
+  size_t max_send_queue_bytes = 8 << 20;  //!< bytes queued to one client that does not read; beyond, it is dropped
+  double request_timeout_s = 10;        //!< a request (headers and body) or WebSocket handshake must arrive within this
+  double idle_timeout_s = 60;           //!< a keep-alive HTTP connection idle, or a WebSocket silent (pings unanswered), this long is closed
+  std::vector<std::string> allowed_origins;  //!< browser Origins allowed besides the server's own ("*": any)
+  std::string token;                    //!< when set, requests need `Authorization: Bearer TOKEN` or `?access_token=TOKEN`
+  std::vector<std::string> public_paths = {"/healthz"};  //!< paths served without the token
+  bool allow_open_bind = false;         //!< allow binding beyond loopback without a token
 };
 
 //! Live counters of the server (for /metrics).
@@ -94,6 +104,10 @@ struct ServerStats {
   uint64_t ws_open = 0;
   uint64_t ws_messages_in = 0;
   uint64_t ws_messages_out = 0;
+  uint64_t connections_evicted = 0;   //!< waiting connections closed to make room (per-peer or global cap)
+  uint64_t slow_readers_dropped = 0;  //!< connections dropped because their send queue was full
+  uint64_t requests_refused = 0;      //!< 401 (token) and 403 (Origin) answers
+  uint64_t bad_requests = 0;          //!< malformed requests answered 400/431
 };
 
 //! The server: routes are registered before start(); handlers run on the io threads.
@@ -108,7 +122,8 @@ class HttpServer {
   void route(std::string method, std::string path, HttpHandler handler);
   //! Upgrades requests for `path` to WebSocket connections handled by `handler`.
   void websocket(std::string path, std::shared_ptr<WsHandler> handler);
-  //! Binds and starts the io threads; throws InputError when the address cannot be bound.
+  //! Binds and starts the io threads; throws InputError when the address cannot be bound, or is not loopback and
+  //! there is no token (unless allow_open_bind).
   void start();
   //! The bound port (after start()).
   uint16_t port() const;
@@ -123,6 +138,9 @@ class HttpServer {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+//! True when `address` is a loopback address (127.0.0.0/8, ::1) or "localhost".
+bool is_loopback_address(const std::string& address);
 
 //! Escapes `text` for inclusion in HTML.
 std::string html_escape(const std::string& text);

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <cctype>
 #include <chrono>
 #include <thread>
 
@@ -32,6 +33,15 @@ void SseParser::feed(std::string_view piece, const std::function<void(std::strin
     // Comments (":"), "event:", "id:" and "retry:" lines carry nothing we use.
   }
   buffer_.erase(0, start);
+}
+
+bool says_prompt_too_long(std::string_view body) {
+  std::string b(body.substr(0, 4096));
+  for (auto& c : b) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* needle : {"context length", "context_length", "maximum context", "context window",
+                             "exceeds the available context", "prompt is too long", "too many tokens"})
+    if (b.find(needle) != std::string::npos) return true;
+  return false;
 }
 
 std::string completion_request_json(const CompletionRequest& q) {
@@ -126,6 +136,33 @@ OpenAiClient::OpenAiClient(const std::string& base_url, OpenAiOptions options)
 
 OpenAiClient::~OpenAiClient() = default;
 
+int OpenAiClient::context_window(const std::string& model) {
+  auto h = http_->request("GET", url_.base_path + "/models");
+  if (!h.ok || h.status != 200) return 0;
+  rapidjson::Document d;
+  d.Parse(h.body.data(), h.body.size());
+  if (d.HasParseError() || !d.IsObject()) return 0;
+  auto data = d.FindMember("data");
+  if (data == d.MemberEnd() || !data->value.IsArray()) return 0;
+  auto window = [](const rapidjson::Value& m) {
+    for (const char* key : {"max_model_len", "context_length", "context_window", "n_ctx"})
+      if (auto f = m.FindMember(key); f != m.MemberEnd() && f->value.IsInt() && f->value.GetInt() > 0)
+        return f->value.GetInt();
+    return 0;
+  };
+  const rapidjson::Value* chosen = nullptr;
+  for (const auto& m : data->value.GetArray()) {
+    if (!m.IsObject()) continue;
+    auto id = m.FindMember("id");
+    bool match = id != m.MemberEnd() && id->value.IsString() && model == id->value.GetString();
+    if (match || (!chosen && model.empty())) chosen = &m;
+    if (match) break;
+  }
+  if (!chosen && !data->value.GetArray().Empty() && data->value.GetArray()[0].IsObject())
+    chosen = &data->value.GetArray()[0];
+  return chosen ? window(*chosen) : 0;
+}
+
 void OpenAiClient::cancel() {
   cancelled_ = true;
   http_->cancel();
@@ -209,12 +246,21 @@ CompletionResult OpenAiClient::complete(const CompletionRequest& q,
         break;
       }
       r.error = "malformed response: " + (r.error.empty() ? std::string("bad JSON chunk") : r.error);
-      break;  // a server that speaks another protocol will not improve on retry
+      r.retryable = true;  // another instance may answer properly; this server will not improve on retry
+      break;
     }
     // Failed attempt.
+    if (bad_chunk) {  // the reader stopped at a chunk that is not the protocol
+      r.error = "malformed response: " + (r.error.empty() ? std::string("bad JSON chunk") : r.error);
+      r.retryable = true;  // another instance may answer properly; this server will not improve on retry
+      break;
+    }
     if (h.ok) {
       r.error = "HTTP " + std::to_string(h.status) + ": " + h.body.substr(0, 300);
       r.retryable = h.status == 429 || h.status >= 500;
+      // A prompt longer than the context fails the same everywhere: never retried as transient.
+      r.prompt_too_long = h.status >= 400 && h.status < 500 && says_prompt_too_long(h.body);
+      if (r.prompt_too_long) r.retryable = false;
     } else {
       r.error = h.error;
       r.retryable = true;

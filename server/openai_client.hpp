@@ -30,7 +30,8 @@ struct CompletionRequest {
 struct CompletionResult {
   bool ok = false;            //!< a full answer arrived
   bool cancelled = false;     //!< ended by cancel()
-  bool retryable = false;     //!< failed in a way another server may not (connection lost, 5xx, 429, timeout)
+  bool retryable = false;     //!< failed in a way another server may not (connection lost, 5xx, 429, timeout, garbage)
+  bool prompt_too_long = false;  //!< the server refused the prompt as longer than its context (permanent)
   std::string error;          //!< why it failed
   int status = 0;             //!< last HTTP status
   std::string text;           //!< generated text (partial when failed mid-stream)
@@ -63,6 +64,9 @@ class SseParser {
   std::string data_;
 };
 
+//! True when an error body says the prompt does not fit the model's context (vLLM, llama.cpp, OpenAI wordings).
+bool says_prompt_too_long(std::string_view body);
+
 //! The JSON body of `request` (completions or chat form).
 std::string completion_request_json(const CompletionRequest& request);
 
@@ -75,6 +79,9 @@ class OpenAiClient {
   //! Runs one completion; `on_delta` sees each streamed piece of text.
   CompletionResult complete(const CompletionRequest& request,
                             const std::function<void(std::string_view delta)>& on_delta = {});
+  //! The context window the server reports for `model` (or its first model) on GET /models: vLLM's
+  //! `max_model_len`, else `context_length`, `context_window` or `n_ctx`; 0 when none is reported or on failure.
+  int context_window(const std::string& model);
   //! Aborts the completion in progress (thread-safe).
   void cancel();
   //! The server's base URL.

@@ -3,6 +3,8 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include <string_view>
+
 #include "common/json.hpp"
 #include "common/json_writer.hpp"
 
@@ -55,19 +57,46 @@ ClientFrame parse_client_frame(std::string_view text, const ProtocolLimits& limi
     return ProtocolError{id, error_code::bad_request, *err};
   if (auto err = string_field(doc, "evidence", ask.evidence, false))
     return ProtocolError{id, error_code::bad_request, *err};
-  if (ask.question.empty()) return ProtocolError{id, error_code::bad_request, "field 'question' is empty"};
+  if (ask.question.find_first_not_of(" \t\r\n\f\v") == std::string::npos)
+    return ProtocolError{id, error_code::bad_request, "field 'question' is empty or only whitespace"};
   if (ask.question.size() + ask.evidence.size() > limits.max_question_chars)
     return ProtocolError{id, error_code::bad_request,
                          "question longer than " + std::to_string(limits.max_question_chars) + " characters"};
   if (auto it = doc.FindMember("deadline_ms"); it != doc.MemberEnd()) {
     if (!it->value.IsNumber()) return ProtocolError{id, error_code::bad_request, "field 'deadline_ms' must be a number"};
     ask.deadline_ms = it->value.GetDouble();
-    if (!(ask.deadline_ms > 0) || ask.deadline_ms > limits.max_deadline_ms)
+    if (!(ask.deadline_ms >= limits.min_deadline_ms) || ask.deadline_ms > limits.max_deadline_ms)
       return ProtocolError{id, error_code::bad_request,
-                           "field 'deadline_ms' must be in (0, " + std::to_string(int64_t(limits.max_deadline_ms)) +
-                               "]"};
+                           "field 'deadline_ms' must be in [" + std::to_string(int64_t(limits.min_deadline_ms)) + ", " +
+                               std::to_string(int64_t(limits.max_deadline_ms)) + "]"};
   }
   return ask;
+}
+
+std::string redact_paths(const std::string& message) {
+  auto is_start = [&](size_t i) {
+    return message[i] == '/' && (i == 0 || std::string_view(" '\"(=:`[").find(message[i - 1]) != std::string_view::npos);
+  };
+  auto is_end = [](char c) { return std::string_view(" \t\n'\"),`]").find(c) != std::string_view::npos; };
+  std::string out;
+  out.reserve(message.size());
+  size_t i = 0;
+  while (i < message.size()) {
+    if (!is_start(i)) {
+      out += message[i++];
+      continue;
+    }
+    size_t j = i;
+    while (j < message.size() && !is_end(message[j])) ++j;
+    std::string_view path(message.data() + i, j - i);
+    auto last = path.find_last_of('/');
+    if (last == 0 || path.size() < 2)
+      out += path;  // "/" or "/name": a division or a route, not a folder
+    else
+      out += ".../" + std::string(path.substr(last + 1));
+    i = j;
+  }
+  return out;
 }
 
 std::string error_frame(const std::string& id, const std::string& code, const std::string& message) {

@@ -47,6 +47,10 @@ struct ProtocolError {
   std::string message;
 };
 
+//! `message` with every absolute file path shortened to its last component (".../name"), so error text sent to
+//! clients does not reveal the server's folders.
+std::string redact_paths(const std::string& message);
+
 //! One parsed client frame.
 using ClientFrame = std::variant<AskFrame, CancelFrame, StatusFrame, ProtocolError>;
 
@@ -55,6 +59,7 @@ struct ProtocolLimits {
   size_t max_id_chars = 128;
   size_t max_question_chars = 8192;
   double max_deadline_ms = 600000;
+  double min_deadline_ms = 1;                //!< shorter deadlines are refused (no question can be answered in less)
 };
 
 //! Parses and validates one text frame.

@@ -198,7 +198,8 @@ void QuestionApi::finish(const std::shared_ptr<Question>& q, const agents::Workf
     conn->ws->send(error_frame(q->client_id, error_code::cancelled, "question cancelled"));
   } else if (o.failed || !o.completed) {
     errors_++;
-    conn->ws->send(error_frame(q->client_id, error_code::failed, o.error.empty() ? "workflow failed" : o.error));
+    conn->ws->send(
+        error_frame(q->client_id, error_code::failed, o.error.empty() ? "workflow failed" : redact_paths(o.error)));
   } else {
     conn->ws->send(result_frame(q->client_id, o));
   }

@@ -321,7 +321,7 @@ void attach_serve_routes(HttpServer& server, QuestionService& svc, std::shared_p
     w.EndObject();
     r->send({200, "application/json", sb.GetString(), {}});
   });
-  server.route("GET", "/metrics", [&svc, api](const HttpRequest&, std::shared_ptr<HttpReply> r) {
+  server.route("GET", "/metrics", [&svc, api, &server](const HttpRequest&, std::shared_ptr<HttpReply> r) {
     auto& m = svc.metrics();
     svc.runtime().export_metrics(m);
     auto s = api->stats();
@@ -329,6 +329,13 @@ void attach_serve_routes(HttpServer& server, QuestionService& svc, std::shared_p
     m.set("t2s_ws_connections", {}, static_cast<double>(s.connections));
     m.set("t2s_questions_rejected_overloaded_total", {}, static_cast<double>(s.rejected_overloaded));
     m.set("t2s_protocol_errors_total", {}, static_cast<double>(s.protocol_errors));
+    auto n = server.stats();
+    m.set("t2s_http_connections_open", {}, static_cast<double>(n.connections_open));
+    m.set("t2s_http_connections_rejected_total", {}, static_cast<double>(n.connections_rejected));
+    m.set("t2s_http_connections_evicted_total", {}, static_cast<double>(n.connections_evicted));
+    m.set("t2s_http_slow_readers_dropped_total", {}, static_cast<double>(n.slow_readers_dropped));
+    m.set("t2s_http_requests_refused_total", {}, static_cast<double>(n.requests_refused));
+    m.set("t2s_http_bad_requests_total", {}, static_cast<double>(n.bad_requests));
     double finished = static_cast<double>(s.results);
     m.set("t2s_slo_attainment", {}, finished > 0 ? static_cast<double>(s.deadline_met) / finished : 0);
     r->send({200, "text/plain; version=0.0.4; charset=utf-8", m.render(), {}});

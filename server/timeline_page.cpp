@@ -55,13 +55,14 @@ let WINDOW=60;let data=null,selected=null,info=null,ws=null,seq=0,pending={};
 const $=id=>document.getElementById(id);
 $('legend').innerHTML=Object.entries(COLORS).map(([k,c])=>`<span><i style="background:${c}"></i>${k}</span>`).join('');
 function esc(s){return String(s).replace(/[&<>"]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]))}
-async function loadInfo(){info=await (await fetch('/api/info')).json();$('mode').textContent='Answers: '+info.answers;
+const TOK=new URLSearchParams(location.search).get('access_token');const AUTH=TOK?'access_token='+encodeURIComponent(TOK):'';
+async function loadInfo(){info=await (await fetch('/api/info'+(AUTH?'?'+AUTH:''))).json();$('mode').textContent='Answers: '+info.answers;
  $('policy').textContent='policy: '+info.policy;const dbs=Object.keys(info.databases);
  $('db').innerHTML=dbs.map(d=>`<option>${esc(d)}</option>`).join('');fillExamples()}
 function fillExamples(){const qs=(info&&info.databases[$('db').value])||[];$('examples').innerHTML=qs.map(q=>`<option value="${esc(q)}">`).join('');
  if(qs.length&&!$('q').value)$('q').value=qs[0]}
 $('db').onchange=()=>{$('q').value='';fillExamples()};
-function connect(){ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'/ws');
+function connect(){ws=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+'/ws'+(AUTH?'?'+AUTH:''));
  ws.onmessage=ev=>{const f=JSON.parse(ev.data);if(f.type==='accepted'){selected=f.workflow;$('status').textContent='accepted as workflow '+f.workflow}
  else if(f.type==='stage'){$('stages').insertAdjacentHTML('beforeend',`<div class="stage">${esc(f.stage)} ${esc(f.state)} ${f.state==='done'?Math.round(f.ms)+' ms':''} ${f.detail?'<span class=err>'+esc(f.detail)+'</span>':''}</div>`)}
  else if(f.type==='result'){$('status').innerHTML=`<span id="result">done in ${Math.round(f.latency_ms)} ms, deadline ${f.deadline_met?'met':'missed'}</span>`;
@@ -97,7 +98,7 @@ function render(){if(!data)return;const now=data.now;
  for(const b of lanes.querySelectorAll('.bar')){const c=byId[b.dataset.c];
   b.onmousemove=e=>tip(e,`<b>${esc(c.stage)}</b> workflow #${c.wf} call ${c.id} on ${esc(insts[c.inst].name)}<br>prompt ${c.p} tok (cached ${c.c}) · output ${c.o} tok${c.att>1?' · attempt '+c.att:''}<br>queued ${(c.s-c.q).toFixed(3)} s · ran ${c.e<0?'…':(c.e-c.s).toFixed(3)+' s'} (model predicted ${c.pred.toFixed(3)} s)<br><b>why here</b>: estimated completion ${(c.est-c.q).toFixed(3)} s after dispatch; slack ${c.slack.toFixed(2)} s<br>estimates on each instance: ${c.alt.map((a,j)=>esc(insts[j].name)+' '+(a-c.q).toFixed(3)+'s').join(', ')}${c.err?'<br><span class=err>'+esc(c.err)+'</span>':''}`);
   b.onmouseleave=untip;b.onclick=()=>{selected=c.wf;render()}}}
-async function poll(){try{const since=data?Math.max(0,data.now-60):0;data=await (await fetch('/timeline.json?since='+since)).json();render()}catch(e){}
+async function poll(){try{const since=data?Math.max(0,data.now-60):0;data=await (await fetch('/timeline.json?since='+since+(AUTH?'&'+AUTH:''))).json();render()}catch(e){}
  setTimeout(poll,700)}
 loadInfo().then(()=>{connect();poll()});
 </script></body></html>

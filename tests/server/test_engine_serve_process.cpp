@@ -169,3 +169,37 @@ TEST_CASE("engine-serve processes: one SIGKILLed mid-stream, its calls are re-di
   rt.stop();
   CHECK(survivor.child.running());
 }
+
+TEST_CASE("engine-serve process: --token guards every route but /healthz; binding beyond loopback without a token "
+          "exits 2",
+          "[server][net]") {
+  t2s::test::TinyModel tiny;
+  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
+  t2s::test::ChildProcess child({T2S_EXECUTABLE, "engine-serve", "--model", model, "--tokenizer", tok, "--port", "0",
+                                 "--log-level", "warn", "--token", "tok-123"});
+  auto line = child.read_line(60);
+  REQUIRE(line.has_value());
+  std::smatch m;
+  REQUIRE(std::regex_search(*line, m, std::regex(R"(http://127\.0\.0\.1:(\d+)/v1)")));
+  auto port = static_cast<uint16_t>(std::stoi(m[1].str()));
+  HttpClientOptions ho;
+  ho.request_timeout_s = 10;
+  HttpClient plain("127.0.0.1", port, ho);
+  CHECK(plain.request("GET", "/healthz").status == 200);
+  CHECK(plain.request("GET", "/v1/models").status == 401);
+  CHECK(plain.request("POST", "/v1/completions", R"({"prompt":"hi","max_tokens":2})").status == 401);
+  ho.bearer_token = "tok-123";
+  HttpClient authed("127.0.0.1", port, ho);
+  auto models = authed.request("GET", "/v1/models");
+  CHECK(models.status == 200);
+  CHECK(models.body.find("\"max_model_len\":") != std::string::npos);  // the window remotes fit prompts to
+  CHECK(authed.request("POST", "/v1/completions", R"({"prompt":"hi","max_tokens":2})").status == 200);
+  child.kill(SIGTERM);
+  child.wait();
+
+  t2s::test::ChildProcess open({T2S_EXECUTABLE, "engine-serve", "--model", model, "--tokenizer", tok, "--host",
+                                "0.0.0.0", "--port", "0", "--log-level", "warn"});
+  int status = open.wait();
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+}

@@ -71,7 +71,7 @@ TEST_CASE("engine-serve: completions, chat, usage and errors over HTTP", "[serve
 }
 
 TEST_CASE("engine-serve as a remote instance gives the embedded path's greedy text; concurrent requests batch",
-          "[server][shared]") {
+          "[server][shared][concurrent]") {
   EngineService svc(engine_options());
   HttpServer http(ServerOptions{});
   svc.attach(http);

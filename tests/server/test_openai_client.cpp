@@ -49,7 +49,7 @@ TEST_CASE("openai client: streamed completion with usage, chat, and non-streamed
   CHECK(r.cached_tokens == 3);
   CHECK(r.finish_reason == "stop");
   rapidjson::Document sent;
-  sent.Parse(fake.last_body.c_str());
+  sent.Parse(fake.last_body().c_str());
   CHECK(std::string(sent["prompt"].GetString()) == "-- SQL:");
   CHECK(std::string(sent["stop"][0].GetString()) == ";");
   CHECK(sent["stream"].GetBool());
@@ -85,7 +85,7 @@ TEST_CASE("openai client: retries a 503 before any token, then succeeds", "[serv
   CHECK(bad.attempts == 3);
 }
 
-TEST_CASE("openai client: connection refused and a server dying mid-stream are retryable failures", "[server]") {
+TEST_CASE("openai client: connection refused and a server dying mid-stream are retryable failures", "[server][concurrent]") {
   OpenAiOptions o;
   o.retry_backoff_s = 0.01;
   o.max_retries = 1;
@@ -116,7 +116,7 @@ TEST_CASE("openai client: connection refused and a server dying mid-stream are r
   CHECK(r.attempts == 1);  // tokens were delivered: never repeated by the client itself
 }
 
-TEST_CASE("openai client: cancel from another thread and idle timeout", "[server]") {
+TEST_CASE("openai client: cancel from another thread and idle timeout", "[server][concurrent]") {
   FakeOpenAi fake;
   fake.delay_ms = 200;
   OpenAiClient c(fake.url());
@@ -142,4 +142,45 @@ TEST_CASE("openai client: cancel from another thread and idle timeout", "[server
   auto r2 = c2.complete(q);
   CHECK_FALSE(r2.ok);
   CHECK(r2.error.find("timed out") != std::string::npos);
+}
+
+TEST_CASE("openai client: a 400 saying the prompt is too long is permanent, garbage is retryable elsewhere",
+          "[server][faults]") {
+  FakeOpenAi fake;
+  fake.too_long = true;
+  OpenAiOptions o;
+  o.retry_backoff_s = 0.01;
+  OpenAiClient c(fake.url(), o);
+  CompletionRequest q;
+  q.prompt = "x";
+  auto r = c.complete(q);
+  CHECK_FALSE(r.ok);
+  CHECK(r.status == 400);
+  CHECK(r.prompt_too_long);
+  CHECK_FALSE(r.retryable);
+  CHECK(r.attempts == 1);
+  CHECK(fake.requests.load() == 1);
+  CHECK(says_prompt_too_long(R"({"error":{"code":"context_length_exceeded"}})"));
+  CHECK(says_prompt_too_long("the request exceeds the available context size, try increasing it"));  // llama.cpp
+  CHECK_FALSE(says_prompt_too_long(R"({"error":"unknown model"})"));
+  fake.too_long = false;
+  fake.garbage = true;
+  auto g = c.complete(q);
+  CHECK_FALSE(g.ok);
+  CHECK(g.retryable);  // another instance may answer properly
+  CHECK(g.attempts == 1);
+  CHECK(g.error.find("malformed response") != std::string::npos);
+}
+
+TEST_CASE("openai client: the context window comes from /v1/models", "[server][faults]") {
+  FakeOpenAi fake;
+  OpenAiClient c(fake.url());
+  CHECK(c.context_window("fake") == 0);  // none reported
+  fake.context = 4096;
+  CHECK(c.context_window("fake") == 4096);
+  CHECK(c.context_window("") == 0);  // the first model ("other") reports none
+  FakeOpenAi* gone = new FakeOpenAi;
+  std::string url = gone->url();
+  delete gone;
+  CHECK(OpenAiClient(url).context_window("fake") == 0);  // a server that is not there reports nothing
 }

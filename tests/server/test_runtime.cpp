@@ -57,7 +57,7 @@ scheduler::InstanceSpec sim_instance(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("runtime: responder instances replay trace workflows on the wall clock", "[server]") {
+TEST_CASE("runtime: responder instances replay trace workflows on the wall clock", "[server][concurrent]") {
   auto w = trace_workload(6);
   scheduler::ClusterSpec cluster{"two-sim", {sim_instance("a"), sim_instance("b")}};
   RuntimeOptions o;
@@ -108,7 +108,7 @@ TEST_CASE("runtime: responder instances replay trace workflows on the wall clock
   CHECK(tl["workflows"].Size() == 6);
 }
 
-TEST_CASE("runtime: cancel of a workflow cancels its queued and running calls", "[server]") {
+TEST_CASE("runtime: cancel of a workflow cancels its queued and running calls", "[server][concurrent]") {
   auto w = trace_workload(1);
   scheduler::ClusterSpec cluster{"one-sim", {sim_instance("a")}};
   RuntimeOptions o;
@@ -141,7 +141,7 @@ TEST_CASE("runtime: cancel of a workflow cancels its queued and running calls", 
 }
 
 TEST_CASE("runtime: a remote instance killed mid-stream has its calls re-dispatched and workflows complete",
-          "[server]") {
+          "[server][concurrent]") {
   server::test::FakeOpenAi healthy_server, dying_server;
   dying_server.drop_after = 2;  // the first call it streams kills it after two deltas
   dying_server.delay_ms = 20;
@@ -216,4 +216,70 @@ TEST_CASE("runtime: an engine instance with device cuda runs; without a device i
     CHECK(text.find("event=engine_backend_fallback instance=embedded requested=cuda") != std::string::npos);
     CHECK(std::count(text.begin(), text.end(), '\n') == 1);
   }
+}
+
+TEST_CASE("runtime: remotes that drip, hang mid-call or answer garbage fail in time; their calls are re-dispatched "
+          "and every workflow completes once",
+          "[server][faults][concurrent]") {
+  std::string mode = GENERATE(as<std::string>{}, "drip", "hang", "garbage");
+  server::test::FakeOpenAi healthy_server, bad_server;
+  if (mode == "drip") bad_server.drip_ms = 50;       // a keep-alive comment every 50 ms, never a token
+  if (mode == "hang") bad_server.hang_after = 1;     // one delta, then silence
+  if (mode == "garbage") bad_server.garbage = true;  // 200 and an event stream of HTML
+  auto remote = [](const std::string& name, const std::string& url) {
+    auto s = server::test::remote_instance(name, url);
+    s.remote_model = "fake";
+    return s;
+  };
+  scheduler::ClusterSpec cluster{"remotes", {remote("bad", bad_server.url()), remote("ok", healthy_server.url())}};
+  RuntimeOptions o;
+  o.unhealthy_s = 30;
+  o.remote_call_timeout_s = 1.0;   // bounds the drip
+  o.remote_idle_timeout_s = 0.5;   // bounds the hang
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  auto w = trace_workload(3);
+  auto factory = agents::make_trace_factory(w);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = replay_realtime(rt, w, arrivals_for(w, 0.0, 60), *factory, 30);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO("mode " << mode);
+  REQUIRE(r.outcomes.size() == 3);
+  for (const auto& out : r.outcomes) {
+    CHECK(out.completed);
+    CHECK_FALSE(out.failed);
+  }
+  auto st = rt.stats();
+  CHECK(st.redispatched >= 1);
+  CHECK(st.calls_ok == 12);  // each of the 12 calls answered once
+  for (const auto& c : rt.calls()) {
+    CHECK(c.ok);
+    if (c.attempts >= 2) CHECK(c.instance == 1);
+  }
+  CHECK(took < 10);
+  rt.stop();
+}
+
+TEST_CASE("runtime: a call refused as longer than the context is not re-dispatched; remotes report their window",
+          "[server][faults]") {
+  server::test::FakeOpenAi refusing, other;
+  refusing.too_long = true;
+  other.too_long = true;  // whichever instance the policy picks refuses: the call must still be tried only once
+  refusing.context = 512;
+  other.context = 2048;
+  auto remote = [](const std::string& name, const std::string& url) {
+    auto s = server::test::remote_instance(name, url);
+    s.remote_model = "fake";
+    return s;
+  };
+  scheduler::ClusterSpec cluster{"remotes", {remote("small", refusing.url()), remote("big", other.url())}};
+  RuntimeOptions o;
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  CHECK(rt.llm().context_tokens() == 512);  // the smallest window the remotes report, from /v1/models
+  auto res = server::test::run_call(rt, "a prompt", 4);
+  CHECK_FALSE(res.ok);
+  CHECK(res.error.find("HTTP 400") != std::string::npos);
+  REQUIRE(rt.calls().size() == 1);
+  CHECK(rt.calls()[0].attempts == 1);
+  CHECK(refusing.requests.load() + other.requests.load() == 1);
+  rt.stop();
 }

@@ -218,6 +218,31 @@ TEST_CASE("protocol: client frames are parsed and validated", "[server]") {
   CHECK(std::string(e["id"].GetString()) == "c1");
 }
 
+TEST_CASE("protocol: a vanishing deadline and a whitespace-only question are bad requests", "[server]") {
+  auto bad = [](const std::string& frame) {
+    auto f = parse_client_frame(frame);
+    REQUIRE(std::holds_alternative<ProtocolError>(f));
+    CHECK(std::get<ProtocolError>(f).code == error_code::bad_request);
+    return std::get<ProtocolError>(f).message;
+  };
+  CHECK(bad(R"({"type":"ask","id":"d","db":"x","question":"q?","deadline_ms":1e-300})") ==
+        "field 'deadline_ms' must be in [1, 600000]");
+  bad(R"({"type":"ask","id":"d","db":"x","question":"q?","deadline_ms":0.5})");
+  CHECK(bad(R"({"type":"ask","id":"w","db":"x","question":" \t\n "})") ==
+        "field 'question' is empty or only whitespace");
+  auto ok = parse_client_frame(R"({"type":"ask","id":"d","db":"x","question":" q ","deadline_ms":1})");
+  CHECK(std::holds_alternative<AskFrame>(ok));
+}
+
+TEST_CASE("protocol: error text sent to clients names files, not the server's folders", "[server]") {
+  CHECK(redact_paths("cannot open database '/home/alice/t2s/out/synthetic/retail.sqlite': no such file") ==
+        "cannot open database '.../retail.sqlite': no such file");
+  CHECK(redact_paths("could not start: /srv/data/x.db (symlink to /mnt/secret/y.db) is unreadable") ==
+        "could not start: .../x.db (symlink to .../y.db) is unreadable");
+  CHECK(redact_paths("SELECT a / b FROM t") == "SELECT a / b FROM t");
+  CHECK(redact_paths("route /healthz") == "route /healthz");
+}
+
 TEST_CASE("metrics: Prometheus text with cumulative histogram buckets", "[server]") {
   MetricsRegistry m;
   m.counter("t2s_calls_total", "calls");
@@ -244,7 +269,7 @@ TEST_CASE("url parsing", "[server]") {
   CHECK_THROWS_AS(parse_url("http://x:99999/"), t2s::InputError);
 }
 
-TEST_CASE("http: routes, keep-alive, chunked streaming and body limit on loopback", "[server]") {
+TEST_CASE("http: routes, keep-alive, chunked streaming and body limit on loopback", "[server][concurrent]") {
   Fixture f;
   HttpClient c("127.0.0.1", f.port());
   auto r = c.request("GET", "/healthz");
@@ -269,7 +294,7 @@ TEST_CASE("http: routes, keep-alive, chunked streaming and body limit on loopbac
   CHECK(c.request("GET", "/healthz").status == 200);  // a fresh connection after the 413 closed the old one
 }
 
-TEST_CASE("ws: ask streams accepted, stage and result frames; many questions per connection", "[server]") {
+TEST_CASE("ws: ask streams accepted, stage and result frames; many questions per connection", "[server][concurrent]") {
   Fixture f;
   WsClient c("127.0.0.1", f.port(), "/ws");
   REQUIRE(c.send(R"({"type":"ask","id":"a","db":"concert_singer","question":"How many singers?"})"));
@@ -342,7 +367,7 @@ TEST_CASE("ws: every error code, and errors never end the connection", "[server]
   CHECK_FALSE(c.closed());
 }
 
-TEST_CASE("ws: global in-flight limit answers overloaded on another connection", "[server]") {
+TEST_CASE("ws: global in-flight limit answers overloaded on another connection", "[server][concurrent]") {
   Fixture f(8, 1);
   WsClient a("127.0.0.1", f.port(), "/ws");
   WsClient b("127.0.0.1", f.port(), "/ws");
@@ -355,7 +380,7 @@ TEST_CASE("ws: global in-flight limit answers overloaded on another connection",
   CHECK(await_frame(a, "result", "1"));  // the other client's work is untouched
 }
 
-TEST_CASE("ws: a client that disconnects has its workflows cancelled", "[server]") {
+TEST_CASE("ws: a client that disconnects has its workflows cancelled", "[server][concurrent]") {
   Fixture f;
   {
     WsClient c("127.0.0.1", f.port(), "/ws");
