@@ -40,6 +40,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     }
     const bool in_time = o.completed && o.finished_s <= o.deadline_s + 1e-9;
     met += in_time;
+    m.ended_early += o.ended_early;
     if (static_cast<size_t>(&o - r.outcomes.data()) >= tail_from) tail_met += in_time;
     if (o.has_gold) {
       ++gold;
@@ -63,6 +64,14 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     m.correct_goodput_wf_per_s = static_cast<double>(correct_met) / span;
   }
   m.llm_calls = r.calls.size();
+  std::map<std::pair<uint64_t, uint32_t>, bool> stage_all_cancelled;  // (workflow, stage) → every call cancelled
+  for (const auto& c : r.calls) {
+    m.revise_calls += c.kind == agents::StageKind::revise;
+    m.calls_cancelled += c.cancelled;
+    auto [it, fresh] = stage_all_cancelled.try_emplace({c.workflow_id, c.stage_index}, c.cancelled);
+    if (!fresh) it->second = it->second && c.cancelled;
+  }
+  for (const auto& [stage, cancelled] : stage_all_cancelled) m.stages_cancelled += cancelled;
   m.sql_executions = r.sql_executions;
   m.sched_decision_us_p50 = quantile(r.decision_us, 0.50);
   m.sched_decision_us_p99 = quantile(r.decision_us, 0.99);
@@ -126,6 +135,10 @@ void write_metrics(W& w, const RunMetrics& m) {
   w.Key("sim_iterations"), w.Uint64(m.sim_iterations);
   w.Key("sim_end_s"), json::write_number(w, m.sim_end_s);
   w.Key("slo_attainment_tail"), json::write_number(w, m.slo_attainment_tail);
+  w.Key("revise_calls"), w.Uint64(m.revise_calls);
+  w.Key("ended_early"), w.Uint64(m.ended_early);
+  w.Key("calls_cancelled"), w.Uint64(m.calls_cancelled);
+  w.Key("stages_cancelled"), w.Uint64(m.stages_cancelled);
   w.Key("instances");
   w.StartArray();
   for (const auto& i : m.instances) {

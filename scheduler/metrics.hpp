@@ -47,6 +47,10 @@ struct RunMetrics {
   uint64_t sim_iterations = 0;
   double sim_end_s = 0;
   double slo_attainment_tail = 0;      //!< attainment among the last kTailArrivalFraction of arrivals
+  uint64_t revise_calls = 0;           //!< LLM calls of revise stages (one per candidate and round)
+  uint64_t ended_early = 0;            //!< workflows that ended at their deadline with their best candidate
+  uint64_t calls_cancelled = 0;        //!< LLM calls cancelled while queued or running (early ends, failures)
+  uint64_t stages_cancelled = 0;       //!< LLM stages skipped midway: every call of the stage was cancelled
   std::vector<InstanceMetrics> instances;
   std::vector<double> latencies_s;     //!< completed workflows' latencies (not written to JSON; for plots)
 };
