@@ -110,6 +110,11 @@ class AgentEnv {
   //! or measured time of the stage `kind`.
   virtual void run_tool(uint64_t workflow_id, StageKind kind, std::function<void()> work,
                         std::function<void(double elapsed_s)> done) = 0;
+  //! Runs `fn` on the env's executor at clock time `t_s` (now, if `t_s` has passed); returns an id for cancel_at.
+  virtual uint64_t at(double t_s, std::function<void()> fn) = 0;
+  //! Cancels a timer of `at` that has not fired (unknown or fired ids are ignored). A cancelled timer neither
+  //! runs nor moves a virtual clock.
+  virtual void cancel_at(uint64_t timer) = 0;
   //! Unique call id for this run.
   virtual uint64_t next_call_id() = 0;
   //! Standalone time (s) of one call of these lengths on the reference instance, by the active cost model;

@@ -13,14 +13,20 @@ double StandaloneEnv::reference_seconds(int prompt_tokens, int output_tokens) co
   return std::max(prompt_tokens, 0) / opt_.prefill_tokens_per_s + std::max(output_tokens, 0) * opt_.decode_s_per_token;
 }
 
-void StandaloneEnv::at(double t_s, std::function<void()> fn) {
-  events_.push(Event{std::max(t_s, now_), seq_++, std::move(fn)});
+uint64_t StandaloneEnv::at(double t_s, std::function<void()> fn) {
+  events_.push(Event{std::max(t_s, now_), seq_, std::move(fn)});
+  return seq_++;
+}
+
+void StandaloneEnv::cancel_at(uint64_t timer) {
+  if (timer < seq_) cancelled_timers_.insert(timer);
 }
 
 double StandaloneEnv::run() {
   while (!events_.empty()) {
     Event e = events_.top();
     events_.pop();
+    if (cancelled_timers_.erase(e.seq)) continue;
     now_ = e.t;
     e.fn();
   }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <queue>
+#include <set>
 #include <map>
 #include <vector>
 
@@ -36,7 +37,8 @@ class StandaloneEnv final : public AgentEnv, private LlmClient {
   double reference_seconds(int prompt_tokens, int output_tokens) const override;
 
   //! Schedules `fn` at absolute time `t_s` (not before now).
-  void at(double t_s, std::function<void()> fn);
+  uint64_t at(double t_s, std::function<void()> fn) override;
+  void cancel_at(uint64_t timer) override;
   //! Runs events until none is left; returns the final clock.
   double run();
   //! Every call submitted so far (with its response length), in submission order.
@@ -56,7 +58,7 @@ class StandaloneEnv final : public AgentEnv, private LlmClient {
 
   struct Event {
     double t;
-    uint64_t seq;
+    uint64_t seq;  // also the timer id
     std::function<void()> fn;
     bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
   };
@@ -71,6 +73,7 @@ class StandaloneEnv final : public AgentEnv, private LlmClient {
   uint64_t seq_ = 0, last_call_id_ = 0;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
   std::map<uint64_t, Running> running_;
+  std::set<uint64_t> cancelled_timers_;
   std::vector<CallRecord> records_;
 };
 

@@ -11,6 +11,18 @@ StagedWorkflow::StagedWorkflow(const workloads::Question& question, const worklo
 void StagedWorkflow::start() {
   if (started_ || finished_) return;
   started_ = true;
+  // The deadline is kept inside a stage too: at the deadline the workflow may end at once with what it has
+  // (cancelling its queued and running calls) instead of noticing only when the stage ends.
+  if (arrival_.deadline_s < 1e17) {
+    std::weak_ptr<StagedWorkflow> weak = weak_from_this();
+    deadline_timer_ = env_.at(arrival_.deadline_s, [weak] {
+      auto self = weak.lock();
+      if (!self || self->finished_) return;
+      self->deadline_timer_armed_ = false;
+      self->guarded([&] { self->on_deadline_passed(); });
+    });
+    deadline_timer_armed_ = true;
+  }
   guarded([this] { begin(); });
 }
 
@@ -113,6 +125,8 @@ uint32_t StagedWorkflow::release_tool_stage(StageKind kind, std::function<void()
 void StagedWorkflow::finish(WorkflowOutcome outcome) {
   if (finished_) return;
   finished_ = true;
+  if (deadline_timer_armed_) env_.cancel_at(deadline_timer_);
+  deadline_timer_armed_ = false;
   outcome.workflow_id = arrival_.workflow_id;
   outcome.question_id = question_.id;
   outcome.arrival_s = arrival_.arrival_s;

@@ -45,8 +45,9 @@ class StagedWorkflow : public std::enable_shared_from_this<StagedWorkflow> {
   virtual void begin() = 0;
   //! Expected remaining work after a call of stage `kind` (the agent's model of its own future).
   virtual RemainingWork remaining_after(StageKind kind, uint32_t stage_index) const = 0;
-  //! Called when a stage ends after the deadline (and before its continuation runs): return true after ending
-  //! the workflow early (with finish()), false to continue.
+  //! Called at the deadline (a timer: calls of the stage in flight are still queued or running) and when a stage
+  //! ends after it (before its continuation runs): return true after ending the workflow early (with finish(),
+  //! which cancels the calls in flight), false to continue.
   virtual bool on_deadline_passed() { return false; }
 
   //! Releases a stage of LLM calls that may run in parallel; fills ids, stage index, siblings, times and the
@@ -89,6 +90,8 @@ class StagedWorkflow : public std::enable_shared_from_this<StagedWorkflow> {
   uint32_t next_stage_ = 0;
   int llm_calls_ = 0, tool_stages_ = 0;
   std::map<uint64_t, uint32_t> in_flight_;  // call id → stage index
+  uint64_t deadline_timer_ = 0;
+  bool deadline_timer_armed_ = false;
 };
 
 //! Wraps a StagedWorkflow into the Workflow interface the simulator and runtime drive.

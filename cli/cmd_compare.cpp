@@ -6,6 +6,7 @@
 #include "cli/sim_flags.hpp"
 #include "common/json.hpp"
 #include "common/progress.hpp"
+#include "harness/capacity.hpp"
 #include "scheduler/metrics.hpp"
 
 namespace t2s::cli {
@@ -13,8 +14,8 @@ namespace t2s::cli {
 void add_compare_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policies, rates, bisect, keepup, out = "out/compare";
-    double slo_target = 0.95, keepup_fraction = 0.9;
+    std::string policies, rates, bisect, keepup, scale_range, out = "out/compare";
+    double slo_target = 0.95, keepup_fraction = 0.9, overload_margin = 0.05;
     int bisect_steps = 8;
   };
   auto o = std::make_shared<Opts>();
@@ -29,7 +30,13 @@ void add_compare_command(CLI::App& app) {
   cmd->add_option("--slo-target", o->slo_target, "attainment target for max_rate_at_slo")->capture_default_str();
   cmd->add_option("--bisect", o->bisect,
                   "LO,HI: find each policy's max rate at the SLO target by bisection in [LO, HI] "
-                  "(--bisect-steps runs each)");
+                  "(--bisect-steps runs each): the finite-run max_rate_at_slo and max_sustained_rate");
+  cmd->add_option("--overload-margin", o->overload_margin,
+                  "with --bisect, max_sustained_rate runs are long enough that a rate this fraction above the "
+                  "delivered throughput fails")
+      ->capture_default_str();
+  cmd->add_option("--min-slo-scale", o->scale_range,
+                  "LO,HI: each policy's smallest SLO scale in [LO, HI] meeting --slo-target at --rate (bisection)");
   cmd->add_option("--bisect-steps", o->bisect_steps, "runs per bisection (each halves the interval)")
       ->capture_default_str()
       ->check(CLI::Range(1, 30));
@@ -80,12 +87,39 @@ void add_compare_command(CLI::App& app) {
       if (rates.size() > 1) max_rate[p] = scheduler::max_rate_from_points(points, o->slo_target);
     }
     bar.finish();
+    double scale_lo = 0, scale_hi = 0;
+    if (!o->scale_range.empty()) {
+      auto lh = split_list(o->scale_range);
+      if (lh.size() != 2) throw InputError("--min-slo-scale: expected LO,HI");
+      scale_lo = std::stod(lh[0]), scale_hi = std::stod(lh[1]);
+      if (!(scale_lo > 0 && scale_hi > scale_lo)) throw InputError("--min-slo-scale: expected 0 < LO < HI");
+    }
+    std::optional<scheduler::SustainedCapacity> sustained;
+    if (!o->bisect.empty() || !o->scale_range.empty()) {
+      sustained.emplace();
+      sustained->overload_margin = o->overload_margin;
+      sustained->min_slo_scale_rate = o->sim.rate;
+    }
     if (!o->bisect.empty()) {
-      for (const auto& p : policies)
+      scheduler::SustainedOptions sopt;
+      sopt.target = o->slo_target;
+      sopt.overload_margin = o->overload_margin;
+      sopt.steps = o->bisect_steps;
+      for (const auto& p : policies) {
         max_rate[p] = scheduler::max_rate_by_bisection(
             [&](double r) { return scheduler::run_policy(setup, registry, p, r).metrics.slo_attainment; }, lo, hi,
             o->slo_target, o->bisect_steps);
+        const auto s = scheduler::max_sustained_rate(setup, registry, p, lo, hi, "", sopt);
+        sustained->max_sustained_rate[p] = s.rate;
+        sustained->delivered_wf_per_s[p] = s.delivered_wf_per_s;
+        sustained->workflows[p] = s.workflows;
+        sustained->length_capped[p] = s.length_capped;
+      }
     }
+    if (!o->scale_range.empty())
+      for (const auto& p : policies)
+        sustained->min_slo_scale[p] = scheduler::min_slo_scale(setup, registry, p, o->sim.rate, scale_lo, scale_hi,
+                                                               o->slo_target, o->bisect_steps);
     std::optional<scheduler::KeepUpRate> keepup;
     std::vector<scheduler::RunMetrics> at_keepup;
     if (!o->keepup.empty()) {
@@ -104,7 +138,7 @@ void add_compare_command(CLI::App& app) {
     const bool with_max = rates.size() > 1 || !o->bisect.empty();
     json::write_file(o->out + "/compare.json",
                      scheduler::compare_json(runs, max_rate, with_max ? std::optional(o->slo_target) : std::nullopt,
-                                             keepup));
+                                             keepup, sustained));
     std::cout << scheduler::format_table(runs, "rr-fcfs");
     if (keepup) {
       if (keepup->rate <= 0) {
@@ -117,8 +151,21 @@ void add_compare_command(CLI::App& app) {
       }
     }
     if (with_max) {
-      std::cout << "max rate at " << 100 * o->slo_target << "% SLO attainment:";
+      std::cout << "max rate at " << 100 * o->slo_target << "% SLO attainment (finite-run):";
       for (const auto& [p, r] : max_rate) std::cout << "  " << p << " " << r;
+      std::cout << "\n";
+    }
+    if (sustained && !sustained->max_sustained_rate.empty()) {
+      std::cout << "max sustained rate (last " << 100 * scheduler::kTailArrivalFraction << "% of arrivals meet "
+                << 100 * o->slo_target << "%; delivered at " << hi << "/s):";
+      for (const auto& [p, r] : sustained->max_sustained_rate)
+        std::cout << "  " << p << " " << r << " (" << sustained->delivered_wf_per_s[p] << ")";
+      std::cout << "\n";
+    }
+    if (sustained && !sustained->min_slo_scale.empty()) {
+      std::cout << "min SLO scale at " << o->sim.rate << "/s:";
+      for (const auto& [p, s] : sustained->min_slo_scale)
+        std::cout << "  " << p << " " << (s ? std::to_string(*s) : std::string("none"));
       std::cout << "\n";
     }
     std::cout << "wrote " << o->out << "/compare.json\n";

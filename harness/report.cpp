@@ -55,6 +55,14 @@ std::string data_json(const ReportData& d) {
     json::write_number(w, r);
   }
   w.EndObject();
+  w.Key("max_sustained_rate");
+  w.StartObject();
+  if (d.sustained)
+    for (const auto& [p, r] : d.sustained->max_sustained_rate) {
+      w.Key(p.c_str(), static_cast<rapidjson::SizeType>(p.size()));
+      json::write_number(w, r);
+    }
+  w.EndObject();
   w.Key("slo_target"), json::write_number(w, d.slo_target);
   w.Key("capacity"), json::write_number(w, d.capacity_bound_wf_per_s);
   w.EndObject();
@@ -125,8 +133,10 @@ std::string render_report_html(const ReportData& d) {
   for (const auto& n : d.notes) h += "<p class=\"note\">" + escape_html(n) + "</p>\n";
   h += "<h2>Policies at the base rate</h2>\n<table><tr><th>policy</th><th>rate/s</th><th>SLO attainment</th>"
        "<th>P50 s</th><th>P95 s</th><th>P99 s</th><th>throughput/s</th><th>goodput/s</th><th>EX accuracy</th>"
-       "<th>max rate at " +
+       "<th>max sustained rate at " +
        std::to_string(static_cast<int>(100 * d.slo_target + 0.5)) + "%</th>";
+  if (d.capacity_bound_wf_per_s > 0) h += "<th>of capacity</th>";
+  h += "<th>delivered/s</th><th>min SLO scale</th><th>finite-run max rate</th>";
   if (d.capacity_bound_wf_per_s > 0) h += "<th>of capacity</th>";
   h += "</tr>\n";
   char buf[256];
@@ -143,17 +153,38 @@ std::string render_report_html(const ReportData& d) {
     } else {
       h += "<td>-</td>";
     }
-    auto it = d.max_rate_at_slo.find(m.policy);
-    if (it != d.max_rate_at_slo.end()) {
+    // A rate and its share of capacity, or dashes.
+    auto rate_cells = [&](const std::map<std::string, double>* rates) {
+      auto it = rates ? rates->find(m.policy) : std::map<std::string, double>::const_iterator{};
+      if (!rates || it == rates->end()) {
+        h += d.capacity_bound_wf_per_s > 0 ? "<td>-</td><td>-</td>" : "<td>-</td>";
+        return;
+      }
       std::snprintf(buf, sizeof buf, "<td>%.3g</td>", it->second);
       h += buf;
       if (d.capacity_bound_wf_per_s > 0) {
         std::snprintf(buf, sizeof buf, "<td>%.0f%%</td>", 100 * it->second / d.capacity_bound_wf_per_s);
         h += buf;
       }
+    };
+    rate_cells(d.sustained ? &d.sustained->max_sustained_rate : nullptr);
+    auto delivered = d.sustained ? d.sustained->delivered_wf_per_s.find(m.policy)
+                                 : std::map<std::string, double>::const_iterator{};
+    if (d.sustained && delivered != d.sustained->delivered_wf_per_s.end())
+      std::snprintf(buf, sizeof buf, "<td>%.3g</td>", delivered->second);
+    else
+      std::snprintf(buf, sizeof buf, "<td>-</td>");
+    h += buf;
+    if (!d.sustained) {
+      h += "<td>-</td>";
+    } else if (auto sc = d.sustained->min_slo_scale.find(m.policy);
+               sc != d.sustained->min_slo_scale.end() && sc->second) {
+      std::snprintf(buf, sizeof buf, "<td>%.2f</td>", *sc->second);
+      h += buf;
     } else {
-      h += d.capacity_bound_wf_per_s > 0 ? "<td>-</td><td>-</td>" : "<td>-</td>";
+      h += "<td>none</td>";  // not met even at the top of the searched scales
     }
+    rate_cells(&d.max_rate_at_slo);
     h += "</tr>\n";
   }
   h += "</table>\n<div class=\"grid\">\n"

@@ -69,6 +69,11 @@ void MetricsRegistry::add(const std::string& name, const Labels& labels, double 
   family(name, "counter").series[render_labels(labels)].value += v;
 }
 
+void MetricsRegistry::set_counter(const std::string& name, const Labels& labels, double v) {
+  std::lock_guard lk(mu_);
+  family(name, "counter").series[render_labels(labels)].value = v;
+}
+
 void MetricsRegistry::set(const std::string& name, const Labels& labels, double v) {
   std::lock_guard lk(mu_);
   family(name, "gauge").series[render_labels(labels)].value = v;

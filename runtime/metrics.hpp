@@ -22,6 +22,8 @@ class MetricsRegistry {
   void histogram(const std::string& name, const std::string& help, std::vector<double> bounds);
   //! Adds `v` to a counter series (declared or not: undeclared names are declared as untyped counters).
   void add(const std::string& name, const Labels& labels, double v = 1);
+  //! Sets a counter series to a total counted elsewhere (monotonic; typed `counter`, unlike set()).
+  void set_counter(const std::string& name, const Labels& labels, double v);
   //! Sets a gauge series.
   void set(const std::string& name, const Labels& labels, double v);
   //! Records one observation in a histogram series.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/json.hpp"
 #include "common/json_writer.hpp"
@@ -104,6 +105,8 @@ struct Runtime::Impl final : agents::LlmClient {
   std::vector<std::deque<scheduler::IterationSample>> samples;
   std::vector<size_t> new_samples;
   std::vector<double> decision_us;
+  std::unordered_set<uint64_t> live_timers;  // AgentEnv::at timers not yet fired or cancelled
+  uint64_t last_timer = 0;
 
   // ---- records for readers (rec_mu)
   mutable std::mutex rec_mu;
@@ -681,6 +684,18 @@ uint64_t Runtime::next_call_id() { return ++impl_->next_call; }
 double Runtime::reference_seconds(int p, int o) const { return impl_->costs[0]->standalone_s(p, o); }
 void Runtime::post(std::function<void()> fn) { impl_->post(std::move(fn)); }
 void Runtime::post_at(double t, std::function<void()> fn) { impl_->post_at(t, std::move(fn)); }
+
+uint64_t Runtime::at(double t_s, std::function<void()> fn) {
+  auto& m = *impl_;
+  const uint64_t id = ++m.last_timer;
+  m.live_timers.insert(id);
+  m.post_at(t_s, [&m, id, fn = std::move(fn)] {
+    if (m.live_timers.erase(id)) fn();
+  });
+  return id;
+}
+
+void Runtime::cancel_at(uint64_t timer) { impl_->live_timers.erase(timer); }
 bool Runtime::on_loop() const { return impl_->on_loop(); }
 const scheduler::ClusterSpec& Runtime::cluster() const { return impl_->cluster; }
 const std::string& Runtime::policy_name() const { return impl_->policy.name; }
@@ -817,13 +832,14 @@ void Runtime::export_metrics(MetricsRegistry& reg) const {
     reg.set("t2s_instance_running_calls", l, static_cast<double>(s.running));
     reg.set("t2s_instance_kv_used_ratio", l, s.kv_total > 0 ? static_cast<double>(s.kv_used) / s.kv_total : 0);
     reg.set("t2s_instance_healthy", l, s.healthy ? 1 : 0);
-    reg.set("t2s_llm_calls_total", {{"instance", s.name}, {"outcome", "ok"}}, static_cast<double>(s.calls_ok));
-    reg.set("t2s_llm_calls_total", {{"instance", s.name}, {"outcome", "failed"}},
-            static_cast<double>(s.calls_failed));
+    reg.set_counter("t2s_llm_calls_total", {{"instance", s.name}, {"outcome", "ok"}},
+                    static_cast<double>(s.calls_ok));
+    reg.set_counter("t2s_llm_calls_total", {{"instance", s.name}, {"outcome", "failed"}},
+                    static_cast<double>(s.calls_failed));
   }
-  reg.set("t2s_llm_calls_redispatched_total", {}, static_cast<double>(m.st.redispatched));
-  reg.set("t2s_sql_executions_total", {}, static_cast<double>(m.st.tool_runs));
-  reg.set("t2s_cost_model_refits_total", {}, static_cast<double>(m.st.refits));
+  reg.set_counter("t2s_llm_calls_redispatched_total", {}, static_cast<double>(m.st.redispatched));
+  reg.set_counter("t2s_sql_executions_total", {}, static_cast<double>(m.st.tool_runs));
+  reg.set_counter("t2s_cost_model_refits_total", {}, static_cast<double>(m.st.refits));
   if (m.n_pred) {
     reg.set("t2s_cost_model_service_error_ratio", {}, m.sum_service_err / static_cast<double>(m.n_pred));
   }
@@ -996,7 +1012,21 @@ std::string Runtime::trace_json() const {
                                   {"estimated_completion_s", c->est_completion_s},
                                   {"predicted_service_s", c->predicted_service_s},
                                   {"measured_service_s", c->measured_service_s}};
+    for (size_t j = 0; j < c->alt_completion_s.size() && j < m.cluster.instances.size(); ++j)
+      args.emplace_back("est_" + m.cluster.instances[j].name + "_s", c->alt_completion_s[j]);
     if (!c->ok) args.emplace_back("error", c->error);
+    {
+      std::vector<TraceArg> d = {{"workflow", static_cast<int64_t>(c->workflow_id)},
+                                 {"stage", stage},
+                                 {"stage_index", static_cast<int>(c->stage_index)},
+                                 {"call", static_cast<int64_t>(c->call_id)},
+                                 {"instance", m.cluster.instances[static_cast<size_t>(c->instance)].name},
+                                 {"estimate_s", c->est_completion_s},
+                                 {"slack_s", c->slack_s}};
+      for (size_t j = 0; j < c->alt_completion_s.size() && j < m.cluster.instances.size(); ++j)
+        d.emplace_back("est_" + m.cluster.instances[j].name + "_s", c->alt_completion_s[j]);
+      tw.instant(c->instance + 1, 0, "dispatch " + stage, "dispatch", c->dispatched_s, std::move(d));
+    }
     tw.complete(c->instance + 1, static_cast<int>(slot) + 1, stage, c->ok ? "llm" : "llm_failed", c->started_s,
                 std::max(0.0, c->finished_s - c->started_s), std::move(args));
     if (c->started_s > c->dispatched_s)

@@ -102,6 +102,9 @@ class Runtime final : public agents::AgentEnv {
   agents::LlmClient& llm() override;
   void run_tool(uint64_t workflow_id, agents::StageKind kind, std::function<void()> work,
                 std::function<void(double elapsed_s)> done) override;
+  //! Loop-thread only, like every AgentEnv call.
+  uint64_t at(double t_s, std::function<void()> fn) override;
+  void cancel_at(uint64_t timer) override;
   uint64_t next_call_id() override;
   double reference_seconds(int prompt_tokens, int output_tokens) const override;
 

@@ -25,7 +25,10 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
   m.seed = info.seed;
   m.workflows = r.outcomes.size();
   double first = std::numeric_limits<double>::infinity(), last = 0;
-  size_t met = 0, gold = 0, correct = 0, correct_met = 0;
+  size_t met = 0, gold = 0, correct = 0, correct_met = 0, tail_met = 0;
+  // Outcomes are in arrival order: the tail is the last kTailArrivalFraction of them.
+  const size_t tail_n = static_cast<size_t>(std::ceil(kTailArrivalFraction * static_cast<double>(r.outcomes.size())));
+  const size_t tail_from = r.outcomes.size() - tail_n;
   for (const auto& o : r.outcomes) {
     first = std::min(first, o.arrival_s);
     last = std::max(last, o.finished_s);
@@ -37,6 +40,8 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     }
     const bool in_time = o.completed && o.finished_s <= o.deadline_s + 1e-9;
     met += in_time;
+    m.ended_early += o.ended_early;
+    if (static_cast<size_t>(&o - r.outcomes.data()) >= tail_from) tail_met += in_time;
     if (o.has_gold) {
       ++gold;
       correct += o.completed && o.correct;
@@ -47,6 +52,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
   m.makespan_s = std::max(0.0, last - first);
   const double span = m.makespan_s > 0 ? m.makespan_s : std::nan("");
   m.slo_attainment = m.workflows ? static_cast<double>(met) / static_cast<double>(m.workflows) : 0.0;
+  m.slo_attainment_tail = tail_n ? static_cast<double>(tail_met) / static_cast<double>(tail_n) : 0.0;
   m.latency_p50_s = quantile(m.latencies_s, 0.50);
   m.latency_p95_s = quantile(m.latencies_s, 0.95);
   m.latency_p99_s = quantile(m.latencies_s, 0.99);
@@ -58,6 +64,14 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     m.correct_goodput_wf_per_s = static_cast<double>(correct_met) / span;
   }
   m.llm_calls = r.calls.size();
+  std::map<std::pair<uint64_t, uint32_t>, bool> stage_all_cancelled;  // (workflow, stage) → every call cancelled
+  for (const auto& c : r.calls) {
+    m.revise_calls += c.kind == agents::StageKind::revise;
+    m.calls_cancelled += c.cancelled;
+    auto [it, fresh] = stage_all_cancelled.try_emplace({c.workflow_id, c.stage_index}, c.cancelled);
+    if (!fresh) it->second = it->second && c.cancelled;
+  }
+  for (const auto& [stage, cancelled] : stage_all_cancelled) m.stages_cancelled += cancelled;
   m.sql_executions = r.sql_executions;
   m.sched_decision_us_p50 = quantile(r.decision_us, 0.50);
   m.sched_decision_us_p99 = quantile(r.decision_us, 0.99);
@@ -120,6 +134,11 @@ void write_metrics(W& w, const RunMetrics& m) {
   w.Key("seed"), w.Uint64(m.seed);
   w.Key("sim_iterations"), w.Uint64(m.sim_iterations);
   w.Key("sim_end_s"), json::write_number(w, m.sim_end_s);
+  w.Key("slo_attainment_tail"), json::write_number(w, m.slo_attainment_tail);
+  w.Key("revise_calls"), w.Uint64(m.revise_calls);
+  w.Key("ended_early"), w.Uint64(m.ended_early);
+  w.Key("calls_cancelled"), w.Uint64(m.calls_cancelled);
+  w.Key("stages_cancelled"), w.Uint64(m.stages_cancelled);
   w.Key("instances");
   w.StartArray();
   for (const auto& i : m.instances) {
@@ -155,7 +174,8 @@ std::string metrics_json(const RunMetrics& m, bool pretty) {
 }
 
 std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std::string, double>& max_rate_at_slo,
-                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup) {
+                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup,
+                         const std::optional<SustainedCapacity>& sustained) {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);
@@ -172,7 +192,35 @@ std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std
       json::write_number(w, r);
     }
     w.EndObject();
+    w.Key("max_rate_at_slo_kind"), w.String("finite-run");
     w.Key("slo_target"), json::write_number(w, *slo_target);
+  }
+  if (sustained) {
+    auto per_policy = [&w](const char* key, const auto& map, auto write) {
+      w.Key(key);
+      w.StartObject();
+      for (const auto& [p, v] : map) {
+        w.String(p);  // as a key
+        write(v);
+      }
+      w.EndObject();
+    };
+    auto num = [&w](double v) { json::write_number(w, v); };
+    if (!sustained->max_sustained_rate.empty()) {
+      per_policy("max_sustained_rate", sustained->max_sustained_rate, num);
+      w.Key("sustained");
+      w.StartObject();
+      w.Key("tail_fraction"), json::write_number(w, kTailArrivalFraction);
+      w.Key("overload_margin"), json::write_number(w, sustained->overload_margin);
+      per_policy("delivered_wf_per_s", sustained->delivered_wf_per_s, num);
+      per_policy("workflows", sustained->workflows, [&w](size_t v) { w.Uint64(v); });
+      per_policy("length_capped", sustained->length_capped, [&w](bool v) { w.Bool(v); });
+      w.EndObject();
+    }
+    if (!sustained->min_slo_scale.empty()) {
+      per_policy("min_slo_scale", sustained->min_slo_scale, [&w](const std::optional<double>& v) { opt(w, v); });
+      w.Key("min_slo_scale_rate"), json::write_number(w, sustained->min_slo_scale_rate);
+    }
   }
   if (keepup) {
     w.Key("keepup");

@@ -11,6 +11,9 @@
 
 namespace t2s::scheduler {
 
+//! The tail of a run whose attainment judges a sustained rate: this last share of its arrivals (arrival order).
+inline constexpr double kTailArrivalFraction = 0.2;
+
 //! Per-instance figures reported next to the run metrics.
 struct InstanceMetrics {
   std::string name;
@@ -43,6 +46,11 @@ struct RunMetrics {
   uint64_t seed = 0;
   uint64_t sim_iterations = 0;
   double sim_end_s = 0;
+  double slo_attainment_tail = 0;      //!< attainment among the last kTailArrivalFraction of arrivals
+  uint64_t revise_calls = 0;           //!< LLM calls of revise stages (one per candidate and round)
+  uint64_t ended_early = 0;            //!< workflows that ended at their deadline with their best candidate
+  uint64_t calls_cancelled = 0;        //!< LLM calls cancelled while queued or running (early ends, failures)
+  uint64_t stages_cancelled = 0;       //!< LLM stages skipped midway: every call of the stage was cancelled
   std::vector<InstanceMetrics> instances;
   std::vector<double> latencies_s;     //!< completed workflows' latencies (not written to JSON; for plots)
 };
@@ -66,10 +74,23 @@ struct KeepUpRate {
   double rate = 0;        //!< the rate found (0 when the policy falls behind even at the lowest rate tried)
 };
 
-//! `compare.json` text: {"runs": [...], "max_rate_at_slo": {...}, "slo_target": t, "keepup": {...}} (the last
-//! three when given).
+//! Capacity figures that a finite run cannot inflate (harness/capacity.hpp), per policy.
+struct SustainedCapacity {
+  std::map<std::string, double> max_sustained_rate;  //!< highest rate whose tail attainment meets the target
+  std::map<std::string, double> delivered_wf_per_s;  //!< throughput delivered when offered the search's top rate
+  std::map<std::string, size_t> workflows;           //!< arrivals per run at the max sustained rate
+  std::map<std::string, bool> length_capped;         //!< some run of the search hit its length cap
+  double overload_margin = 0;                        //!< a rate this much above the delivered throughput must fail
+  std::map<std::string, std::optional<double>> min_slo_scale;  //!< smallest SLO scale meeting the target (HexAGenT)
+  double min_slo_scale_rate = 0;                     //!< the rate min_slo_scale is measured at
+};
+
+//! `compare.json` text: {"runs": [...], "max_rate_at_slo": {...}, "slo_target": t, "keepup": {...}, and the
+//! sustained figures} (all but runs when given). max_rate_at_slo is the finite-run figure (attainment over every
+//! arrival of a run); "max_rate_at_slo_kind" says so.
 std::string compare_json(const std::vector<RunMetrics>& runs, const std::map<std::string, double>& max_rate_at_slo,
-                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup = std::nullopt);
+                         std::optional<double> slo_target, const std::optional<KeepUpRate>& keepup = std::nullopt,
+                         const std::optional<SustainedCapacity>& sustained = std::nullopt);
 
 //! The largest rate whose attainment reaches `target`: over an ascending list of measured (rate, attainment)
 //! points, the highest rate before the first miss (0 when the lowest misses).

@@ -86,6 +86,8 @@ struct Simulator::Impl {
   uint64_t next_call_id_ = 1;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events;
   std::vector<std::function<void()>> fns;
+  std::vector<uint64_t> fn_seq;          // seq of the event that runs fns[slot] (timer ids check against it)
+  std::vector<bool> fn_cancelled;        // fns[slot]'s event is to be dropped without moving the clock
   std::vector<uint64_t> free_fns;
   std::unordered_map<uint64_t, std::unique_ptr<CallState>> calls;
 
@@ -176,6 +178,8 @@ struct Simulator::Impl {
     next_call_id_ = 1;
     events = {};
     fns.clear();
+    fn_seq.clear();
+    fn_cancelled.clear();
     free_fns.clear();
     calls.clear();
     workflows.clear();
@@ -186,7 +190,8 @@ struct Simulator::Impl {
 
   // ---------- events ----------
   void push(double t, EventType type, uint64_t a, uint64_t b = 0) { events.push(Event{t, seq_++, type, a, b}); }
-  void post(double t, std::function<void()> fn) {
+  // Returns a timer id: the slot in the low 32 bits, the event's seq above (so a reused slot is not cancelled).
+  uint64_t post(double t, std::function<void()> fn) {
     uint64_t slot;
     if (!free_fns.empty()) {
       slot = free_fns.back();
@@ -195,8 +200,19 @@ struct Simulator::Impl {
     } else {
       slot = fns.size();
       fns.push_back(std::move(fn));
+      fn_seq.push_back(0);
+      fn_cancelled.push_back(false);
     }
+    fn_seq[slot] = seq_;
     push(t, EventType::fn, slot);
+    return slot | (fn_seq[slot] << 32);
+  }
+  void cancel_post(uint64_t id) {
+    const uint64_t slot = id & 0xffffffffu;
+    if (slot < fns.size() && fn_seq[slot] == id >> 32 && fns[slot]) {
+      fns[slot] = nullptr;
+      fn_cancelled[slot] = true;
+    }
   }
   void wake(size_t i) {
     if (insts[i].wake_pending || states[i].busy) return;
@@ -218,9 +234,9 @@ struct Simulator::Impl {
       policy.dispatcher->observe(pe);
       if (opt.trace)
         opt.trace->complete(static_cast<int>(states.size()) + 2, static_cast<int>(e.workflow_id),
-                            std::string(agents::is_llm_stage(e.kind) ? "llm:" : "tool:") + std::to_string(e.stage_index),
-                            "stage", e.t_s - e.elapsed_s, e.elapsed_s,
-                            {TraceArg("calls", e.calls), TraceArg("detail", e.detail)});
+                            std::string(agents::stage_kind_name(e.kind)), "stage", e.t_s - e.elapsed_s, e.elapsed_s,
+                            {TraceArg("stage_index", static_cast<int>(e.stage_index)), TraceArg("calls", e.calls),
+                             TraceArg("detail", e.detail)});
     }
   }
 
@@ -286,6 +302,7 @@ struct Simulator::Impl {
   }
 
   void enqueue(size_t i, CallState& c) {
+    if (opt.trace) trace_dispatch(i, c);
     auto& st = states[i];
     c.phase = Phase::queued;
     c.rec.instance = static_cast<int>(i);
@@ -297,6 +314,26 @@ struct Simulator::Impl {
       cut_group(i);
     else
       wake(i);
+  }
+
+  // The dispatch as the policy saw it: the completion estimate on every instance (by the policy's cost view) and
+  // the slack on the chosen one, as an instant on the chosen instance's queue track.
+  void trace_dispatch(size_t i, const CallState& c) {
+    std::vector<TraceArg> args = {TraceArg("workflow", static_cast<int64_t>(c.call.workflow_id)),
+                                  TraceArg("stage", std::string(agents::stage_kind_name(c.call.kind))),
+                                  TraceArg("stage_index", static_cast<int>(c.call.stage_index)),
+                                  TraceArg("call", static_cast<int64_t>(c.call.id)),
+                                  TraceArg("instance", cluster.instances[i].name)};
+    double chosen = 0;
+    for (size_t j = 0; j < states.size(); ++j) {
+      const double est = policy_costs[j].estimate_completion_s(c.call, states[j], now_);
+      if (j == i) chosen = est;
+      args.emplace_back("est_" + cluster.instances[j].name + "_s", est);
+    }
+    args.emplace_back("estimate_s", chosen);
+    args.emplace_back("slack_s", c.call.deadline_s - (chosen + c.call.remaining_mean_s));
+    opt.trace->instant(static_cast<int>(i) + 1, 0, "dispatch " + std::string(agents::stage_kind_name(c.call.kind)),
+                       "dispatch", now_, std::move(args));
   }
 
   // A fused decode group in flight on `i` ends at the next step boundary instead (the batch is about to change).
@@ -692,7 +729,8 @@ struct Simulator::Impl {
       opt.trace->complete(cs.rec.instance + 1, slot + 1, std::string(agents::stage_kind_name(cs.call.kind)), "llm",
                           started, end - started,
                           {TraceArg("workflow", static_cast<int64_t>(cs.call.workflow_id)),
-                           TraceArg("stage", static_cast<int>(cs.call.stage_index)),
+                           TraceArg("stage", std::string(agents::stage_kind_name(cs.call.kind))),
+                           TraceArg("stage_index", static_cast<int>(cs.call.stage_index)),
                            TraceArg("prompt_tokens", cs.call.prompt_tokens),
                            TraceArg("cached_tokens", cs.rec.cached_tokens),
                            TraceArg("output_tokens", cs.rec.output_tokens), TraceArg("deadline_s", cs.call.deadline_s),
@@ -771,6 +809,12 @@ struct Simulator::Impl {
     for (size_t k = 0; k < arr.size(); ++k) push(arr[k].arrival_s, EventType::arrival, k);
     while (!events.empty()) {
       const Event e = events.top();
+      if (e.type == EventType::fn && fn_cancelled[e.a]) {  // a cancelled timer: gone without moving the clock
+        events.pop();
+        fn_cancelled[e.a] = false;
+        free_fns.push_back(e.a);
+        continue;
+      }
       if (e.t > opt.max_sim_s) break;
       events.pop();
       now_ = std::max(now_, e.t);
@@ -852,6 +896,12 @@ void Simulator::run_tool(uint64_t workflow_id, agents::StageKind kind, std::func
     });
   });
 }
+
+uint64_t Simulator::at(double t_s, std::function<void()> fn) {
+  return impl_->post(std::max(t_s, impl_->now_), std::move(fn));
+}
+
+void Simulator::cancel_at(uint64_t timer) { impl_->cancel_post(timer); }
 
 uint64_t Simulator::next_call_id() { return impl_->next_call_id_++; }
 

@@ -98,6 +98,8 @@ class Simulator final : public agents::AgentEnv, public agents::LlmClient {
   agents::LlmClient& llm() override { return *this; }
   void run_tool(uint64_t workflow_id, agents::StageKind kind, std::function<void()> work,
                 std::function<void(double elapsed_s)> done) override;
+  uint64_t at(double t_s, std::function<void()> fn) override;
+  void cancel_at(uint64_t timer) override;
   uint64_t next_call_id() override;
   double reference_seconds(int prompt_tokens, int output_tokens) const override;
 

@@ -5,8 +5,10 @@
 #include <rapidjson/document.h>
 
 #include "agents/trace_workflow.hpp"
+#include "runtime/metrics.hpp"
 #include "runtime/runtime.hpp"
 #include "scheduler/policy.hpp"
+#include "tests/scheduler/deadline_workflow.hpp"
 #include "tests/server/fake_openai.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "engine/backend.hpp"
@@ -282,4 +284,49 @@ TEST_CASE("runtime: a call refused as longer than the context is not re-dispatch
   CHECK(rt.calls()[0].attempts == 1);
   CHECK(refusing.requests.load() + other.requests.load() == 1);
   rt.stop();
+}
+
+TEST_CASE("runtime: at the deadline a workflow ends at once, its running and queued calls cancelled",
+          "[server][deadline]") {
+  scheduler::ClusterSpec cluster{"one-sim", {sim_instance("a")}};
+  cluster.instances[0].max_running = 1;  // the second workflow's call waits in the queue
+  RuntimeOptions o;
+  o.responder_speed = 1;  // 500 + 2,000 tokens of llama-3.1-8b on an A100: seconds, far past the deadlines
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, std::make_shared<t2s::test::ScriptResponder>());
+  workloads::Workload w;
+  w.questions.resize(1);
+  w.questions[0].id = "q";
+  t2s::test::DeadlineFactory factory;
+  factory.prompt = 500;
+  factory.output = 2000;
+  const std::vector<workloads::Arrival> arrivals = {{1, 0, 0.0, 0.3}, {2, 0, 0.0, 0.4}};
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = replay_realtime(rt, w, arrivals, factory, 30);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(wall < 3.0);
+  REQUIRE(r.outcomes.size() == 2);
+  for (size_t k = 0; k < 2; ++k) {
+    INFO(k);
+    CHECK(r.outcomes[k].ended_early);
+    const double budget = arrivals[k].deadline_s - arrivals[k].arrival_s;
+    CHECK(r.outcomes[k].finished_s - r.outcomes[k].arrival_s >= budget - 1e-3);
+    CHECK(r.outcomes[k].finished_s - r.outcomes[k].arrival_s < budget + 0.25);  // at once, not at the call's end
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (rt.stats().calls_cancelled < 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(rt.stats().calls_cancelled == 2);
+  CHECK(rt.stats().calls_ok == 0);
+
+  // Observability: the dispatch of each call in the trace, with the estimates and the slack; counters typed counter.
+  const std::string trace = rt.trace_json();
+  CHECK(trace.find("\"name\":\"dispatch candidate_generation\"") != std::string::npos);
+  CHECK(trace.find("\"est_a_s\"") != std::string::npos);
+  CHECK(trace.find("\"slack_s\"") != std::string::npos);
+  MetricsRegistry reg;
+  rt.export_metrics(reg);
+  const std::string prom = reg.render();
+  CHECK(prom.find("# TYPE t2s_sql_executions_total counter") != std::string::npos);
+  CHECK(prom.find("# TYPE t2s_llm_calls_redispatched_total counter") != std::string::npos);
+  CHECK(prom.find("# TYPE t2s_instance_queue_depth gauge") != std::string::npos);
 }
