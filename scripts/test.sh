@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs dependencies (Chromium and Node for the browser test too),
-# builds Release and runs every test, then builds the unit tests under ASan+UBSan and runs them.
+# builds Release and runs every test, then builds the unit tests under ASan+UBSan and runs them, then runs every
+# libFuzzer harness for 30 s (clang build in build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T2S_WITH_BROWSER=1 bash scripts/install-deps.sh
@@ -15,3 +16,4 @@ ctest --preset release
 cmake --preset asan
 cmake --build --preset asan
 ctest --preset asan
+bash bench/fuzz/run.sh 30
