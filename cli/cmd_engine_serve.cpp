@@ -40,6 +40,10 @@ void add_engine_serve_command(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--default-max-tokens", o->engine.default_max_tokens, "max_tokens when a request gives none")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-prompt-bytes", o->engine.max_prompt_bytes,
+                  "Longest prompt in bytes (chat: all messages); longer ones get 413 before tokenizing")
+      ->check(CLI::Range(size_t(1), size_t(64) << 20))
+      ->capture_default_str();
   cmd->add_option("--max-seconds", o->max_seconds, "Exit after this many seconds (0 = run until SIGINT/SIGTERM)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--log-level", o->log_level, "debug|info|warn|error|off");

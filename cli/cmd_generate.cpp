@@ -3,6 +3,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/sim_flags.hpp"
 #include "common/log.hpp"
 #include "common/status.hpp"
 #include "engine/backend.hpp"
@@ -21,8 +22,8 @@ void add_generate_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text with the embedded engine; prints the text only");
   cmd->add_option("--model", o->model, "Model file: llama2.c checkpoint (.bin) or GGUF")->required();
   cmd->add_option("--tokenizer", o->tokenizer, "llama2.c tokenizer file (required for a .bin checkpoint)");
-  cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--temperature", o->temperature, "Sampling temperature; 0 = greedy")->check(FiniteNumber)->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", o->top_p, "Nucleus sampling mass (1 = off)")->check(FiniteNumber)->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--top-k", o->top_k, "Keep the k most likely tokens (0 = off)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--steps", o->steps, "Total positions including the prompt (as llama2.c's -n)")->check(CLI::PositiveNumber);
   cmd->add_option("--prompt", o->prompt, "Prompt text (default: empty, start from BOS)");

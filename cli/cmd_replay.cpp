@@ -30,6 +30,8 @@ void add_replay_command(CLI::App& app) {
   cmd->add_flag("--no-trace", o->no_trace, "do not write trace.json");
   cmd->add_option("--time-limit", o->time_limit_s,
                   "engine/remote: wall-clock seconds after which running workflows are cancelled (counted failed)")
+      ->check(FiniteNumber)
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--tokenizer", o->tokenizer,
                   "engine: tokenizer of llama2.c checkpoints (default: tokenizer.bin or tok512.bin beside the model)");

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/sim_flags.hpp"
 #include "common/json.hpp"
 #include "workloads/arrivals.hpp"
 #include "workloads/trace_file.hpp"
@@ -33,7 +34,9 @@ void add_workload_command(CLI::App& app) {
                   "mini_dev_sqlite.json, dev_tables.json, dev_databases/), hexgen-trace (folder of *.json)");
   cmd->add_option("--questions", opt->spec.questions_file,
                   "question file overriding the folder's (any file in the official dev.json format; one trace file)");
-  cmd->add_option("--limit", opt->spec.limit, "keep the first N questions (0 = all)")->capture_default_str();
+  cmd->add_option("--limit", opt->spec.limit, "keep the first N questions (0 = all)")
+      ->check(CLI::Range(size_t(0), kMaxWorkflows))
+      ->capture_default_str();
   cmd->add_option("--seed", opt->spec.seed, "seed of the synthetic set and of the arrivals")->capture_default_str();
   cmd->add_option("--cache-dir", opt->spec.cache_dir, "where the synthetic databases are written and reused")
       ->capture_default_str();
@@ -41,6 +44,7 @@ void add_workload_command(CLI::App& app) {
   cmd->add_option("--save-trace", opt->save_trace,
                   "write a workload trace (JSON lines, one workflow per line) of seeded arrivals to this file");
   cmd->add_option("--workflows", opt->workflows, "workflows in the saved trace (0 = one per question)")
+      ->check(CLI::Range(size_t(0), kMaxWorkflows))
       ->capture_default_str();
   cmd->add_option("--arrival", opt->arrival, "poisson | gamma:CV | trace:FILE")->capture_default_str();
   cmd->add_option("--rate", opt->rate, "arrival rate in workflows per second")->capture_default_str();

@@ -2,13 +2,31 @@
 //! Flags shared by the simulated-replay commands (replay, compare, demo): workload, cluster, arrivals, SLO, seed.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <string>
 
 #include "common/status.hpp"
 #include "harness/replay.hpp"
+#include "scheduler/policy.hpp"
 
 namespace t2s::cli {
+
+//! The most workflows (or questions) one run takes: every workflow's arrivals and metrics are held in memory
+//! (10 M took 2.9 GB), so more is refused rather than half-run.
+inline constexpr size_t kMaxWorkflows = 1000000;
+
+//! Refuses NaN and infinities (CLI11's range checks let NaN through: every comparison with it is false).
+inline const CLI::Validator FiniteNumber(
+    [](std::string& s) -> std::string {
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0' || !std::isfinite(v)) return "value " + s + " is not a finite number";
+      return {};
+    },
+    "FINITE", "FINITE");
 
 //! Values of the shared replay flags.
 struct SimFlags {
@@ -28,7 +46,8 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
   cmd->add_option("--questions", f.questions, "question file overriding the dataset's (one trace file for hexgen)");
   cmd->add_option("--cluster", f.cluster, "cluster preset (hetero-small, hetero-paper, local) or cluster JSON file")
       ->capture_default_str();
-  cmd->add_option("--rate", f.rate, "arrival rate in workflows/s")->capture_default_str();
+  cmd->add_option("--rate", f.rate, "arrival rate in workflows/s")->check(FiniteNumber)->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--arrival", f.arrival, "poisson | gamma:CV | trace:FILE")->capture_default_str();
   cmd->add_option("--slo-scale", f.slo,
                   "deadline = arrival + S x standalone latency on the first instance; also easy=S1,hard=S2,... "
@@ -39,10 +58,14 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
   cmd->add_option("--responder", f.responder,
                   "oracle | trace | model: who writes the answers (sim default: oracle; engine/remote default: model, and oracle/trace then answer only the cluster's simulated instances)");
   cmd->add_option("--oracle-error-scale", f.oracle_error_scale, "0 = the oracle never errs, 1 = calibrated default")
+      ->check(FiniteNumber)
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "seed of arrivals, workflows and responders")->capture_default_str();
-  cmd->add_option("--limit", f.limit, "use the first N questions of the workload (0 = all)");
-  cmd->add_option("--workflows", f.workflows, "number of arriving workflows (0 = one per question)");
+  cmd->add_option("--limit", f.limit, "use the first N questions of the workload (0 = all)")
+      ->check(CLI::Range(size_t(0), kMaxWorkflows));
+  cmd->add_option("--workflows", f.workflows, "number of arriving workflows (0 = one per question)")
+      ->check(CLI::Range(size_t(0), kMaxWorkflows));
   cmd->add_option("--param", f.params, "policy knob KEY=VALUE (repeatable), e.g. --param alpha=0.3");
   cmd->add_option("--cost-error", f.cost_error,
                   "policies see a mis-estimated cost model: E (every instance) or NAME=E,NAME=E; E = 0.3 makes the "
@@ -71,6 +94,25 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
   ws.questions_file = f.questions;
   ws.limit = f.limit;
   ws.seed = f.seed;
+  // Flags first, before the workload is loaded or generated.
+  std::map<std::string, double> params;
+  for (const auto& kv : f.params) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--param '" + kv + "': expected KEY=VALUE");
+    char* end = nullptr;
+    const std::string value = kv.substr(eq + 1);
+    const double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !std::isfinite(v))
+      throw InputError("--param '" + kv + "': VALUE must be a finite number");
+    const std::string key = kv.substr(0, eq);
+    const auto& known = scheduler::policy_param_names();
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw InputError("--param '" + kv + "': unknown knob '" + key + "' (known: " + list + ")");
+    }
+    params[key] = v;
+  }
   auto setup = scheduler::make_setup(ws, f.cluster, f.backend);
   setup.arrival = f.arrival;
   setup.slo = f.slo;
@@ -81,15 +123,7 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
   if (f.oracle_error_scale < 0) throw InputError("--oracle-error-scale must be >= 0");
   setup.seed = f.seed;
   setup.workflows = f.workflows;
-  for (const auto& kv : f.params) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) throw InputError("--param '" + kv + "': expected KEY=VALUE");
-    char* end = nullptr;
-    const std::string value = kv.substr(eq + 1);
-    const double v = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0') throw InputError("--param '" + kv + "': VALUE must be a number");
-    setup.params[kv.substr(0, eq)] = v;
-  }
+  setup.params = std::move(params);
   for (const auto& item : split_cost_error_list(f.cost_error)) {
     const auto eq = item.find('=');
     const std::string name = eq == std::string::npos ? "*" : item.substr(0, eq);

@@ -116,4 +116,50 @@ std::string to_pretty_string(const rapidjson::Value& v) {
   return {sb.GetString(), sb.GetSize()};
 }
 
+
+int64_t opt_int_in(const rapidjson::Value& obj, const char* key, int64_t def, int64_t lo, int64_t hi,
+                   const std::string& where) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return def;
+  const auto& v = it->value;
+  if (!v.IsInt64() || v.GetInt64() < lo || v.GetInt64() > hi)
+    throw InputError(where + ": field '" + key + "' must be an integer in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "] (got " + to_string(v) + ")");
+  return v.GetInt64();
+}
+
+double opt_double_in(const rapidjson::Value& obj, const char* key, double def, double lo, double hi,
+                     const std::string& where) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return def;
+  const auto& v = it->value;
+  if (!v.IsNumber() || !(v.GetDouble() >= lo && v.GetDouble() <= hi))
+    throw InputError(where + ": field '" + key + "' must be a number in [" + to_string(rapidjson::Value(lo)) + ", " +
+                     to_string(rapidjson::Value(hi)) + "] (got " + to_string(v) + ")");
+  return v.GetDouble();
+}
+
+bool opt_bool_strict(const rapidjson::Value& obj, const char* key, bool def, const std::string& where) {
+  if (!obj.IsObject()) return def;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd()) return def;
+  if (!it->value.IsBool()) throw InputError(where + ": field '" + key + "' must be true or false");
+  return it->value.GetBool();
+}
+
+void check_fields(const rapidjson::Value& obj, std::initializer_list<std::string_view> known, const std::string& where) {
+  if (!obj.IsObject()) return;
+  for (const auto& m : obj.GetObject()) {
+    std::string_view name(m.name.GetString(), m.name.GetStringLength());
+    bool ok = false;
+    for (auto k : known) ok = ok || k == name;
+    if (ok) continue;
+    std::string list;
+    for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    throw InputError(where + ": unknown field '" + std::string(name) + "' (known: " + list + ")");
+  }
+}
+
 }  // namespace t2s::json

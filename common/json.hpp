@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,17 @@ double opt_double(const rapidjson::Value& obj, const char* key, double def);
 int64_t opt_int(const rapidjson::Value& obj, const char* key, int64_t def);
 //! Optional bool member with a default.
 bool opt_bool(const rapidjson::Value& obj, const char* key, bool def);
+//! Optional integer member in [lo, hi]; present but not an integer ("5", 2.5, 1e3) or out of range throws
+//! InputError "<where>: field 'key' must be an integer in [lo, hi]".
+int64_t opt_int_in(const rapidjson::Value& obj, const char* key, int64_t def, int64_t lo, int64_t hi,
+                   const std::string& where);
+//! Optional number member in [lo, hi]; present but not a number or out of range throws InputError naming it.
+double opt_double_in(const rapidjson::Value& obj, const char* key, double def, double lo, double hi,
+                     const std::string& where);
+//! Optional bool member; present but not a bool throws InputError naming it.
+bool opt_bool_strict(const rapidjson::Value& obj, const char* key, bool def, const std::string& where);
+//! Throws InputError "<where>: unknown field 'x' (known: ...)" for a member of `obj` not listed in `known`.
+void check_fields(const rapidjson::Value& obj, std::initializer_list<std::string_view> known, const std::string& where);
 //! Required array member.
 const rapidjson::Value& get_array(const rapidjson::Value& obj, const char* key, const std::string& where);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <fstream>
 
 #include "common/status.hpp"
@@ -90,7 +91,13 @@ int64_t GgufFile::get_int(const std::string& key, int64_t def) const {
   auto it = kv.find(key);
   if (it == kv.end()) return def;
   if (!it->second.ints.empty()) return it->second.ints[0];
-  if (!it->second.floats.empty()) return static_cast<int64_t>(it->second.floats[0]);
+  if (!it->second.floats.empty()) {
+    double f = it->second.floats[0];
+    // Only whole numbers in range convert: a NaN or 1e30 cast to an integer is undefined behaviour.
+    if (!(f >= -9.0e18 && f <= 9.0e18) || f != static_cast<double>(static_cast<int64_t>(f)))
+      throw InputError(file->path() + ": metadata " + key + " is not an integer");
+    return static_cast<int64_t>(f);
+  }
   throw InputError(file->path() + ": metadata " + key + " is not a number");
 }
 
@@ -183,18 +190,38 @@ std::shared_ptr<Model> load_gguf_model(const GgufFile& g) {
   m->source = path;
   ModelConfig& c = m->config;
   c.arch = arch;
-  c.dim = static_cast<int>(g.require_int(arch + ".embedding_length"));
-  c.hidden_dim = static_cast<int>(g.require_int(arch + ".feed_forward_length"));
-  c.n_layers = static_cast<int>(g.require_int(arch + ".block_count"));
-  c.n_heads = static_cast<int>(g.require_int(arch + ".attention.head_count"));
-  c.n_kv_heads = static_cast<int>(g.get_int(arch + ".attention.head_count_kv", c.n_heads));
-  c.max_seq_len = static_cast<int>(g.get_int(arch + ".context_length", 2048));
-  c.rope_theta = static_cast<float>(g.get_float(arch + ".rope.freq_base", 10000.0));
-  c.norm_eps = static_cast<float>(g.get_float(arch + ".attention.layer_norm_rms_epsilon", 1e-5));
+  // Every number is range-checked before it sizes anything: a 3 KB file claiming 4 M layers allocated 1 GB, and
+  // 2^32 + 1 layers read as 1 through a narrowing cast.
+  auto field = [&](const std::string& key, std::optional<int64_t> def, int64_t lo, int64_t hi) {
+    int64_t v = def ? g.get_int(key, *def) : g.require_int(key);
+    if (v < lo || v > hi)
+      throw InputError(path + ": metadata " + key + " = " + std::to_string(v) + " is outside [" + std::to_string(lo) +
+                       ", " + std::to_string(hi) + "]");
+    return static_cast<int>(v);
+  };
+  auto positive_real = [&](const std::string& key, double def, double hi) {
+    double v = g.get_float(key, def);
+    if (!(v > 0 && v <= hi))  // false for NaN too
+      throw InputError(path + ": metadata " + key + " = " + std::to_string(v) + " is not a number in (0, " +
+                       std::to_string(hi) + "]");
+    return static_cast<float>(v);
+  };
+  c.dim = field(arch + ".embedding_length", std::nullopt, 1, 1 << 20);
+  c.hidden_dim = field(arch + ".feed_forward_length", std::nullopt, 1, 1 << 22);
+  c.n_layers = field(arch + ".block_count", std::nullopt, 1, 4096);
+  c.n_heads = field(arch + ".attention.head_count", std::nullopt, 1, 4096);
+  c.n_kv_heads = field(arch + ".attention.head_count_kv", c.n_heads, 1, 4096);
+  c.max_seq_len = field(arch + ".context_length", 2048, 1, 1 << 24);
+  c.rope_theta = positive_real(arch + ".rope.freq_base", 10000.0, 1e12);
+  c.norm_eps = positive_real(arch + ".attention.layer_norm_rms_epsilon", 1e-5, 1.0);
+  // Every layer has tensors: refuse a layer count the file cannot hold before allocating per-layer state.
+  if (g.tensors.size() < static_cast<size_t>(c.n_layers))
+    throw InputError(path + ": metadata " + arch + ".block_count = " + std::to_string(c.n_layers) +
+                     " but the file has only " + std::to_string(g.tensors.size()) + " tensors");
   c.rope_style = arch == "qwen2" ? RopeStyle::Neox : RopeStyle::Interleaved;
   if (c.n_heads <= 0 || c.n_kv_heads <= 0 || c.n_heads % c.n_kv_heads != 0)
     throw InputError(path + ": attention.head_count must be a positive multiple of attention.head_count_kv");
-  c.head_dim = static_cast<int>(g.get_int(arch + ".attention.key_length", c.dim / c.n_heads));
+  c.head_dim = field(arch + ".attention.key_length", c.dim / c.n_heads, 0, 1 << 16);
   if (c.dim <= 0 || c.hidden_dim <= 0 || c.n_layers <= 0 || c.head_dim <= 0 || c.head_dim % 2 != 0 || c.max_seq_len <= 0)
     throw InputError(path + ": inconsistent model dimensions in the metadata");
   const GgufTensor* emb = g.find("token_embd.weight");
@@ -259,8 +286,17 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& g) {
   auto it = g.kv.find("tokenizer.ggml.tokens");
   if (it == g.kv.end() || it->second.strings.empty()) throw InputError(path + ": missing metadata tokenizer.ggml.tokens");
   std::vector<std::string> pieces = it->second.strings;
-  int bos = static_cast<int>(g.get_int("tokenizer.ggml.bos_token_id", -1));
-  int eos = static_cast<int>(g.get_int("tokenizer.ggml.eos_token_id", -1));
+  // Token ids index the vocabulary: -1 (none) or a valid id, else the field is named (not an internal error later).
+  auto token_id = [&](const std::string& key) {
+    int64_t v = g.get_int(key, -1);
+    if (v < -1 || v >= static_cast<int64_t>(pieces.size()))
+      throw InputError(path + ": metadata " + key + " = " + std::to_string(v) + " is not a token id (vocabulary of " +
+                       std::to_string(pieces.size()) + ")");
+    return static_cast<int>(v);
+  };
+  int bos = token_id("tokenizer.ggml.bos_token_id");
+  int eos = token_id("tokenizer.ggml.eos_token_id");
+  int eot = token_id("tokenizer.ggml.eot_token_id");
   std::vector<int64_t> types;
   if (auto t = g.kv.find("tokenizer.ggml.token_type"); t != g.kv.end()) types = t->second.ints;
   std::unique_ptr<Tokenizer> tok;
@@ -301,7 +337,7 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& g) {
   } else {
     throw InputError(path + ": tokenizer.ggml.model '" + kind + "' is not supported (llama, gpt2)");
   }
-  tok->add_stop_id(static_cast<int>(g.get_int("tokenizer.ggml.eot_token_id", -1)));
+  tok->add_stop_id(eot);
   for (const char* s : {"<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end_of_text|>"}) tok->add_stop_id(tok->find_piece(s));
   return tok;
 }
@@ -330,6 +366,12 @@ void GgufWriter::add_u32(const std::string& key, uint32_t v) {
   put_str(meta_, key);
   put<uint32_t>(meta_, 4);
   put<uint32_t>(meta_, v);
+  ++kv_count_;
+}
+void GgufWriter::add_u64(const std::string& key, uint64_t v) {
+  put_str(meta_, key);
+  put<uint32_t>(meta_, 10);
+  put<uint64_t>(meta_, v);
   ++kv_count_;
 }
 void GgufWriter::add_f32(const std::string& key, float v) {

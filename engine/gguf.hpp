@@ -73,6 +73,8 @@ class GgufWriter {
   void add_string(const std::string& key, const std::string& v);
   //! A uint32 value.
   void add_u32(const std::string& key, uint32_t v);
+  //! A uint64 value.
+  void add_u64(const std::string& key, uint64_t v);
   //! A float32 value.
   void add_f32(const std::string& key, float v);
   //! A bool value.

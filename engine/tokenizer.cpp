@@ -4,6 +4,8 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <queue>
 
 #include "common/status.hpp"
 #include "engine/llama2c.hpp"
@@ -70,6 +72,56 @@ bool is_letter_cp(uint32_t c) {
   return true;
 }
 
+// Greedy adjacent-pair merging in O(n log n): repeatedly merge the adjacent pair of lowest rank, the leftmost among
+// equal ranks, until no pair has a rank. A heap holds every adjacent pair (stale entries are skipped by a version
+// check) and a linked list the surviving symbols; the heap breaks rank ties by the left symbol's index, which the
+// list keeps in text order, so the result is that of rescanning all pairs each round (run.c, GPT-2's bpe()), which
+// is quadratic in the text. `rank(a, b)` gives the rank of merging symbol a with its right neighbour b, or nothing;
+// `merge(a, b)` folds b into a. Returns the surviving symbols' indices in order.
+template <class Rank, class RankFn, class MergeFn>
+std::vector<size_t> merge_adjacent(size_t n, RankFn rank, MergeFn merge) {
+  constexpr size_t kNone = SIZE_MAX;
+  std::vector<size_t> prev(n), next(n);
+  std::vector<uint32_t> version(n, 0);
+  std::vector<char> alive(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    prev[i] = i == 0 ? kNone : i - 1;
+    next[i] = i + 1 < n ? i + 1 : kNone;
+  }
+  struct Entry {
+    Rank rank;
+    size_t left, right;
+    uint32_t left_version, right_version;
+  };
+  auto after = [](const Entry& x, const Entry& y) {  // priority_queue keeps the greatest on top: invert
+    if (y.rank < x.rank) return true;
+    if (x.rank < y.rank) return false;
+    return x.left > y.left;
+  };
+  std::priority_queue<Entry, std::vector<Entry>, decltype(after)> heap(after);
+  auto push = [&](size_t a, size_t b) {
+    if (std::optional<Rank> r = rank(a, b)) heap.push(Entry{*r, a, b, version[a], version[b]});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(i, i + 1);
+  while (!heap.empty()) {
+    Entry e = heap.top();
+    heap.pop();
+    if (!alive[e.left] || !alive[e.right] || next[e.left] != e.right || version[e.left] != e.left_version ||
+        version[e.right] != e.right_version)
+      continue;
+    merge(e.left, e.right);
+    alive[e.right] = 0;
+    ++version[e.left];
+    next[e.left] = next[e.right];
+    if (next[e.left] != kNone) prev[next[e.left]] = e.left;
+    if (prev[e.left] != kNone) push(prev[e.left], e.left);
+    if (next[e.left] != kNone) push(e.left, next[e.left]);
+  }
+  std::vector<size_t> order;
+  for (size_t i = n == 0 ? kNone : 0; i != kNone; i = next[i]) order.push_back(i);
+  return order;
+}
+
 }  // namespace
 
 Tokenizer::Tokenizer(std::vector<std::string> pieces, int bos, int eos)
@@ -133,27 +185,26 @@ std::vector<int> SentencePieceTokenizer::encode(std::string_view text, bool add_
       for (char c : cp) work.push_back(byte_ids_[static_cast<unsigned char>(c)]);
     }
   }
-  // Merge the best-scoring adjacent pair until none merges (ties: the leftmost, as run.c).
+  // Merge the best-scoring adjacent pair until none merges (ties: the leftmost, as run.c, which also never merges
+  // a pair scoring -1e10 or less, nor one whose score is NaN).
   std::string buf;
-  while (true) {
-    float best = -1e10f;
-    int best_id = -1;
-    size_t best_i = 0;
-    for (size_t i = 0; i + 1 < work.size(); ++i) {
-      buf = pieces_[static_cast<size_t>(work[i])];
-      buf += pieces_[static_cast<size_t>(work[i + 1])];
-      int id = find_piece(buf);
-      if (id >= 0 && scores_[static_cast<size_t>(id)] > best) {
-        best = scores_[static_cast<size_t>(id)];
-        best_id = id;
-        best_i = i;
-      }
-    }
-    if (best_id < 0) break;
-    work[best_i] = best_id;
-    work.erase(work.begin() + static_cast<std::ptrdiff_t>(best_i) + 1);
-  }
-  tokens.insert(tokens.end(), work.begin(), work.end());
+  auto rank = [&](size_t a, size_t b) -> std::optional<float> {
+    buf = pieces_[static_cast<size_t>(work[a])];
+    buf += pieces_[static_cast<size_t>(work[b])];
+    int id = find_piece(buf);
+    if (id < 0) return std::nullopt;
+    float score = scores_[static_cast<size_t>(id)];
+    if (!(score > -1e10f)) return std::nullopt;
+    return -score;
+  };
+  auto merge = [&](size_t a, size_t b) {
+    buf = pieces_[static_cast<size_t>(work[a])];
+    buf += pieces_[static_cast<size_t>(work[b])];
+    work[a] = find_piece(buf);
+  };
+  std::vector<size_t> order = merge_adjacent<float>(work.size(), rank, merge);
+  tokens.reserve(tokens.size() + order.size());
+  for (size_t i : order) tokens.push_back(work[i]);
   return tokens;
 }
 
@@ -296,24 +347,21 @@ void ByteLevelBpeTokenizer::bpe(const std::string& word, std::vector<int>& out) 
   std::vector<std::string> parts;
   for (char ch : word) parts.push_back(byte_to_unicode_[static_cast<unsigned char>(ch)]);
   std::string key;
-  while (parts.size() > 1) {
-    int best = INT_MAX;
-    size_t best_i = 0;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      key = parts[i];
-      key += ' ';
-      key += parts[i + 1];
-      auto it = merge_rank_.find(key);
-      if (it != merge_rank_.end() && it->second < best) {
-        best = it->second;
-        best_i = i;
-      }
-    }
-    if (best == INT_MAX) break;
-    parts[best_i] += parts[best_i + 1];
-    parts.erase(parts.begin() + static_cast<std::ptrdiff_t>(best_i) + 1);
-  }
-  for (const auto& p : parts) {
+  auto rank = [&](size_t a, size_t b) -> std::optional<int> {
+    key = parts[a];
+    key += ' ';
+    key += parts[b];
+    auto it = merge_rank_.find(key);
+    if (it == merge_rank_.end()) return std::nullopt;
+    return it->second;
+  };
+  auto merge = [&](size_t a, size_t b) {
+    parts[a] += parts[b];
+    parts[b].clear();
+  };
+  std::vector<size_t> order = merge_adjacent<int>(parts.size(), rank, merge);
+  for (size_t k : order) {
+    const std::string& p = parts[k];
     int id = find_piece(p);
     if (id >= 0) {
       out.push_back(id);
@@ -333,15 +381,24 @@ void ByteLevelBpeTokenizer::bpe(const std::string& word, std::vector<int>& out) 
 std::vector<int> ByteLevelBpeTokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<int> out;
   if (add_bos && add_bos_default_ && bos_ >= 0) out.push_back(bos_);
+  // Each special's next occurrence at or after i, searched again only once i has passed it: linear in the text
+  // for each special, however many of them the text holds.
+  std::vector<size_t> next_at(special_.size(), 0);
+  std::vector<char> searched(special_.size(), 0);
   size_t i = 0;
   while (i < text.size()) {
     // Find the earliest special token occurrence.
     size_t best_pos = std::string_view::npos;
     int best_id = -1;
-    for (int id : special_) {
+    for (size_t k = 0; k < special_.size(); ++k) {
+      int id = special_[k];
       const std::string& s = pieces_[static_cast<size_t>(id)];
       if (s.empty()) continue;
-      size_t p = text.find(s, i);
+      if (!searched[k] || (next_at[k] != std::string_view::npos && next_at[k] < i)) {
+        next_at[k] = text.find(s, i);
+        searched[k] = 1;
+      }
+      size_t p = next_at[k];
       if (p != std::string_view::npos && (best_pos == std::string_view::npos || p < best_pos)) {
         best_pos = p;
         best_id = id;

@@ -121,19 +121,18 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
     std::string at = where + ": instances[" + std::to_string(i) + "]";
     if (!e.IsObject()) throw InputError(at + ": not an object");
     InstanceSpec s;
+    json::check_fields(e, {"name", "backend", "tp", "count", "max_batch_tokens", "max_running", "chunked_prefill",
+                           "kv_blocks", "gpu", "model", "model_file", "device", "threads", "url"},
+                       at);
     std::string base = json::get_string(e, "name", at);
+    if (base.empty()) throw InputError(at + ": field 'name' is empty");
     s.backend = parse_backend(json::opt_string(e, "backend", "sim"), at);
-    s.tp = static_cast<int>(json::opt_int(e, "tp", 1));
-    if (s.tp < 1 || s.tp > 64) throw InputError(at + ": field 'tp' must be in 1..64");
-    int count = static_cast<int>(json::opt_int(e, "count", 1));
-    if (count < 1 || count > 1024) throw InputError(at + ": field 'count' must be in 1..1024");
-    s.max_batch_tokens = static_cast<int>(json::opt_int(e, "max_batch_tokens", s.max_batch_tokens));
-    s.max_running = static_cast<int>(json::opt_int(e, "max_running", s.max_running));
-    s.chunked_prefill = json::opt_bool(e, "chunked_prefill", s.chunked_prefill);
-    s.kv_blocks = static_cast<int>(json::opt_int(e, "kv_blocks", 0));
-    if (s.kv_blocks < 0) throw InputError(at + ": field 'kv_blocks' must be >= 0");
-    if (s.max_batch_tokens < 16) throw InputError(at + ": field 'max_batch_tokens' must be >= 16");
-    if (s.max_running < 1) throw InputError(at + ": field 'max_running' must be >= 1");
+    s.tp = static_cast<int>(json::opt_int_in(e, "tp", 1, 1, 64, at));
+    int count = static_cast<int>(json::opt_int_in(e, "count", 1, 1, 1024, at));
+    s.max_batch_tokens = static_cast<int>(json::opt_int_in(e, "max_batch_tokens", s.max_batch_tokens, 16, 1 << 20, at));
+    s.max_running = static_cast<int>(json::opt_int_in(e, "max_running", s.max_running, 1, 1 << 16, at));
+    s.chunked_prefill = json::opt_bool_strict(e, "chunked_prefill", s.chunked_prefill, at);
+    s.kv_blocks = static_cast<int>(json::opt_int_in(e, "kv_blocks", 0, 0, 1 << 30, at));
     try {
       if (s.backend == Backend::sim) {
         s.gpu = gpu_profile(json::get_string(e, "gpu", at));
@@ -143,7 +142,7 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
         s.device = json::opt_string(e, "device", "cpu");
         if (s.device != "cpu" && s.device != "cuda")
           throw InputError(at + ": device '" + s.device + "' (expected \"cpu\" or \"cuda\")");
-        s.threads = static_cast<int>(json::opt_int(e, "threads", 1));
+        s.threads = static_cast<int>(json::opt_int_in(e, "threads", 1, 1, 256, at));
         if (e.HasMember("gpu")) s.gpu = gpu_profile(json::get_string(e, "gpu", at));
         if (e.HasMember("model") && e["model"].IsString()) {
           std::string m = e["model"].GetString();

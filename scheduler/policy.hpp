@@ -159,6 +159,8 @@ class PolicyRegistry {
 
 //! Adds this module's baselines: `rr-fcfs`, `least-loaded`, `edf`.
 void register_baseline_policies(PolicyRegistry& registry);
+//! Every knob name some policy reads through PolicyContext::param (a --param KEY outside it is a typo).
+const std::vector<std::string>& policy_param_names();
 //! A registry with every policy the build knows (baselines first; other modules add their register_* call in
 //! scheduler/registry.cpp).
 PolicyRegistry default_policy_registry();

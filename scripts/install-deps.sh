@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build ccache git pkg-config
       libboost-dev rapidjson-dev libsqlite3-dev catch2 libcli11-dev
-      python3 python3-numpy sqlite3)
+      python3 python3-numpy sqlite3
+      clang-14 libclang-rt-14-dev)  # clang + libFuzzer for tests/fuzz (bench/fuzz/run.sh)
 if [ "${T2S_WITH_BROWSER:-0}" = 1 ]; then
   pkgs+=(chromium)
   # Node may come from another source (e.g. a nodesource build that bundles npm): only add what is missing.

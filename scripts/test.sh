@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs dependencies (Chromium and Node for the browser test too),
 # builds Release and runs every test, then builds the unit tests under ASan+UBSan and runs them, then the server
-# tests under ThreadSanitizer and runs their [concurrent] cases.
+# tests under ThreadSanitizer and runs their [concurrent] cases, then runs every libFuzzer harness for 30 s (clang
+# build in build-fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T2S_WITH_BROWSER=1 bash scripts/install-deps.sh
@@ -19,3 +20,4 @@ ctest --preset asan
 cmake --preset tsan
 cmake --build --preset tsan
 ctest --preset tsan
+bash bench/fuzz/run.sh 30

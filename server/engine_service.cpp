@@ -140,6 +140,8 @@ struct EngineService::Impl {
       r = it->second;
     }
     if (!r->stream) {
+      // Nothing is written until the end: ask the connection whether its client is still there.
+      if (r->reply->client_gone()) return exec->cancel(call_id);
       r->text += text;
       return;
     }
@@ -199,6 +201,11 @@ struct EngineService::Impl {
     r->reply->send({200, "application/json", sb.GetString(), {}});
   }
 
+  HttpResponse prompt_too_long(size_t bytes) const {
+    return openai_error(413, "prompt is " + std::to_string(bytes) + " bytes, more than the limit of " +
+                                 std::to_string(opt.max_prompt_bytes) + " (--max-prompt-bytes)");
+  }
+
   void handle(const HttpRequest& req, const std::shared_ptr<HttpReply>& reply, bool chat) {
     rapidjson::Document d;
     d.Parse(req.body.data(), req.body.size());
@@ -209,10 +216,13 @@ struct EngineService::Impl {
       if (m == d.MemberEnd() || !m->value.IsArray() || m->value.Empty())
         return reply->send(openai_error(400, "'messages' must be a non-empty array"));
       std::vector<std::pair<std::string, std::string>> msgs;
+      size_t bytes = 0;
       for (const auto& e : m->value.GetArray()) {
         if (!e.IsObject() || !e.HasMember("role") || !e["role"].IsString() || !e.HasMember("content") ||
             !e["content"].IsString())
           return reply->send(openai_error(400, "each message needs string 'role' and 'content'"));
+        bytes += e["content"].GetStringLength() + e["role"].GetStringLength();
+        if (bytes > opt.max_prompt_bytes) return reply->send(prompt_too_long(bytes));
         msgs.emplace_back(e["role"].GetString(), e["content"].GetString());
       }
       c.prompt = exec->chat_prompt(msgs);
@@ -226,6 +236,12 @@ struct EngineService::Impl {
       else
         return reply->send(openai_error(400, "'prompt' must be a string (or an array of one string)"));
     }
+    // Checked here, on the HTTP thread and before the engine's: the byte cap bounds the tokenizer's time, and a
+    // prompt the context cannot hold is refused without reaching the engine.
+    if (c.prompt.size() > opt.max_prompt_bytes) return reply->send(prompt_too_long(c.prompt.size()));
+    if (int tokens = exec->count_tokens(c.prompt), context = exec->context_tokens(); context > 0 && tokens >= context)
+      return reply->send(openai_error(400, "prompt is " + std::to_string(tokens) + " tokens; the model's context is " +
+                                               std::to_string(context) + " tokens"));
     c.max_output_tokens = opt.default_max_tokens;
     for (const char* k : {"max_tokens", "max_completion_tokens"})
       if (auto it = d.FindMember(k); it != d.MemberEnd() && !it->value.IsNull()) {

@@ -22,6 +22,7 @@ struct EngineServiceOptions {
   int max_sequences = 32;          //!< calls batched at once (more wait in order)
   int default_max_tokens = 256;    //!< when a request gives no max_tokens
   size_t max_pending = 1024;       //!< requests waiting or running beyond which new ones get 503
+  size_t max_prompt_bytes = 256 << 10;  //!< longer prompts (chat: all message contents) get 413 before tokenizing
 };
 
 //! Serves the engine's OpenAI-compatible endpoints on an HttpServer.

@@ -6,10 +6,12 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <climits>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "common/status.hpp"
@@ -29,6 +31,30 @@ constexpr int kProgressInterval = int(kVmStepQuantum);
 constexpr std::array<std::string_view, 8> kReadOnlyPragmas = {
     "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list", "table_list",
     "collation_list"};
+
+// The SQL functions a statement may call: SQLite's core scalar, aggregate, window, date, math and JSON functions.
+// Everything else is refused by the authorizer: load_extension (native code), fts3_tokenizer (its one-argument form
+// returns a pointer, its two-argument form installs one), FTS auxiliary functions, and introspection of the build.
+// Sorted, lower case (the lookup is a binary search). Every function Spider and BIRD gold SQL calls is here
+// (tests/sqlexec test the whole gold sets).
+constexpr std::array<std::string_view, 106> kAllowedFunctions = {
+    "->", "->>", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "avg", "ceil", "ceiling", "char",
+    "coalesce", "cos", "cosh", "count", "cume_dist", "current_date", "current_time", "current_timestamp", "date",
+    "datetime", "degrees", "dense_rank", "exp", "first_value", "floor", "format", "glob", "group_concat", "hex",
+    "ifnull", "iif", "instr", "json", "json_array", "json_array_length", "json_extract", "json_group_array",
+    "json_group_object", "json_insert", "json_object", "json_patch", "json_quote", "json_remove", "json_replace",
+    "json_set", "json_type", "json_valid", "julianday", "lag", "last_value", "lead", "length", "like", "likelihood",
+    "likely", "ln", "log", "log10", "log2", "lower", "ltrim", "max", "min", "mod", "nth_value", "ntile", "nullif",
+    "percent_rank", "pi", "pow", "power", "printf", "quote", "radians", "random", "randomblob", "rank", "replace",
+    "round", "row_number", "rtrim", "sign", "sin", "sinh", "soundex", "sqrt", "strftime", "substr", "substring",
+    "sum", "tan", "tanh", "time", "total", "trim", "trunc", "typeof", "unicode", "unixepoch", "unlikely", "upper",
+    "zeroblob"};
+
+bool allowed_function(const char* name) {
+  if (!name) return false;
+  std::string lower = lower_ascii(name);
+  return std::binary_search(kAllowedFunctions.begin(), kAllowedFunctions.end(), std::string_view(lower));
+}
 
 std::string_view action_name(int action) {
   switch (action) {
@@ -137,6 +163,42 @@ std::string format_seconds(double s) {
   return buf;
 }
 
+
+// The largest width or precision (absolute value) that SQLite's printf(fmt, args...) would use, mirroring its
+// format scan: flags, then width (digits or *), then .precision (digits or *), then a conversion; each * and
+// each conversion but %% and %n takes the next argument; an unknown conversion ends the formatting.
+int64_t largest_printf_field(std::string_view fmt, int argc, sqlite3_value** argv) {
+  int next_arg = 1;
+  auto int_arg = [&]() -> int64_t { return next_arg < argc ? sqlite3_value_int64(argv[next_arg++]) : 0; };
+  auto magnitude = [](int64_t v) { return v == INT64_MIN ? INT64_MAX : v < 0 ? -v : v; };
+  int64_t largest = 0;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') continue;
+    if (++i >= fmt.size()) break;
+    while (i < fmt.size() && std::string_view("-+ #!0,").find(fmt[i]) != std::string_view::npos) ++i;
+    for (bool precision : {false, true}) {
+      if (precision) {
+        if (i >= fmt.size() || fmt[i] != '.') break;
+        ++i;
+      }
+      if (i < fmt.size() && fmt[i] == '*') {
+        largest = std::max(largest, magnitude(int_arg()));
+        ++i;
+      } else {
+        int64_t v = 0;
+        for (; i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9'; ++i) v = std::min<int64_t>(v * 10 + (fmt[i] - '0'), INT32_MAX);
+        largest = std::max(largest, v);
+      }
+    }
+    while (i < fmt.size() && fmt[i] == 'l') ++i;
+    if (i >= fmt.size()) break;
+    char type = fmt[i];
+    if (type == '%' || type == 'n') continue;
+    if (std::string_view("dsgzqQwcouxXfeEGipr").find(type) == std::string_view::npos) break;
+    ++next_arg;
+  }
+  return largest;
+}
 }  // namespace
 
 std::string_view error_class_name(ErrorClass c) {
@@ -249,9 +311,63 @@ struct Database::Connection {
   uint64_t max_steps = 0;              // the step budget (0 = none)
   bool over_budget = false;            // set by the progress handler when steps passed max_steps
   std::string refused;  // what the authorizer refused first, for ExecResult::detail
+  const std::set<std::string>* schema_names = nullptr;  // lower-case tables and views of the schema
+  int64_t heap_at_start = 0;   // sqlite3_memory_used() when the statement began
+  int64_t max_heap_growth = 0; // the heap growth cap (0 = none)
+  bool over_heap = false;      // set by the progress handler when the heap grew past max_heap_growth
+
+  sqlite3* printf_helper = nullptr;              // in-memory connection running the built-in printf
+  std::map<int, sqlite3_stmt*> printf_statements;  // "SELECT printf(?1, ..., ?n)" on it, by argument count
+  int max_value_bytes = 0;                         // SQLITE_LIMIT_LENGTH of this connection
+
+  bool readable(const char* table) const {
+    if (!table) return false;
+    std::string name = lower_ascii(table);
+    if (schema_names && schema_names->count(name)) return true;
+    if (name.rfind("pragma_", 0) == 0)
+      for (auto p : kReadOnlyPragmas)
+        if (name.substr(7) == p) return true;
+    return false;
+  }
 
   ~Connection() {
+    for (auto& [n, stmt] : printf_statements) sqlite3_finalize(stmt);
+    if (printf_helper) sqlite3_close_v2(printf_helper);
     if (db) sqlite3_close_v2(db);
+  }
+
+  // SQLite's printf() appends a "%.*c" character precision times, one call each, even after its length cap has
+  // failed the result: printf('%.*c', 2147483647, 'x') spends minutes in one uninterruptible call. printf and
+  // format are replaced by this wrapper, which refuses a width or precision past the value cap and otherwise runs
+  // the built-in on a private in-memory connection (its result, error or NULL exactly as the built-in's).
+  static void checked_printf(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+    auto* c = static_cast<Connection*>(sqlite3_user_data(ctx));
+    if (argc < 1) return sqlite3_result_null(ctx);
+    auto* fmt = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+    if (!fmt) return sqlite3_result_null(ctx);
+    if (largest_printf_field(fmt, argc, argv) > c->max_value_bytes)
+      return sqlite3_result_error_toobig(ctx);
+    sqlite3_stmt*& stmt = c->printf_statements[argc];
+    if (!stmt) {
+      std::string sql = "SELECT printf(?1";
+      for (int i = 2; i <= argc; ++i) sql += ", ?" + std::to_string(i);
+      sql += ")";
+      if (sqlite3_prepare_v2(c->printf_helper, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+        return sqlite3_result_error(ctx, sqlite3_errmsg(c->printf_helper), -1);
+    }
+    for (int i = 0; i < argc; ++i) sqlite3_bind_value(stmt, i + 1, argv[i]);
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+      sqlite3_result_value(ctx, sqlite3_column_value(stmt, 0));
+    } else if ((rc & 0xff) == SQLITE_TOOBIG) {
+      sqlite3_result_error_toobig(ctx);
+    } else if ((rc & 0xff) == SQLITE_NOMEM) {
+      sqlite3_result_error_nomem(ctx);
+    } else {
+      sqlite3_result_error(ctx, sqlite3_errmsg(c->printf_helper), -1);
+    }
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
   }
 
   static int progress(void* self) {
@@ -259,6 +375,11 @@ struct Database::Connection {
     c->steps += kVmStepQuantum;
     if (c->max_steps && c->steps > c->max_steps) {
       c->over_budget = true;
+      return 1;
+    }
+    // An aggregate over an endless recursive CTE (json_group_array) grows without building one too-long value.
+    if (c->max_heap_growth && sqlite3_memory_used() - c->heap_at_start > c->max_heap_growth) {
+      c->over_heap = true;
       return 1;
     }
     if (Clock::now() < c->deadline) return 0;
@@ -277,7 +398,7 @@ struct Database::Connection {
                  iequals(t, "sqlite_temp_schema"));
   }
 
-  static int authorize(void* self, int action, const char* a1, const char* a2, const char*, const char*) {
+  static int authorize(void* self, int action, const char* a1, const char* a2, const char* db_name, const char*) {
     auto* c = static_cast<Connection*>(self);
     switch (action) {
       case SQLITE_SELECT: return SQLITE_OK;
@@ -292,11 +413,18 @@ struct Database::Connection {
         if (is_schema_table(a1)) return SQLITE_OK;
         return c->refuse(std::string(action_name(action)));
       case SQLITE_READ:
+        // a1 is the table: only the schema's own tables and views, SQLite's schema table and the schema-describing
+        // pragma functions. Eponymous virtual tables (fts3tokenize, json_each, dbstat, ...) are not the schema.
+        if (is_schema_table(a1) || c->readable(a1)) return SQLITE_OK;
+        // A FROM item read for no column (count(*)) comes without a database and may be a CTE or a subquery:
+        // it passes, since the modules outside the schema were dropped; a pragma function must still be listed.
+        if ((!a2 || !*a2) && !db_name && a1 && lower_ascii(a1).rfind("pragma_", 0) != 0) return SQLITE_OK;
+        return c->refuse(std::string("table ") + (a1 ? a1 : ""));
       case SQLITE_RECURSIVE: return SQLITE_OK;
       case SQLITE_FUNCTION:
-        // a2 is the function name; load_extension would run native code from any file.
-        if (a2 && iequals(a2, "load_extension")) return c->refuse("function load_extension");
-        return SQLITE_OK;
+        // a2 is the function name.
+        if (allowed_function(a2)) return SQLITE_OK;
+        return c->refuse(std::string("function ") + lower_ascii(a2 ? a2 : ""));
       case SQLITE_PRAGMA:
         if (a1) {
           for (auto p : kReadOnlyPragmas)
@@ -390,9 +518,60 @@ std::unique_ptr<Database::Connection> Database::open_connection() const {
   // One call of a built-in function is not interruptible, and LIKE and instr() cost up to the product of their
   // operands' lengths: the value and pattern caps bound that (≈0.3 s worst case at the defaults).
   sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, int(std::clamp<size_t>(limits_.max_like_pattern, 1, 50000)));
+  // The two-argument fts3_tokenizer() installs a tokenizer from a pointer (Debian builds allow it by default).
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, 0, nullptr);
+  // No virtual-table module but those the schema's own virtual tables use: eponymous ones (fts3tokenize, dbstat,
+  // json_each, ...) are code paths no benchmark query needs. The authorizer refuses reading them as well.
+  std::vector<const char*> keep;
+  for (const auto& m : schema_modules_) keep.push_back(m.c_str());
+  keep.push_back(nullptr);
+  sqlite3_drop_modules(db, keep.data());
+  c->schema_names = &schema_names_;
+  c->max_value_bytes = sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1);
+  if (sqlite3_open_v2(":memory:", &c->printf_helper, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+    throw std::runtime_error("cannot open an in-memory SQLite connection");
+  sqlite3_limit(c->printf_helper, SQLITE_LIMIT_LENGTH, c->max_value_bytes);
+  for (const char* name : {"printf", "format"})
+    sqlite3_create_function_v2(db, name, -1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, c.get(),
+                               &Connection::checked_printf, nullptr, nullptr, nullptr);
   sqlite3_progress_handler(db, kProgressInterval, &Connection::progress, c.get());
   sqlite3_set_authorizer(db, &Connection::authorize, c.get());
   return c;
+}
+
+void Database::read_schema() {
+  // A bare connection reads sqlite_master before any sandboxed one exists (they need its names).
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(uri_.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> owned(db, sqlite3_close_v2);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    throw InputError("cannot open SQLite database '" + path_ + "': " + msg);
+  }
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
+  sqlite3_stmt* raw = nullptr;
+  rc = sqlite3_prepare_v2(db, "SELECT type, name, sql FROM sqlite_master", -1, &raw, nullptr);
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> stmt(raw, sqlite3_finalize);
+  while (rc == SQLITE_OK && (rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    rc = SQLITE_OK;  // keep stepping
+    auto text = [&](int i) {
+      auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), i));
+      return std::string(p ? p : "");
+    };
+    std::string type = text(0), name = lower_ascii(text(1)), sql = lower_ascii(text(2));
+    if (type != "table" && type != "view") continue;
+    schema_names_.insert(name);
+    // "CREATE VIRTUAL TABLE x USING module(...)": keep the module.
+    if (sql.rfind("create virtual table", 0) == 0) {
+      if (size_t at = sql.find(" using "); at != std::string::npos) {
+        size_t b = sql.find_first_not_of(' ', at + 7), e = b;
+        while (e < sql.size() && is_identifier_char(sql[e])) ++e;
+        if (b != std::string::npos && e > b) schema_modules_.push_back(sql.substr(b, e - b));
+      }
+    }
+  }
+  if (rc != SQLITE_DONE) throw InputError("'" + path_ + "' is not a readable SQLite database: " + sqlite3_errmsg(db));
 }
 
 std::shared_ptr<Database> Database::open(const std::string& path, Limits limits) {
@@ -402,6 +581,7 @@ std::shared_ptr<Database> Database::open(const std::string& path, Limits limits)
   if (!std::ifstream(path, std::ios::binary)) throw InputError("database file '" + path + "' is not readable");
   if (!(limits.timeout_s > 0)) throw InputError("database '" + path + "': timeout must be positive");
   auto database = std::make_shared<Database>(Key{}, path, limits);
+  database->read_schema();
   auto c = database->open_connection();
   // An immutable open does not read the header until the first statement; check it is SQLite now.
   sqlite3_stmt* stmt = nullptr;
@@ -472,6 +652,9 @@ ExecResult Database::execute(std::string_view sql, double timeout_s) const {
   conn->timed_out = false;
   conn->over_budget = false;
   conn->max_steps = limits_.max_vm_steps;
+  conn->over_heap = false;
+  conn->max_heap_growth = limits_.max_heap_growth;
+  conn->heap_at_start = sqlite3_memory_used();
   watch(conn.get());
   conn->refused.clear();
 
@@ -479,7 +662,11 @@ ExecResult Database::execute(std::string_view sql, double timeout_s) const {
     std::string message = sqlite3_errmsg(db);
     std::string detail;
     ErrorClass cls = classify_error(rc, message, &detail);
-    if (conn->over_budget) {
+    if (conn->over_heap) {
+      cls = ErrorClass::too_large;
+      message += " (SQLite's heap grew by more than " + std::to_string(limits_.max_heap_growth) +
+                 " bytes: max_heap_growth)";
+    } else if (conn->over_budget) {
       cls = ErrorClass::timeout;
       message += " (step budget of " + std::to_string(limits_.max_vm_steps) + " VM steps exceeded)";
     } else if (conn->timed_out) {

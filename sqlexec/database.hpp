@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -76,6 +77,9 @@ struct Limits {
   //! VM instruction budget per statement, counted in quanta of kVmStepQuantum (0 = none); past it → timeout.
   //! Unlike the wall deadline its outcome does not depend on machine load, so simulated runs are reproducible.
   uint64_t max_vm_steps = 0;
+  //! How much SQLite's heap may grow while the statement runs (0 = no cap); past it → too_large. The heap is the
+  //! process's, so concurrent statements count too; the cap is far above what any gold query takes.
+  int64_t max_heap_growth = int64_t(256) << 20;
 };
 
 //! How many VM instructions run between two budget/deadline checks; a step budget is enforced to this grain.
@@ -122,9 +126,13 @@ class Database {
   void unwatch(Connection* c) const;
   void watchdog_loop();
 
+  void read_schema();
+
   std::string path_;
   std::string uri_;
   Limits limits_;
+  std::set<std::string> schema_names_;    // lower-case tables and views: the only tables a statement may read
+  std::vector<std::string> schema_modules_;  // virtual-table modules the schema uses: the only ones kept
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<Connection>> idle_;
   mutable size_t opened_ = 0;

@@ -1,5 +1,5 @@
-// Catch2 main for every test binary. A filter that matches no test case passes (a module may have no
-// [slow] or [gpu] tests), so each CTest entry runs what its label selects and nothing else.
+// Catch2 main for every test binary. CTest passes `--warn NoTests`, so an entry whose filter selects no test case
+// fails; tests/CMakeLists.txt registers a label's entry only for binaries with tests of that tag.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 

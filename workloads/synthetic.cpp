@@ -696,7 +696,9 @@ class QuestionMaker {
     // T1 has a link up a chain (T1→T2→T3) and a second link to T4 with a label.
     auto ch = chain([](const Link&, const Link& b) { return !cats(*b.parent).empty(); });
     if (!ch) return std::nullopt;
-    auto [a, b] = *ch;
+    // Named copies, not a structured binding: clang 14 (the fuzz build) cannot capture bindings in a lambda.
+    const Link* a = ch->first;
+    const Link* b = ch->second;
     const Link* other = link_where([&](const Link& x) { return x.child == a->child && &x != a && label(*x.parent); });
     if (!other) return std::nullopt;
     const Col& c = *pick(cats(*b->parent));

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define T2S_X86 1
 #else
@@ -14,7 +15,10 @@ namespace t2s::engine::cpu {
 Isa detect_isa() {
 #if T2S_X86
   __builtin_cpu_init();
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  // F16C through CPUID leaf 1: clang's __builtin_cpu_supports does not know "f16c" (the fuzz build uses clang).
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   if (avx2 && __builtin_cpu_supports("avx512f")) return Isa::Avx512;
   if (avx2) return Isa::Avx2;
 #endif

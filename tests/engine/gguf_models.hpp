@@ -1,6 +1,7 @@
 #pragma once
 // Random-weight GGUF models for tests: Llama (Llama-2 layout, optional Llama-3 rope_freqs) and Qwen2 (QKV bias,
 // tied embeddings, NeoX RoPE, θ = 1e6).
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct GgufSpec {
   bool tokenizer = false;  // add a byte-level BPE vocabulary (256 bytes + 3 specials; vocab becomes 259) and a ChatML template
   float theta = 10000.0f, eps = 1e-5f;
   uint64_t seed = 1;
+  std::function<void(engine::GgufWriter&)> extra_metadata;  // written after the usual keys (a repeated key wins)
 };
 
 //! Writes `spec` to `path`; matrices use spec.type, norms and biases stay F32.
@@ -60,6 +62,7 @@ inline void write_random_gguf(const std::string& path, const GgufSpec& s) {
     w.add_u32("tokenizer.ggml.eos_token_id", 256);
     w.add_string("tokenizer.chat_template", "{% for message in messages %}<|im_start|>{{ message.role }}\n...");
   }
+  if (s.extra_metadata) s.extra_metadata(w);
   Rng rng(s.seed);
   std::vector<float> buf;
   auto rnd = [&](int64_t n, float lo, float hi) -> const float* {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <iterator>
 #include <sstream>
@@ -257,5 +258,81 @@ TEST_CASE("a GGUF chat model serves a ChatML prompt through the batch runner and
     std::string err = t2s::json::read_file(dir.file("err.txt"));
     CHECK(err.find("event=backend_fallback requested=cuda using=cpu") != std::string::npos);
     CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("crafted GGUF numbers are range-checked before they size anything", "[engine]") {
+  t2s::test::TempDir dir("engine-gguf-crafted");
+  std::string path = dir.file("m.gguf");
+  struct Case {
+    std::function<void(GgufWriter&)> meta;
+    std::string needle;
+  };
+  std::vector<Case> cases = {
+      // A 3 KB file claiming 4 M layers allocated 1 GB of per-layer state before failing.
+      {[](GgufWriter& w) { w.add_u32("llama.block_count", 4u << 20); }, "llama.block_count = 4194304 is outside"},
+      {[](GgufWriter& w) { w.add_u32("llama.block_count", 2147483647u); }, "llama.block_count = 2147483647"},
+      // 2^32 + 1 and 2^32 + 64 were read as 1 and 64 through a narrowing cast.
+      {[](GgufWriter& w) { w.add_u64("llama.block_count", (uint64_t{1} << 32) + 1); }, "llama.block_count = 4294967297"},
+      {[](GgufWriter& w) { w.add_u64("llama.context_length", (uint64_t{1} << 32) + 64); },
+       "llama.context_length = 4294967360"},
+      {[](GgufWriter& w) { w.add_u64("llama.embedding_length", ~uint64_t{0}); }, "llama.embedding_length = -1"},
+      {[](GgufWriter& w) { w.add_f32("llama.rope.freq_base", std::nanf("")); }, "llama.rope.freq_base = nan"},
+      {[](GgufWriter& w) { w.add_f32("llama.attention.layer_norm_rms_epsilon", -1e-5f); },
+       "llama.attention.layer_norm_rms_epsilon = -0.00001"},
+      {[](GgufWriter& w) { w.add_f32("llama.attention.head_count", 4.5f); }, "llama.attention.head_count is not an integer"},
+  };
+  for (const auto& c : cases) {
+    GgufSpec s;
+    s.extra_metadata = c.meta;
+    t2s::test::write_random_gguf(path, s);
+    INFO(c.needle);
+    CHECK_THROWS_WITH(load_gguf_model(path), Catch::Contains(c.needle));
+  }
+  // A layer count within the cap but beyond the file's tensors fails before allocating the layers.
+  GgufSpec few;
+  few.extra_metadata = [](GgufWriter& w) { w.add_u32("llama.block_count", 4000); };
+  t2s::test::write_random_gguf(path, few);
+  CHECK_THROWS_WITH(load_gguf_model(path), Catch::Contains("block_count = 4000 but the file has only"));
+  // Out-of-range token ids name their field (it was an internal error, exit 1).
+  for (std::string key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"}) {
+    GgufSpec s;
+    s.tokenizer = true;
+    s.extra_metadata = [key](GgufWriter& w) { w.add_u32(key, 100000); };
+    t2s::test::write_random_gguf(path, s);
+    CHECK_THROWS_WITH(load_gguf_tokenizer(read_gguf(path)), Catch::Contains(key + " = 100000 is not a token id"));
+  }
+  // The unmodified model still loads.
+  t2s::test::write_random_gguf(path, GgufSpec{});
+  CHECK(load_gguf_model(path)->config.n_layers == 2);
+}
+
+TEST_CASE("numeric CLI flags refuse NaN, negatives and unknown knobs with exit 2", "[engine]") {
+  t2s::test::TempDir dir("engine-cli-flags");
+  std::string path = dir.file("m.gguf");
+  t2s::test::write_random_gguf(path, GgufSpec{});
+  const std::string t2s = std::string(T2S_BINARY_DIR) + "/t2s ";
+  struct Case {
+    std::string args, needle;
+  };
+  std::vector<Case> cases = {
+      {"generate --model " + path + " --temperature nan", "--temperature"},
+      {"generate --model " + path + " --top-p nan", "--top-p"},
+      {"generate --model " + path + " --temperature -1", "--temperature"},
+      {"replay --limit -1", "--limit"},
+      {"replay --param bogus=1", "unknown knob 'bogus'"},
+      {"replay --param alpha=nan", "--param 'alpha=nan'"},
+      {"replay --rate nan", "--rate"},
+      {"replay --time-limit -1", "--time-limit"},
+      {"replay --workflows 10000000", "--workflows"},
+      {"workload --workflows 10000000 --save-trace " + dir.file("t.jsonl"), "--workflows"},
+  };
+  for (const auto& c : cases) {
+    std::string err = dir.file("err.txt");
+    int rc = std::system((t2s + c.args + " > /dev/null 2> " + err).c_str());
+    std::string text = t2s::json::read_file(err);
+    INFO(c.args << " -> " << text);
+    CHECK(WEXITSTATUS(rc) == 2);
+    CHECK(text.find(c.needle) != std::string::npos);
   }
 }

@@ -114,6 +114,22 @@ TEST_CASE("cluster files parse, expand counts and name their errors", "[schedule
   CHECK(cuda.instances[0].device == "cuda");
   CHECK(parse_cluster_json(R"({"instances": [{"name": "t", "gpu": "H100-SXM", "model": "tinyllama-1.1b"}]})", "ok.json")
             .instances[0].model.params_b == Approx(1.10));
+  // Every number is range-checked and must be an integer: "5", 2.5 and 1e3 became 1, a tp of 2^32 + 4 became 4.
+  const std::string head = R"({"instances": [{"name": "x", "gpu": "A6000", "model": "llama-3.1-8b", )";
+  for (const std::string field : {R"("count": "5")", R"("count": 2.5)", R"("count": 1e3)", R"("count": 0)",
+                                  R"("count": 1025)", R"("tp": 4294967300)", R"("tp": -1)", R"("max_running": 0)",
+                                  R"("kv_blocks": -3)", R"("max_batch_tokens": 8)", R"("max_running": 4294967297)"}) {
+    std::string err = bad((head + field + "}]}").c_str());
+    INFO(field << " -> " << err);
+    std::string name = field.substr(1, field.find('"', 1) - 1);
+    CHECK(err.find("instances[0]: field '" + name + "' must be an integer in [") != std::string::npos);
+  }
+  CHECK(bad((head + R"("chunked_prefill": 1}]})").c_str()).find("'chunked_prefill' must be true or false") !=
+        std::string::npos);
+  CHECK(bad((head + R"("cuont": 2}]})").c_str()).find("unknown field 'cuont'") != std::string::npos);
+  CHECK(bad(R"({"instances": [{"name": "", "gpu": "A6000", "model": "llama-3.1-8b"}]})").find("'name' is empty") !=
+        std::string::npos);
+  CHECK(parse_cluster_json(head + R"("count": 3, "tp": 2}]})", "ok.json").instances.size() == 3);
   CHECK(cluster_preset("hetero-paper").instances.size() == 4);
   CHECK_THROWS_AS(load_cluster("no-such-preset"), InputError);
 }

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <set>
+
 #include "common/status.hpp"
 #include "scheduler/baselines.hpp"
 #include "scheduler/policy.hpp"
@@ -64,4 +68,24 @@ TEST_CASE("round robin cycles and resets; EDF picks the earliest deadline", "[sc
   CHECK(fcfs.next(q, 2.0) == 0);
   q.waiting.clear();
   CHECK(edf.next(q, 2.0) == -1);
+}
+
+TEST_CASE("policy_param_names lists exactly the knobs the policies read", "[scheduler]") {
+  // Every param("x", ...) and flag("x", ...) in scheduler/*.cpp: `--param` refuses names outside the list.
+  std::set<std::string> read;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(T2S_SOURCE_DIR) + "/scheduler")) {
+    if (entry.path().extension() != ".cpp") continue;
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::string call : {"param(\"", "flag(\""})
+      for (size_t at = text.find(call); at != std::string::npos; at = text.find(call, at + 1)) {
+        size_t b = at + call.size(), e = text.find('"', b);
+        std::string name = text.substr(b, e - b);
+        // Only knob names (comments mention param("...")).
+        if (!name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos)
+          read.insert(name);
+      }
+  }
+  const auto& names = t2s::scheduler::policy_param_names();
+  CHECK(std::set<std::string>(names.begin(), names.end()) == read);
 }

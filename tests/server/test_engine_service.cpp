@@ -62,6 +62,16 @@ TEST_CASE("engine-serve: completions, chat, usage and errors over HTTP", "[serve
   CHECK(h.request("POST", "/v1/completions", R"({"max_tokens":3})").status == 400);
   CHECK(h.request("POST", "/v1/completions", "nope").status == 400);
   CHECK(h.request("POST", "/v1/chat/completions", R"({"messages":[]})").status == 400);
+  // Prompts past the byte cap are refused before tokenizing; prompts past the context after tokenizing on the HTTP
+  // thread (a 20 KB prompt took 7 s on the engine thread before, stalling every other request).
+  auto huge = h.request("POST", "/v1/completions", "{\"prompt\":\"" + std::string(300 << 10, 'a') + "\"}");
+  CHECK(huge.status == 413);
+  CHECK_THAT(huge.body, Catch::Contains("--max-prompt-bytes"));
+  std::string long_prompt;
+  while (long_prompt.size() < 20000) long_prompt += "Once upon a time ";
+  auto too_long = h.request("POST", "/v1/completions", "{\"prompt\":\"" + long_prompt + "\"}");
+  CHECK(too_long.status == 400);
+  CHECK_THAT(too_long.body, Catch::Contains("context is 512 tokens"));
   auto models = h.request("GET", "/v1/models");
   CHECK(models.body.find("stories260K") != std::string::npos);
   auto metrics = h.request("GET", "/metrics");
