@@ -26,6 +26,8 @@ class ProgressBar {
     last_ = now;
     draw();
   }
+  //! Text drawn after the counts (e.g. "loss 2.31 | 9.1k tok/s | ETA 3:12"); shown on the next redraw.
+  void set_status(std::string status) { status_ = std::move(status); }
   //! Ends the line.
   void finish() {
     if (on_ && !finished_) {
@@ -42,10 +44,11 @@ class ProgressBar {
     if (filled > width) filled = width;
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(width - filled), '.');
-    std::fprintf(stderr, "\r%s [%s] %zu/%zu", label_.c_str(), bar.c_str(), done_, total_);
+    std::fprintf(stderr, "\r%s [%s] %zu/%zu%s%s\x1b[K", label_.c_str(), bar.c_str(), done_, total_,
+                 status_.empty() ? "" : " ", status_.c_str());
     std::fflush(stderr);
   }
-  std::string label_;
+  std::string label_, status_;
   size_t total_, done_ = 0;
   bool on_, finished_ = false;
   std::chrono::steady_clock::time_point last_{};
