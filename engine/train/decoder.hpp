@@ -41,7 +41,11 @@ class Decoder {
     std::vector<float> x_in, rstd1, xn1, q, k, v, att, lse, x_mid, rstd2, xn2, h1, h3, hg;
   };
   void backward(const Weights& w, const PackedBatch& batch, std::vector<float>& dxf, float* grad);
+  struct Grads {
+    std::vector<float> dx, dxn, dhg, dh1, dh3, datt, dq, dk, dv, xs, logits, dxs, dxf;
+  };
   ModelConfig c_;
+  Grads grads_;
   cpu::ThreadPool& pool_;
   std::vector<Layer> layers_;
   std::vector<float> x_, rstdf_, xf_, rope_cos_, rope_sin_, scratch_;

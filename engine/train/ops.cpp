@@ -58,11 +58,9 @@ void linear_forward(cpu::ThreadPool& pool, float* y, const float* x, const float
 }
 
 void linear_backward(cpu::ThreadPool& pool, float* dx, bool accumulate_dx, float* dw, const float* dy, const float* x,
-                     const float* w, int64_t rows, int64_t in, int64_t out, std::vector<float>& scratch) {
+                     const float* w, int64_t rows, int64_t in, int64_t out) {
   if (dx) gemm(&pool, rows, in, out, dy, out, w, in, dx, in, accumulate_dx);
-  scratch.resize(static_cast<size_t>(rows * out));
-  transpose_parallel(pool, dy, rows, out, scratch.data());
-  gemm(&pool, out, in, rows, scratch.data(), rows, x, in, dw, in, true);
+  gemm_tn(&pool, out, in, rows, dy, out, x, in, dw, in, true);
 }
 
 void rope_table(int positions, int head_dim, float theta, std::vector<float>& cos, std::vector<float>& sin) {
@@ -155,11 +153,14 @@ void for_each_block(const AttentionShape& s, const int* seg, F&& fn) {
 }  // namespace
 
 void attention_forward(cpu::ThreadPool& pool, const AttentionShape& s, float* out, float* lse, const float* q,
-                       const float* k, const float* v) {
+                       const float* k, const float* v, std::vector<float>& scratch) {
   const int64_t T = s.seq, hd = s.head_dim, qd = int64_t{s.heads} * hd, kvd = int64_t{s.kv_heads} * hd;
   const int group = s.heads / s.kv_heads;
-  pool.parallel_for(int64_t{s.batch} * s.heads, 1, [&](int, int64_t b_, int64_t e_) {
-    std::vector<float> kt(static_cast<size_t>(hd * T)), p(static_cast<size_t>(kAttnRows * T));
+  const int64_t per_thread = hd * T + kAttnRows * T;
+  scratch.resize(static_cast<size_t>(per_thread * pool.size()));
+  pool.parallel_for(int64_t{s.batch} * s.heads, 1, [&](int thread, int64_t b_, int64_t e_) {
+    float* kt = scratch.data() + thread * per_thread;
+    float* p = kt + hd * T;
     for (int64_t task = b_; task < e_; ++task) {
       const int64_t b = task / s.heads, h = task % s.heads, g = h / group;
       const int* seg = s.seg_start + b * T;
@@ -167,10 +168,10 @@ void attention_forward(cpu::ThreadPool& pool, const AttentionShape& s, float* ou
       const float* vh = v + b * T * kvd + g * hd;
       float* oh = out + b * T * qd + h * hd;
       float* lh = lse + (b * s.heads + h) * T;
-      transpose(k + b * T * kvd + g * hd, T, hd, kvd, kt.data(), T);
+      transpose(k + b * T * kvd + g * hd, T, hd, kvd, kt, T);
       for_each_block(s, seg, [&](const RowBlock& rb) {
-        block_probs(s, rb, seg, qh, qd, kt.data(), p.data(), lh, lh);
-        gemm(nullptr, rb.rows(), hd, rb.cols(), p.data(), rb.cols(), vh + rb.c0 * kvd, kvd, oh + rb.i0 * qd, qd, false);
+        block_probs(s, rb, seg, qh, qd, kt, p, lh, lh);
+        gemm(nullptr, rb.rows(), hd, rb.cols(), p, rb.cols(), vh + rb.c0 * kvd, kvd, oh + rb.i0 * qd, qd, false);
       });
     }
   });
@@ -178,14 +179,19 @@ void attention_forward(cpu::ThreadPool& pool, const AttentionShape& s, float* ou
 
 void attention_backward(cpu::ThreadPool& pool, const AttentionShape& s, float* dq, float* dk, float* dv,
                         const float* dout, const float* q, const float* k, const float* v, const float* out,
-                        const float* lse) {
+                        const float* lse, std::vector<float>& scratch) {
   const int64_t T = s.seq, hd = s.head_dim, qd = int64_t{s.heads} * hd, kvd = int64_t{s.kv_heads} * hd;
   const int group = s.heads / s.kv_heads;
   const float inv = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+  const int64_t blk = kAttnRows * T, per_thread = 2 * hd * T + 2 * blk + T;
+  scratch.resize(static_cast<size_t>(per_thread * pool.size()));
   // One task per (row, kv head): it owns that head's dk/dv and the dq of the query heads sharing it.
-  pool.parallel_for(int64_t{s.batch} * s.kv_heads, 1, [&](int, int64_t b_, int64_t e_) {
-    const size_t blk = static_cast<size_t>(kAttnRows * T);
-    std::vector<float> kt(static_cast<size_t>(hd * T)), vt(kt.size()), p(blk), dp(blk), tr(blk), delta(static_cast<size_t>(T));
+  pool.parallel_for(int64_t{s.batch} * s.kv_heads, 1, [&](int thread, int64_t b_, int64_t e_) {
+    float* kt = scratch.data() + thread * per_thread;
+    float* vt = kt + hd * T;
+    float* p = vt + hd * T;
+    float* dp = p + blk;
+    float* delta = dp + blk;
     for (int64_t task = b_; task < e_; ++task) {
       const int64_t b = task / s.kv_heads, g = task % s.kv_heads;
       const int* seg = s.seg_start + b * T;
@@ -196,8 +202,8 @@ void attention_backward(cpu::ThreadPool& pool, const AttentionShape& s, float* d
         std::fill_n(dkh + t * kvd, hd, 0.0f);
         std::fill_n(dvh + t * kvd, hd, 0.0f);
       }
-      transpose(kh, T, hd, kvd, kt.data(), T);
-      transpose(v + b * T * kvd + g * hd, T, hd, kvd, vt.data(), T);
+      transpose(kh, T, hd, kvd, kt, T);
+      transpose(v + b * T * kvd + g * hd, T, hd, kvd, vt, T);
       for (int64_t h = g * group; h < (g + 1) * group; ++h) {
         const float* qh = q + b * T * qd + h * hd;
         const float* doh = dout + b * T * qd + h * hd;
@@ -207,23 +213,21 @@ void attention_backward(cpu::ThreadPool& pool, const AttentionShape& s, float* d
         for (int64_t t = 0; t < T; ++t) {
           float d = 0.0f;
           for (int64_t j = 0; j < hd; ++j) d += doh[t * qd + j] * oh[t * qd + j];
-          delta[static_cast<size_t>(t)] = d;
+          delta[t] = d;
         }
         for_each_block(s, seg, [&](const RowBlock& rb) {
           const int rows = rb.rows(), cols = rb.cols();
-          block_probs(s, rb, seg, qh, qd, kt.data(), p.data(), lh, nullptr);
-          gemm(nullptr, rows, cols, hd, doh + rb.i0 * qd, qd, vt.data() + rb.c0, T, dp.data(), cols, false);
+          block_probs(s, rb, seg, qh, qd, kt, p, lh, nullptr);
+          gemm(nullptr, rows, cols, hd, doh + rb.i0 * qd, qd, vt + rb.c0, T, dp, cols, false);
           for (int r = 0; r < rows; ++r) {
-            const float d = delta[static_cast<size_t>(rb.i0 + r)];
-            float* dpr = dp.data() + static_cast<int64_t>(r) * cols;
-            const float* pr = p.data() + static_cast<int64_t>(r) * cols;
+            const float d = delta[rb.i0 + r];
+            float* dpr = dp + static_cast<int64_t>(r) * cols;
+            const float* pr = p + static_cast<int64_t>(r) * cols;
             for (int j = 0; j < cols; ++j) dpr[j] = pr[j] * (dpr[j] - d) * inv;
           }
-          gemm(nullptr, rows, hd, cols, dp.data(), cols, kh + rb.c0 * kvd, kvd, dqh + rb.i0 * qd, qd, false);
-          transpose(dp.data(), rows, cols, cols, tr.data(), rows);
-          gemm(nullptr, cols, hd, rows, tr.data(), rows, qh + rb.i0 * qd, qd, dkh + rb.c0 * kvd, kvd, true);
-          transpose(p.data(), rows, cols, cols, tr.data(), rows);
-          gemm(nullptr, cols, hd, rows, tr.data(), rows, doh + rb.i0 * qd, qd, dvh + rb.c0 * kvd, kvd, true);
+          gemm(nullptr, rows, hd, cols, dp, cols, kh + rb.c0 * kvd, kvd, dqh + rb.i0 * qd, qd, false);
+          gemm_tn(nullptr, cols, hd, rows, dp, cols, qh + rb.i0 * qd, qd, dkh + rb.c0 * kvd, kvd, true);
+          gemm_tn(nullptr, cols, hd, rows, p, cols, doh + rb.i0 * qd, qd, dvh + rb.c0 * kvd, kvd, true);
         });
       }
     }

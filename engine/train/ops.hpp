@@ -19,9 +19,9 @@ void rmsnorm_backward(cpu::ThreadPool& pool, float* dx_acc, float* dw, const flo
 //! y[rows][out] = x[rows][in] · wᵀ with w [out][in] (no bias). `scratch` receives wᵀ.
 void linear_forward(cpu::ThreadPool& pool, float* y, const float* x, const float* w, int64_t rows, int64_t in,
                     int64_t out, std::vector<float>& scratch);
-//! dx (= or += when accumulate_dx) dy · w; dw += dyᵀ · x. `scratch` receives dyᵀ. dx may be null (not needed).
+//! dx (= or += when accumulate_dx) dy · w; dw += dyᵀ · x. dx may be null (not needed).
 void linear_backward(cpu::ThreadPool& pool, float* dx, bool accumulate_dx, float* dw, const float* dy, const float* x,
-                     const float* w, int64_t rows, int64_t in, int64_t out, std::vector<float>& scratch);
+                     const float* w, int64_t rows, int64_t in, int64_t out);
 
 //! Cos/sin table [positions][head_dim/2] for the engine's RoPE: freq_j = theta^(−2j/head_dim) in double, cast to float.
 void rope_table(int positions, int head_dim, float theta, std::vector<float>& cos, std::vector<float>& sin);
@@ -40,12 +40,13 @@ struct AttentionShape {
 };
 //! out[b,t,h] = Σ_s softmax_s(q·k/√hd) v over the allowed s; q [b][t][heads·hd], k/v [b][t][kv_heads·hd]; saves the
 //! per-(b,h,t) log-sum-exp `lse` [batch][heads][seq] for the backward pass (which recomputes the probabilities).
+//! `scratch` is resized to the per-thread working memory and reused across calls.
 void attention_forward(cpu::ThreadPool& pool, const AttentionShape& s, float* out, float* lse, const float* q,
-                       const float* k, const float* v);
-//! dq = (overwritten), dk, dv = (overwritten) gradients of attention_forward given dout, its inputs, out and lse.
+                       const float* k, const float* v, std::vector<float>& scratch);
+//! dq, dk, dv (all overwritten): gradients of attention_forward given dout, its inputs, out and lse.
 void attention_backward(cpu::ThreadPool& pool, const AttentionShape& s, float* dq, float* dk, float* dv,
                         const float* dout, const float* q, const float* k, const float* v, const float* out,
-                        const float* lse);
+                        const float* lse, std::vector<float>& scratch);
 
 //! out = silu(g) ⊙ u with silu(g) = g / (1 + e^(−g)).
 void swiglu_forward(cpu::ThreadPool& pool, float* out, const float* g, const float* u, int64_t n);

@@ -62,14 +62,15 @@ struct StepStats {
   int64_t tokens = 0;          //!< non-padding tokens in the batch
   int64_t targets = 0;         //!< predicted positions in the batch
   double tokens_per_s = 0;     //!< tokens / wall time of this step
-  double elapsed_s = 0;        //!< wall time since train() started (this process)
+  double elapsed_s = 0;        //!< wall time since run() started (0 when called through step())
   int64_t epoch = 0;           //!< passes over the data completed before this batch
 };
 
-//! Everything train() needs. Batching: whole sequences are packed greedily (in a shuffled order) into rows of
-//! seq_len tokens; attention never crosses sequences and positions restart at 0 for each (so training sees
-//! exactly what inference sees); the unused tail of a row is padding with no loss. A sequence longer than
-//! seq_len is skipped (counted in TrainResult::skipped_sequences).
+//! Everything a training run needs. Batching: each epoch shuffles the sequences (t2s::Rng from seed and epoch)
+//! and packs whole sequences into rows of seq_len tokens (first fit among the last 64 open rows); attention never
+//! crosses sequences and positions restart at 0 for each (so training sees exactly what inference sees); the
+//! unused tail of a row is padding with no loss. A sequence longer than seq_len is skipped (counted in
+//! TrainResult::skipped_sequences). Loss = mean cross-entropy over all target positions of the batch.
 struct TrainOptions {
   ModelConfig model;              //!< architecture (validate_config rules)
   bool tied_classifier = true;    //!< share token_embd as the output matrix
@@ -95,7 +96,7 @@ struct TrainOptions {
   std::function<void(int64_t step, const Weights&)> on_checkpoint;
 };
 
-//! Summary of a train() call.
+//! Summary of a Trainer::run() call.
 struct TrainResult {
   int64_t steps_done = 0;          //!< optimiser steps taken by this call
   double final_loss = 0;           //!< loss of the last step

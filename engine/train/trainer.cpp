@@ -83,18 +83,22 @@ double learning_rate(const TrainOptions& o, int64_t step) {
 
 namespace {
 
-// Packs the sequences `order` greedily into rows of `seq` tokens (a sequence never straddles two rows).
+// Packs the sequences `order` into rows of `seq` tokens, first fit among the last 64 rows (a sequence never
+// straddles two rows): rows come out ~95% full for mixed lengths while the order stays mostly the shuffled one.
 std::vector<std::vector<int>> pack_rows(const std::vector<TokenSequence>& data, const std::vector<int>& order, int seq) {
+  constexpr size_t kOpenRows = 64;
   std::vector<std::vector<int>> rows;
-  int fill = seq;
+  std::vector<int> fill;
   for (int i : order) {
     const int len = static_cast<int>(data[static_cast<size_t>(i)].tokens.size());
-    if (fill + len > seq) {
+    size_t r = rows.size() > kOpenRows ? rows.size() - kOpenRows : 0;
+    while (r < rows.size() && fill[r] + len > seq) ++r;
+    if (r == rows.size()) {
       rows.emplace_back();
-      fill = 0;
+      fill.push_back(0);
     }
-    rows.back().push_back(i);
-    fill += len;
+    rows[r].push_back(i);
+    fill[r] += len;
   }
   return rows;
 }

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <functional>
 
 #include "common/rng.hpp"
@@ -63,10 +65,11 @@ ModelConfig tiny_config(int vocab, int ctx) {
 
 }  // namespace
 
+// {150, 97, 520} takes the packed-B path (≥ 48 rows per thread, ≥ 64 columns, three k blocks) on 1–3 threads.
 TEST_CASE("gemm equals the fma-chain reference bit for bit at any shape and thread count", "[train]") {
   Rng rng(3);
   cpu::ThreadPool one(1), two(2), three(3);
-  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {13, 33, 7}, {40, 70, 300}, {25, 16, 513}, {12, 32, 256}}) {
+  for (auto [M, N, K] : {std::tuple{1, 1, 1}, {13, 33, 7}, {40, 70, 300}, {25, 16, 513}, {12, 32, 256}, {150, 97, 520}}) {
     for (bool acc : {false, true}) {
       const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;
       auto A = random_vec(static_cast<size_t>(M * lda), rng), B = random_vec(static_cast<size_t>(K * ldb), rng);
@@ -76,6 +79,14 @@ TEST_CASE("gemm equals the fma-chain reference bit for bit at any shape and thre
       for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &one, &two, &three}) {
         auto c = init;
         gemm(p, M, N, K, A.data(), lda, B.data(), ldb, c.data(), ldc, acc);
+        CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+      }
+      // gemm_tn reads A transposed: store Aᵀ [K][M] and expect the same bits.
+      std::vector<float> At(static_cast<size_t>(K * (M + 2)));
+      transpose(A.data(), M, K, lda, At.data(), M + 2);
+      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &two, &three}) {
+        auto c = init;
+        gemm_tn(p, M, N, K, At.data(), M + 2, B.data(), ldb, c.data(), ldc, acc);
         CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
       }
     }
@@ -109,7 +120,7 @@ TEST_CASE("linear backward matches finite differences", "[train][grad]") {
     return dot(y, r);
   };
   loss();
-  ops::linear_backward(pool, dx.data(), false, dw.data(), r.data(), x.data(), w.data(), rows, in, out, scratch);
+  ops::linear_backward(pool, dx.data(), false, dw.data(), r.data(), x.data(), w.data(), rows, in, out);
   CHECK(fd_error(x, dx, loss) < 1e-3);
   CHECK(fd_error(w, dw, loss) < 1e-3);
 }
@@ -153,14 +164,14 @@ TEST_CASE("packed GQA attention: backward matches finite differences, forward ma
   const ops::AttentionShape s{B, T, H, KV, hd, seg.data()};
   auto q = random_vec(B * T * H * hd, rng, -2, 2), k = random_vec(B * T * KV * hd, rng, -2, 2),
        v = random_vec(B * T * KV * hd, rng), r = random_vec(q.size(), rng);
-  std::vector<float> out(q.size()), lse(B * H * T), dq(q.size()), dk(k.size()), dv(v.size());
+  std::vector<float> out(q.size()), lse(B * H * T), dq(q.size()), dk(k.size()), dv(v.size()), scratch;
   auto loss = [&] {
-    ops::attention_forward(pool, s, out.data(), lse.data(), q.data(), k.data(), v.data());
+    ops::attention_forward(pool, s, out.data(), lse.data(), q.data(), k.data(), v.data(), scratch);
     return dot(out, r);
   };
   loss();
   ops::attention_backward(pool, s, dq.data(), dk.data(), dv.data(), r.data(), q.data(), k.data(), v.data(), out.data(),
-                          lse.data());
+                          lse.data(), scratch);
   CHECK(fd_error(q, dq, loss, 1e-2f, 5) < 2e-3);
   CHECK(fd_error(k, dk, loss, 1e-2f, 3) < 2e-3);
   CHECK(fd_error(v, dv, loss, 1e-2f, 3) < 2e-3);
@@ -236,7 +247,7 @@ TEST_CASE("the whole model's gradient matches finite differences (tied and untie
         b.labels.push_back(labelled ? static_cast<int>(rng.uniform_int(0, 10)) : -1);
         b.targets += labelled;
       }
-    cpu::ThreadPool pool(2);
+    cpu::ThreadPool pool(1);  // ~1000 tiny forward passes: threads only add hand-off latency (ops are checked on 2)
     Decoder dec(c, pool);
     std::vector<float> grad(w.data.size(), 0.0f);
     dec.forward(w, b);
@@ -312,7 +323,7 @@ TEST_CASE("learning rate: linear warmup, cosine to min_lr", "[train]") {
 }
 
 TEST_CASE("a tiny model overfits a tiny set to near-zero loss", "[train]") {
-  Trainer tr(tiny_options(2), tiny_set());
+  Trainer tr(tiny_options(1), tiny_set());
   const double before = tr.evaluate(tiny_set());
   TrainResult r = tr.run();
   const double after = tr.evaluate(tiny_set());
@@ -388,33 +399,44 @@ double normalised_error(const std::vector<float>& a, const std::vector<float>& b
 }  // namespace
 
 TEST_CASE("exported GGUF runs in the engine with the trainer's logits and generates what it learned", "[train]") {
-  TrainOptions o = tiny_options(2);
-  o.tied_classifier = false;
-  Trainer tr(o, tiny_set());
-  tr.run();
-  const std::vector<int> seq = qa("good", " night moon").tokens;
-  const auto want = forward_logits(tr.weights(), seq, 2);
   test::TempDir dir("train-export");
-  for (auto [dtype, bound] : {std::pair{DType::F32, 1e-5}, {DType::F16, 2e-2}, {DType::Q8_0, 5e-2}}) {
-    INFO(dtype_name(dtype));
-    const std::string path = dir.file(std::string("m-") + dtype_name(dtype) + ".gguf");
-    export_gguf(tr.weights(), byte_tokenizer(), path, dtype);
-    LoadedModel lm = load_model_and_tokenizer(path, "");
-    CHECK(lm.model->config.vocab_size == 257);
-    auto backend = make_cpu_backend(lm.model, CpuBackendOptions{});
-    const int n = static_cast<int>(seq.size());
-    std::vector<int> pos(static_cast<size_t>(n)), rows(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = rows[static_cast<size_t>(i)] = i;
-    std::vector<int> table = {0, 1};
-    std::vector<const int*> tables(static_cast<size_t>(n), table.data());
-    std::vector<float> got(static_cast<size_t>(n) * 257);
-    backend->forward(ForwardBatch{seq, pos, tables, rows}, got.data());
-    CHECK(normalised_error(got, want) < bound);
-    TextGenerationOptions g;
-    g.prompt = "good";
-    g.steps = 40;
-    // run.c-style output starts after the first token when there is no BOS: "ood", then the learned answer.
-    CHECK(generate_text(lm, g) == "ood night moon");
+  for (bool tied : {false, true}) {
+    TrainOptions o = tiny_options(1);
+    o.tied_classifier = tied;
+    Trainer tr(o, tiny_set());
+    tr.run();
+    const std::vector<int> seq = qa("good", " night moon").tokens;
+    const auto want = forward_logits(tr.weights(), seq, 2);
+    for (auto [dtype, bound] : {std::pair{DType::F32, 1e-5}, {DType::F16, 2e-2}, {DType::Q8_0, 5e-2}}) {
+      INFO(dtype_name(dtype) << (tied ? " tied" : " untied"));
+      const std::string path = dir.file(std::string("m-") + dtype_name(dtype) + (tied ? "-tied" : "") + ".gguf");
+      export_gguf(tr.weights(), byte_tokenizer(), path, dtype);
+      LoadedModel lm = load_model_and_tokenizer(path, "");
+      CHECK(lm.model->config.vocab_size == 257);
+      auto backend = make_cpu_backend(lm.model, CpuBackendOptions{1, 256, 0, size_t{1} << 20});
+      const int n = static_cast<int>(seq.size());
+      std::vector<int> pos(static_cast<size_t>(n)), rows(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = rows[static_cast<size_t>(i)] = i;
+      std::vector<int> table = {0, 1};
+      std::vector<const int*> tables(static_cast<size_t>(n), table.data());
+      std::vector<float> got(static_cast<size_t>(n) * 257);
+      backend->forward(ForwardBatch{seq, pos, tables, rows}, got.data());
+      CHECK(normalised_error(got, want) < bound);
+      TextGenerationOptions g;
+      g.prompt = "good";
+      g.steps = 40;
+      // run.c-style output starts after the first token when there is no BOS: "ood", then the learned answer.
+      CHECK(generate_text(lm, g) == "ood night moon");
+      // The CLI's `t2s generate` reads the same file and prints the same text (checked for Q8_0, the shipping type).
+      if (dtype != DType::Q8_0) continue;
+      const std::string out = dir.file("gen.txt");
+      const std::string cmd = std::string(T2S_BINARY_DIR) + "/t2s generate --model " + path +
+                              " --temperature 0 --steps 40 --prompt good > " + out;
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      std::ifstream f(out);
+      std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      CHECK(text.find("ood night moon") == 0);
+    }
+    CHECK_THROWS_AS(export_gguf(tr.weights(), GgufTokenizerSpec{}, dir.file("x.gguf"), DType::F32), InputError);
   }
-  CHECK_THROWS_AS(export_gguf(tr.weights(), GgufTokenizerSpec{}, dir.file("x.gguf"), DType::F32), InputError);
 }
