@@ -17,6 +17,7 @@ void add_all_commands(CLI::App& app) {
   add_engine_serve_command(app);
   add_serve_command(app);
   add_ask_command(app);
+  add_train_command(app);
 }
 
 }  // namespace t2s::cli

@@ -35,5 +35,7 @@ void add_cost_model_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 //! `t2s ask` (cli/cmd_ask.cpp).
 void add_ask_command(CLI::App& app);
+//! `t2s train` (cli/cmd_train.cpp).
+void add_train_command(CLI::App& app);
 
 }  // namespace t2s::cli
