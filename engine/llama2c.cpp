@@ -41,6 +41,18 @@ std::shared_ptr<Model> load_llama2c_checkpoint(const std::string& path) {
   c.norm_eps = 1e-5f;
 
   const int64_t dim = c.dim, hid = c.hidden_dim, L = c.n_layers, kv = c.kv_dim(), V = c.vocab_size;
+  // The whole file's size, in long double so that no product of header fields (each up to 2^24) can overflow, is
+  // checked before anything is sized from the header: a few bytes claiming millions of layers fail here, not after
+  // allocating them (found by fuzz_model_files).
+  const long double need =
+      28.0L + 4.0L * (static_cast<long double>(V) * dim * (shared ? 1 : 2) +
+                      static_cast<long double>(L) * (2.0L * dim + 2.0L * dim * dim + 2.0L * dim * kv + 3.0L * dim * hid) +
+                      dim + static_cast<long double>(c.max_seq_len) * c.head_dim);
+  if (need > static_cast<long double>(file->size()))
+    throw InputError(path + ": truncated: the header (dim " + std::to_string(dim) + ", hidden_dim " +
+                     std::to_string(hid) + ", n_layers " + std::to_string(L) + ", vocab_size " + std::to_string(V) +
+                     ") needs " + std::to_string(static_cast<double>(need)) + " bytes, the file has " +
+                     std::to_string(file->size()));
   size_t off = 28;
   auto take = [&](const char* name, int64_t count) {
     size_t bytes = static_cast<size_t>(count) * 4;

@@ -75,7 +75,8 @@ TEST_CASE("truncated or inconsistent llama2.c checkpoints are clear errors", "[e
     load_llama2c_checkpoint(path);
     FAIL("expected an error");
   } catch (const t2s::InputError& e) {
-    CHECK(std::string(e.what()).find("truncated in tensor") != std::string::npos);
+    CHECK(std::string(e.what()).find("truncated") != std::string::npos);
+    CHECK(std::string(e.what()).find("the file has " + std::to_string(bytes.size() - 100)) != std::string::npos);
   }
   {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
@@ -83,4 +84,27 @@ TEST_CASE("truncated or inconsistent llama2.c checkpoints are clear errors", "[e
     f.write("xxxx", 4);
   }
   CHECK_THROWS_AS(load_llama2c_checkpoint(path), t2s::InputError);
+}
+
+TEST_CASE("a llama2.c header claiming millions of layers fails on the file size before sizing anything",
+          "[engine]") {
+  // fuzz_model_files found 72 bytes claiming n_layers = 2^24 - 1: the loader sized its layer table (2.2 GB) before
+  // noticing the file was short. Every header field at its maximum: the products overflow int64 unless checked first.
+  t2s::test::TempDir dir("engine-l2c-huge");
+  const std::string path = dir.file("huge.bin");
+  const int32_t header[7] = {1 << 24, 1 << 24, (1 << 24) - 1, 1 << 12, 1 << 12, 1 << 24, 1 << 24};
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+    f.write(std::string(44, '\0').data(), 44);
+  }
+  try {
+    load_llama2c_checkpoint(path);
+    FAIL("expected an error");
+  } catch (const t2s::InputError& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("truncated") != std::string::npos);
+    CHECK(msg.find("n_layers 16777215") != std::string::npos);
+    CHECK(msg.find("the file has 72") != std::string::npos);
+  }
 }
