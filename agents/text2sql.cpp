@@ -315,6 +315,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
                                         if (sql) {
                                           cands_[i].sql = *sql;
                                           cands_[i].has_sql = true;
+                                          if (i == 0) first_sql_ = *sql;
                                         }
                                       }
                                       for (size_t i = 0; i < cands_.size(); ++i) {
@@ -515,7 +516,11 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     o.columns = c.exec.columns;
     o.rows = c.exec.rows;
     o.has_gold = opt_.score_correctness && !question().gold_sql.empty();
-    if (o.has_gold) o.correct = ctx_->backend->correct(question(), c.sql).value_or(false);
+    if (o.has_gold) {
+      o.correct = ctx_->backend->correct(question(), c.sql).value_or(false);
+      o.first_candidate_correct = first_sql_ == c.sql ? o.correct
+                                  : !first_sql_.empty() && ctx_->backend->correct(question(), first_sql_).value_or(false);
+    }
     finish(std::move(o));
   }
 
@@ -580,6 +585,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
   std::shared_ptr<AgentContext> ctx_;
   const AgentOptions& opt_;
   std::string full_schema_, linked_schema_, examples_;
+  std::string first_sql_;  // candidate 0's query as first written (greedy), for first-candidate accuracy
   std::shared_ptr<const std::vector<std::string>> columns_;
   std::vector<std::string> keywords_, tools_done_, tests_;
   std::vector<Candidate> cands_;

@@ -40,6 +40,9 @@ struct WorkflowOutcome {
   std::vector<std::vector<std::string>> rows;    //!< its result rows, rendered as text (capped)
   bool has_gold = false;         //!< a gold query was available
   bool correct = false;          //!< execution match against gold (when has_gold and execution available)
+  //! The greedy first candidate as written (before execution feedback, revise and selection) matches gold: what the
+  //! agent's later stages add is correct − first_candidate_correct.
+  bool first_candidate_correct = false;
   bool execution_simulated = false;  //!< SQL outcomes came from the oracle's labels, not from a database
   int llm_calls = 0;
   int sql_executions = 0;

@@ -1,5 +1,6 @@
 // `t2s replay`: one workload under one policy, in the simulator (--backend sim) or for real through the runtime
 // (--backend engine|remote); writes metrics.json and trace.json either way.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -12,6 +13,29 @@
 #include "scheduler/metrics.hpp"
 
 namespace t2s::cli {
+
+namespace {
+
+//! What the answers were worth: final vs first-candidate accuracy, calls per question, queries that never ran, and
+//! the engine instances' token rates while busy.
+void print_answer_summary(const scheduler::RunMetrics& m) {
+  const double n = static_cast<double>(std::max<size_t>(1, m.workflows));
+  if (m.ex_accuracy)
+    std::printf("execution accuracy %.3f (greedy first candidate %.3f; revise + selection add %+.3f)\n", *m.ex_accuracy,
+                m.ex_first_candidate.value_or(0), *m.ex_accuracy - m.ex_first_candidate.value_or(0));
+  std::printf("per question: %.1f LLM calls, %.1f SQLite executions; %llu of %zu completed answers did not execute\n",
+              static_cast<double>(m.llm_calls) / n, static_cast<double>(m.sql_executions) / n,
+              static_cast<unsigned long long>(m.answers_not_executed), m.completed);
+  for (const auto& i : m.instances) {
+    const double busy = i.utilization * m.makespan_s;
+    if (!(busy > 0)) continue;
+    std::printf("instance %s: %llu calls, busy %.1f s, %.0f prefill + %.0f decode tokens/s while busy\n", i.name.c_str(),
+                static_cast<unsigned long long>(i.calls), busy, static_cast<double>(i.prefill_tokens) / busy,
+                static_cast<double>(i.decode_tokens) / busy);
+  }
+}
+
+}  // namespace
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
@@ -36,8 +60,8 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--tokenizer", o->tokenizer,
                   "engine: tokenizer of llama2.c checkpoints (default: tokenizer.bin or tok512.bin beside the model)");
   cmd->add_option("--model", o->model,
-                  "engine with --cluster local: the model file of the local instance (default: the shared data's "
-                  "llama2c/stories260K.bin)");
+                  "engine with --cluster local: the model file of the local instances (default: t2s's bundled "
+                  "models/t2s-sql.gguf, else the shared data's llama2c/stories260K.bin)");
   cmd->callback([o, cmd] {
     // contracts.md: `local` (embedded CPU engine instances of this machine) is --backend engine's default cluster.
     if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
@@ -62,6 +86,7 @@ void add_replay_command(CLI::App& app) {
                     run.prediction.calls, run.prediction.mean_abs_rel, run.prediction.p50_abs_rel,
                     run.prediction.p95_abs_rel);
       std::cout << line;
+      print_answer_summary(run.metrics);
     } else {
       TraceWriter trace;
       auto run = scheduler::run_policy(setup, registry, o->policy, o->sim.rate, "", o->no_trace ? nullptr : &trace);

@@ -25,7 +25,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
   m.seed = info.seed;
   m.workflows = r.outcomes.size();
   double first = std::numeric_limits<double>::infinity(), last = 0;
-  size_t met = 0, gold = 0, correct = 0, correct_met = 0, tail_met = 0;
+  size_t met = 0, gold = 0, correct = 0, first_correct = 0, correct_met = 0, tail_met = 0;
   // Outcomes are in arrival order: the tail is the last kTailArrivalFraction of them.
   const size_t tail_n = static_cast<size_t>(std::ceil(kTailArrivalFraction * static_cast<double>(r.outcomes.size())));
   const size_t tail_from = r.outcomes.size() - tail_n;
@@ -35,6 +35,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     if (o.completed) {
       ++m.completed;
       m.latencies_s.push_back(o.finished_s - o.arrival_s);
+      m.answers_not_executed += !o.sql.empty() && !o.sql_executed;
     } else {
       ++m.failed;
     }
@@ -45,6 +46,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     if (o.has_gold) {
       ++gold;
       correct += o.completed && o.correct;
+      first_correct += o.completed && o.first_candidate_correct;
       correct_met += in_time && o.correct;
     }
   }
@@ -60,6 +62,7 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
   m.goodput_wf_per_s = static_cast<double>(met) / span;
   if (gold > 0) {
     m.ex_accuracy = static_cast<double>(correct) / static_cast<double>(gold);
+    m.ex_first_candidate = static_cast<double>(first_correct) / static_cast<double>(gold);
     m.correct_within_deadline = static_cast<double>(correct_met) / static_cast<double>(gold);
     m.correct_goodput_wf_per_s = static_cast<double>(correct_met) / span;
   }
@@ -120,6 +123,7 @@ void write_metrics(W& w, const RunMetrics& m) {
   w.Key("goodput_wf_per_s"), json::write_number(w, m.goodput_wf_per_s);
   w.Key("makespan_s"), json::write_number(w, m.makespan_s);
   w.Key("ex_accuracy"), opt(w, m.ex_accuracy);
+  w.Key("ex_first_candidate"), opt(w, m.ex_first_candidate);
   w.Key("correct_within_deadline"), opt(w, m.correct_within_deadline);
   w.Key("correct_goodput_wf_per_s"), opt(w, m.correct_goodput_wf_per_s);
   w.Key("llm_calls"), w.Uint64(m.llm_calls);
@@ -136,6 +140,7 @@ void write_metrics(W& w, const RunMetrics& m) {
   w.Key("sim_end_s"), json::write_number(w, m.sim_end_s);
   w.Key("slo_attainment_tail"), json::write_number(w, m.slo_attainment_tail);
   w.Key("revise_calls"), w.Uint64(m.revise_calls);
+  w.Key("answers_not_executed"), w.Uint64(m.answers_not_executed);
   w.Key("ended_early"), w.Uint64(m.ended_early);
   w.Key("calls_cancelled"), w.Uint64(m.calls_cancelled);
   w.Key("stages_cancelled"), w.Uint64(m.stages_cancelled);

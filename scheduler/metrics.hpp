@@ -35,6 +35,7 @@ struct RunMetrics {
   double goodput_wf_per_s = 0;         //!< completed within deadline / makespan
   double makespan_s = 0;               //!< first arrival → last end
   std::optional<double> ex_accuracy;   //!< correct / workflows with gold (absent without gold)
+  std::optional<double> ex_first_candidate;  //!< greedy first candidate correct / workflows with gold
   std::optional<double> correct_within_deadline;   //!< correct and in time / workflows with gold
   std::optional<double> correct_goodput_wf_per_s;  //!< correct and in time / makespan
   uint64_t llm_calls = 0, sql_executions = 0;
@@ -48,6 +49,8 @@ struct RunMetrics {
   double sim_end_s = 0;
   double slo_attainment_tail = 0;      //!< attainment among the last kTailArrivalFraction of arrivals
   uint64_t revise_calls = 0;           //!< LLM calls of revise stages (one per candidate and round)
+  uint64_t answers_not_executed = 0;   //!< completed workflows whose selected query did not run (on SQLite, or by the
+                                       //!< oracle's label when simulated): scored wrong, answered with an error
   uint64_t ended_early = 0;            //!< workflows that ended at their deadline with their best candidate
   uint64_t calls_cancelled = 0;        //!< LLM calls cancelled while queued or running (early ends, failures)
   uint64_t stages_cancelled = 0;       //!< LLM stages skipped midway: every call of the stage was cancelled

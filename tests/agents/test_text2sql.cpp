@@ -238,6 +238,32 @@ TEST_CASE("the revise loop feeds the real SQLite error back and stops at K round
   CHECK(evals[0].calls == 2);
 }
 
+TEST_CASE("first-candidate accuracy counts the query as first written, not what revise made of it", "[agents]") {
+  auto w = concert_workload();
+  // Every first draft names a missing column; every revision writes the gold query.
+  ScriptedResponder model([&](const LlmCall& c) -> Response {
+    switch (c.kind) {
+      case StageKind::candidate_generation: return {"```sql\nSELECT count(*) FROM singer WHERE Nation = 'France'\n```", 20};
+      case StageKind::revise: return {"```sql\nSELECT count(*) FROM singer WHERE Country = 'France'\n```", 20};
+      default: return {"[]", 5};
+    }
+  });
+  StandaloneEnv env(model);
+  auto opt = simulated_options();
+  opt.unit_tests = false;
+  Run run;
+  run_with(env, w, opt, run);
+  REQUIRE(run.outcome);
+  CHECK(run.outcome->completed);
+  CHECK(run.outcome->correct);
+  CHECK(run.outcome->sql_executed);
+  CHECK_FALSE(run.outcome->first_candidate_correct);
+  // The oracle's perfect run: the first candidate is already right.
+  PerfectRun perfect;
+  REQUIRE(perfect.run.outcome);
+  CHECK(perfect.run.outcome->first_candidate_correct);
+}
+
 TEST_CASE("a model that keeps its query ends the revise loop at once", "[agents]") {
   auto w = concert_workload();
   ScriptedResponder model([&](const LlmCall& c) -> Response {

@@ -14,8 +14,12 @@ using namespace t2s::scheduler;
 
 TEST_CASE("metrics follow their definitions on a hand-made result", "[scheduler]") {
   SimResult r;
-  auto add = [&](double arrival, double finished, double deadline, bool completed, bool gold, bool correct) {
+  auto add = [&](double arrival, double finished, double deadline, bool completed, bool gold, bool correct,
+                 bool first_correct = false, bool executed = true) {
     agents::WorkflowOutcome o;
+    o.first_candidate_correct = first_correct;
+    o.sql = completed ? "SELECT 1" : "";
+    o.sql_executed = completed && executed;
     o.arrival_s = arrival;
     o.finished_s = finished;
     o.deadline_s = deadline;
@@ -25,9 +29,9 @@ TEST_CASE("metrics follow their definitions on a hand-made result", "[scheduler]
     o.correct = correct;
     r.outcomes.push_back(o);
   };
-  add(0, 2, 3, true, true, true);     // in time, correct
-  add(1, 5, 4, true, true, true);     // late
-  add(2, 4, 10, true, true, false);   // in time, wrong
+  add(0, 2, 3, true, true, true, true);       // in time, correct (first candidate too)
+  add(1, 5, 4, true, true, true);             // late; revise or selection made it correct
+  add(2, 4, 10, true, true, false, false, false);  // in time, wrong: its query did not execute
   add(3, 10, 20, false, true, false); // failed
   r.decision_us = {1, 2, 3, 4, 100};
   RunInfo info;
@@ -44,13 +48,16 @@ TEST_CASE("metrics follow their definitions on a hand-made result", "[scheduler]
   CHECK(m.latency_p50_s == Approx(2));  // latencies 2, 4, 2 → median 2
   REQUIRE(m.ex_accuracy);
   CHECK(*m.ex_accuracy == Approx(0.5));
+  REQUIRE(m.ex_first_candidate);
+  CHECK(*m.ex_first_candidate == Approx(0.25));
+  CHECK(m.answers_not_executed == 1);
   CHECK(*m.correct_within_deadline == Approx(0.25));
   CHECK(*m.correct_goodput_wf_per_s == Approx(0.1));
   CHECK(m.sched_decision_us_p50 == Approx(3));
   auto doc = json::parse(metrics_json(m), "metrics");
   for (const char* k : {"policy", "rate", "workflows", "completed", "failed", "slo_attainment", "latency_p50_s",
                         "latency_p95_s", "latency_p99_s", "throughput_wf_per_s", "goodput_wf_per_s", "makespan_s",
-                        "ex_accuracy", "correct_within_deadline", "correct_goodput_wf_per_s", "llm_calls",
+                        "ex_accuracy", "ex_first_candidate", "answers_not_executed", "correct_within_deadline", "correct_goodput_wf_per_s", "llm_calls",
                         "sql_executions", "sched_decision_us_p50", "sched_decision_us_p99", "wall_s"})
     CHECK(doc.HasMember(k));
 }
