@@ -1,7 +1,9 @@
 // `t2s demo`: the synthetic benchmark replayed under every registered policy on the demo cluster, with a table,
-// metrics, Perfetto traces and an offline HTML report in out/demo/.
+// metrics, Perfetto traces and an offline HTML report in out/demo/; then a short real part: a few dozen of its
+// questions answered by t2s's own model on two embedded CPU engine instances under three policies, on the wall clock.
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -10,7 +12,9 @@
 #include "common/progress.hpp"
 #include "common/trace.hpp"
 #include "harness/capacity.hpp"
+#include "harness/real_demo.hpp"
 #include "harness/report.hpp"
+#include "runtime/engine_models.hpp"
 #include "scheduler/metrics.hpp"
 
 namespace t2s::cli {
@@ -22,7 +26,45 @@ struct DemoOpts {
   std::string out = "out/demo", policies, scales = "1.5,2,3,5", rate_fractions = "0.5,0.75,1,1.25,1.5,1.75,2";
   double base_fraction = 0.8, slo_target = 0.95, overload_margin = 0.05;
   int search_steps = 5;
+  size_t real_questions = 24;                 // the wall-clock part (0: skip it)
+  std::string real_policies = "t2s,hexgen,rr-fcfs", model;
 };
+
+// The real part: t2s's own model on two embedded CPU engine instances, same arrivals for each policy. Returns the
+// note that says why it did not run when it did not.
+std::string run_real_part(const DemoOpts& o, const scheduler::ReplaySetup& setup,
+                          scheduler::PolicyRegistry& registry, scheduler::ReportData& report) {
+  if (o.real_questions == 0) return "real part skipped (--real-questions 0)";
+  const std::string model =
+      o.model.empty() ? (std::filesystem::path(server::models_dir()) / server::kBundledModelFile).string() : o.model;
+  if (!std::filesystem::is_regular_file(model))
+    return "real part skipped: no Text-to-SQL model at " + model + " (regenerate it with models/README.md's recipe, "
+           "or pass --model FILE)";
+  server::RealDemoOptions ro;
+  ro.model_file = model;
+  ro.questions = o.real_questions;
+  ro.policies = split_list(o.real_policies);
+  for (const auto& p : ro.policies)
+    if (!registry.has(p)) registry.make(p, {});  // throws the InputError listing the names
+  auto r = server::run_real_demo(setup, registry, ro, &std::cerr);
+  char note[512];
+  std::snprintf(note, sizeof note,
+                "%zu questions of the same workload answered by %s on two embedded CPU engine instances (2 threads "
+                "and 1 thread), SQL executed on SQLite; calibration: a question alone takes %.2f s and %.2f s of LLM "
+                "service; offered %.3f workflows/s (%.0f%% of 2 instances / that work), deadline %.2f s after arrival "
+                "(%.0f x the standalone latency); every policy sees the same arrivals.",
+                ro.questions, std::filesystem::path(model).filename().string().c_str(), r.standalone_latency_s,
+                r.work_per_question_s, r.rate, 100 * ro.load, r.deadline_s, ro.slo_scale);
+  report.real_note = note;
+  for (size_t i = 0; i < r.runs.size(); ++i) {
+    const auto& run = r.runs[i];
+    json::write_file(o.out + "/real/metrics/" + ro.policies[i] + ".json",
+                     server::realtime_metrics_json(run, "engine", ro.time_limit_s));
+    json::write_file(o.out + "/real/traces/" + ro.policies[i] + ".json", run.trace_json);
+    report.real.push_back(run.metrics);
+  }
+  return "";
+}
 
 std::vector<double> parse_numbers(const std::string& flag, const std::string& text) {
   std::vector<double> v;
@@ -130,6 +172,7 @@ void run_demo(const DemoOpts& o) {
   }
   report.sustained = sustained;
   bar.finish();
+  const std::string real_skipped = run_real_part(o, setup, registry, report);
   for (auto& m : all) m.latencies_s.clear();
   json::write_file(o.out + "/compare.json", scheduler::compare_json(all, report.max_rate_at_slo, o.slo_target,
                                                                              std::nullopt, sustained));
@@ -154,6 +197,17 @@ void run_demo(const DemoOpts& o) {
               "deadline scale met at the base rate %.3f/s)\n",
               100 * scheduler::kTailArrivalFraction, 100 * o.overload_margin, sustained_hi,
               setup.workflows ? setup.workflows : setup.workload.questions.size(), base_rate);
+  if (!report.real.empty()) {
+    std::cout << "\nreal part (wall clock): " << report.real_note << "\n";
+    std::cout << scheduler::format_table(report.real, "rr-fcfs");
+    for (const auto& m : report.real)
+      std::printf("  %-14s EX %.3f (first candidate %.3f), %.1f LLM calls per question, %llu answers not executed\n",
+                  m.policy.c_str(), m.ex_accuracy.value_or(0), m.ex_first_candidate.value_or(0),
+                  static_cast<double>(m.llm_calls) / static_cast<double>(std::max<size_t>(1, m.workflows)),
+                  static_cast<unsigned long long>(m.answers_not_executed));
+  } else {
+    std::cout << "\n" << real_skipped << "\n";
+  }
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   std::cout << "\nwrote " << o.out << "/report.html, compare.json, metrics/, traces/ in " << std::round(wall * 10) / 10
             << " s\n";
@@ -184,6 +238,12 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--search-steps", o->search_steps, "bisection runs of the sustained-rate and SLO-scale searches")
       ->capture_default_str()
       ->check(CLI::Range(1, 20));
+  cmd->add_option("--real-questions", o->real_questions,
+                  "questions of the wall-clock part on two embedded CPU engine instances (0: skip it)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000));
+  cmd->add_option("--real-policies", o->real_policies, "policies of the wall-clock part")->capture_default_str();
+  cmd->add_option("--model", o->model, "model of the wall-clock part (default: t2s's bundled models/t2s-sql.gguf)");
   cmd->callback([o] { run_demo(*o); });
 }
 

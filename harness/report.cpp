@@ -4,6 +4,7 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/json.hpp"
 
@@ -187,7 +188,30 @@ std::string render_report_html(const ReportData& d) {
     rate_cells(&d.max_rate_at_slo);
     h += "</tr>\n";
   }
-  h += "</table>\n<div class=\"grid\">\n"
+  h += "</table>\n";
+  if (!d.real.empty()) {
+    // The wall-clock part: real model, real SQLite, same arrivals and deadlines for every policy.
+    h += "<h2>Real runs on the wall clock</h2>\n<p class=\"note\">" + escape_html(d.real_note) +
+         "</p>\n<table><tr><th>policy</th><th>rate/s</th><th>SLO attainment</th><th>P50 s</th><th>P95 s</th>"
+         "<th>throughput/s</th><th>EX accuracy</th><th>first-candidate EX</th><th>LLM calls/question</th>"
+         "<th>answers not executed</th></tr>\n";
+    for (const auto& m : d.real) {
+      std::snprintf(buf, sizeof buf,
+                    "<td>%.3g</td><td>%.1f%%</td><td>%.2f</td><td>%.2f</td><td>%.3f</td><td>%s</td><td>%s</td>"
+                    "<td>%.1f</td><td>%llu</td>",
+                    m.rate, 100 * m.slo_attainment, m.latency_p50_s, m.latency_p95_s, m.throughput_wf_per_s,
+                    m.ex_accuracy ? (std::to_string(static_cast<int>(std::lround(100 * *m.ex_accuracy))) + "%").c_str()
+                                  : "-",
+                    m.ex_first_candidate
+                        ? (std::to_string(static_cast<int>(std::lround(100 * *m.ex_first_candidate))) + "%").c_str()
+                        : "-",
+                    static_cast<double>(m.llm_calls) / static_cast<double>(std::max<size_t>(1, m.workflows)),
+                    static_cast<unsigned long long>(m.answers_not_executed));
+      h += "<tr><td>" + escape_html(m.policy) + "</td>" + buf + "</tr>\n";
+    }
+    h += "</table>\n";
+  }
+  h += "<div class=\"grid\">\n"
        "<div class=\"card\"><h2>SLO attainment vs SLO scale</h2><canvas id=\"slo\"></canvas></div>\n"
        "<div class=\"card\"><h2>Latency CDF (base rate)</h2><canvas id=\"cdf\"></canvas></div>\n"
        "<div class=\"card\"><h2>Goodput vs offered rate</h2><canvas id=\"thr\"></canvas></div>\n"

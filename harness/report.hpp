@@ -22,6 +22,8 @@ struct ReportData {
   double slo_target = 0.95;
   double capacity_bound_wf_per_s = 0;         //!< the cluster's capacity the rates are fractions of (0 = unknown)
   std::vector<std::string> notes;             //!< lines shown under the title
+  std::vector<RunMetrics> real;               //!< one wall-clock run per policy on embedded engine instances
+  std::string real_note;                      //!< what the real runs were (model, cluster, rate, deadlines)
 };
 
 //! The report as one HTML document (Chart.js and the data inlined).

@@ -152,4 +152,21 @@ TEST_CASE("the HTML report inlines Chart.js and its data and needs nothing onlin
   REQUIRE(doc["base"].Size() == 1);
   CHECK(doc["base"][0]["latencies"][0].GetDouble() == 1.0);
   CHECK(doc["base"][0]["policy"].GetString() == std::string("rr-fcfs</script>"));
+  CHECK(html.find("Real runs on the wall clock") == std::string::npos);  // no real part: no section
+
+  // The real part: one row per policy with its accuracy figures, escaped like the rest.
+  RunMetrics real = m;
+  real.policy = "t2s<b>";
+  real.ex_accuracy = 0.875;
+  real.ex_first_candidate = 0.75;
+  real.llm_calls = 30;
+  real.answers_not_executed = 1;
+  d.real = {real};
+  d.real_note = "2 x cpu engine";
+  const std::string with_real = render_report_html(d);
+  const auto at = with_real.find("Real runs on the wall clock");
+  REQUIRE(at != std::string::npos);
+  const std::string section = with_real.substr(at, with_real.find("</table>", at) - at);
+  CHECK(section.find("t2s&lt;b&gt;") != std::string::npos);
+  CHECK(section.find("<td>88%</td><td>75%</td><td>15.0</td><td>1</td>") != std::string::npos);
 }
