@@ -35,8 +35,10 @@ def main():
     ap.add_argument("--ask", action="append", required=True, help="db:question (repeatable)")
     ap.add_argument("--hash-dir", help="folder whose files must be byte-identical after the run")
     ap.add_argument("--timeout", type=float, default=600, help="seconds to wait for each answer")
-    ap.add_argument("serve_args", nargs="*")
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    serve_args = argv[argv.index("--") + 1:] if "--" in argv else []
+    a = ap.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    a.serve_args = serve_args
     before = hashes(a.hash_dir) if a.hash_dir else None
     proc = subprocess.Popen([a.t2s, "serve", "--port", "0", "--log-level", "warn"] + a.serve_args,
                             stdout=subprocess.PIPE, text=True)
@@ -60,7 +62,7 @@ def main():
             print(f"\n>>> [{db}] {question}")
             while True:
                 f = ws.recv(a.timeout)
-                if f.get("id") != qid:
+                if f.get("id") != qid or f["type"] == "accepted":
                     continue
                 if f["type"] == "stage":
                     print(f"  {f.get('stage', '?'):<22} {f.get('state', ''):<8} {f.get('ms', 0):9.1f} ms"

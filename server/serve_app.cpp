@@ -131,6 +131,16 @@ QuestionService::QuestionService(ServeConfig config, Logger* log) : impl_(std::m
                    : has_sim ? "mixed: simulated instances answer with the oracle, engine/remote instances with "
                                "their model"
                              : "model: every call is answered by the instances' model";
+  // Say which model answers: the instance names with their model files (engine) or served models (remote).
+  std::string models;
+  for (const auto& s : cluster.instances) {
+    if (s.backend == scheduler::Backend::sim) continue;
+    const std::string what = s.backend == scheduler::Backend::engine
+                                 ? std::filesystem::path(s.model_file).filename().string()
+                                 : s.remote_model + " at " + s.url;
+    models += (models.empty() ? "" : ", ") + s.name + " = " + what;
+  }
+  if (!models.empty()) m.mode += " (" + models + ")";
   auto registry = scheduler::default_policy_registry();
   std::string policy = m.cfg.policy;
   if (policy.empty()) policy = registry.has("t2s") ? "t2s" : "least-loaded";
