@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -272,9 +273,18 @@ class RemoteExecutor final : public InstanceExecutor {
     o.http.connect_timeout_s = 2;
     o.http.idle_timeout_s = idle_timeout_s;
     o.http.request_timeout_s = call_timeout_s;
+    if (!spec.api_key_env.empty()) {
+      const char* key = std::getenv(spec.api_key_env.c_str());
+      if (!key || !*key)
+        throw InputError("instance '" + spec.name + "': api_key_env names '" + spec.api_key_env +
+                         "', which is not set in the environment");
+      o.http.bearer_token = key;
+    }
     OpenAiOptions probe = o;
     probe.http.request_timeout_s = 3;
-    context_ = OpenAiClient(spec.url, probe).context_window(spec.remote_model);
+    // The cluster file's window wins: some servers do not report one, or report the model's and not the server's.
+    context_ = spec.context_tokens > 0 ? spec.context_tokens
+                                       : OpenAiClient(spec.url, probe).context_window(spec.remote_model);
     o.max_retries = 1;
     o.retry_backoff_s = 0.05;
     for (int i = 0; i < n; ++i) {

@@ -122,7 +122,8 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
     if (!e.IsObject()) throw InputError(at + ": not an object");
     InstanceSpec s;
     json::check_fields(e, {"name", "backend", "tp", "count", "max_batch_tokens", "max_running", "chunked_prefill",
-                           "kv_blocks", "gpu", "model", "model_file", "device", "threads", "url"},
+                           "kv_blocks", "gpu", "model", "model_file", "device", "threads", "url", "context_tokens",
+                           "api_key_env"},
                        at);
     std::string base = json::get_string(e, "name", at);
     if (base.empty()) throw InputError(at + ": field 'name' is empty");
@@ -152,10 +153,16 @@ ClusterSpec parse_cluster_json(const std::string& text, const std::string& where
       } else {
         s.url = json::get_string(e, "url", at);
         s.remote_model = json::opt_string(e, "model", "");
+        s.context_tokens = static_cast<int>(json::opt_int_in(e, "context_tokens", 0, 0, 1 << 24, at));
+        // The key itself stays out of files that get shared and committed: the file names where to find it.
+        s.api_key_env = json::opt_string(e, "api_key_env", "");
         if (e.HasMember("gpu")) s.gpu = gpu_profile(json::get_string(e, "gpu", at));
         for (const auto& known : models())
           if (known.name == lower(s.remote_model)) s.model = known;
       }
+      if (s.backend != Backend::remote)
+        for (const char* f : {"url", "context_tokens", "api_key_env"})
+          if (e.HasMember(f)) throw InputError(at + ": field '" + f + "' applies to backend \"remote\" only");
     } catch (const InputError& err) {
       std::string msg = err.what();
       if (msg.rfind(where, 0) == 0) throw;

@@ -77,6 +77,8 @@ struct InstanceSpec {
   int threads = 1;              //!< engine backend: threads
   std::string url;              //!< remote backend: base URL
   std::string remote_model;     //!< remote backend: model name sent to the server
+  int context_tokens = 0;       //!< remote backend: the served model's window (0: ask the server's /v1/models)
+  std::string api_key_env;      //!< remote backend: environment variable holding the bearer token (never the key)
 };
 
 //! A cluster: its instances in file order.

@@ -112,6 +112,15 @@ TEST_CASE("cluster files parse, expand counts and name their errors", "[schedule
   auto cuda = parse_cluster_json(R"({"instances": [{"name": "e", "backend": "engine", "model_file": "m.gguf",
                                                     "device": "cuda"}]})", "ok.json");
   CHECK(cuda.instances[0].device == "cuda");
+  // A remote's window and where its key is: only for remotes, the window range-checked.
+  auto remote = parse_cluster_json(R"({"instances": [{"name": "r", "backend": "remote", "url": "http://h:1",
+                                                      "context_tokens": 8192, "api_key_env": "MY_KEY"}]})", "ok.json");
+  CHECK(remote.instances[0].context_tokens == 8192);
+  CHECK(remote.instances[0].api_key_env == "MY_KEY");
+  CHECK(bad(R"({"instances": [{"name": "r", "backend": "remote", "url": "http://h:1", "context_tokens": -1}]})")
+            .find("'context_tokens'") != std::string::npos);
+  CHECK(bad(R"({"instances": [{"name": "e", "backend": "engine", "model_file": "m.gguf", "api_key_env": "K"}]})")
+            .find("field 'api_key_env' applies to backend \"remote\" only") != std::string::npos);
   CHECK(parse_cluster_json(R"({"instances": [{"name": "t", "gpu": "H100-SXM", "model": "tinyllama-1.1b"}]})", "ok.json")
             .instances[0].model.params_b == Approx(1.10));
   // Every number is range-checked and must be an integer: "5", 2.5 and 1e3 became 1, a tp of 2^32 + 4 became 4.

@@ -50,8 +50,11 @@ struct FakeOpenAi {
     workers.emplace_back(std::move(fn));
   }
 
-  FakeOpenAi() {
-    server = std::make_unique<HttpServer>(ServerOptions{});
+  //! `token` non-empty: every request needs `Authorization: Bearer token` (the server answers 401 otherwise).
+  explicit FakeOpenAi(const std::string& token = "") {
+    ServerOptions so;
+    so.token = token;
+    server = std::make_unique<HttpServer>(so);
     auto handler = [this](bool chat) {
       return [this, chat](const HttpRequest& req, std::shared_ptr<HttpReply> reply) {
         int n = ++requests;

@@ -286,6 +286,36 @@ TEST_CASE("runtime: a call refused as longer than the context is not re-dispatch
   rt.stop();
 }
 
+TEST_CASE("runtime: a cluster file's context_tokens overrides /v1/models, and api_key_env supplies the bearer token",
+          "[server][faults]") {
+  server::test::FakeOpenAi locked("s3cret-token");
+  locked.context = 4096;
+  auto spec = server::test::remote_instance("r", locked.url());
+  spec.remote_model = "fake";
+  spec.context_tokens = 300;  // the operator knows better than the server's report
+  spec.api_key_env = "T2S_TEST_REMOTE_KEY";
+  scheduler::ClusterSpec cluster{"remote", {spec}};
+  RuntimeOptions o;
+  ::unsetenv("T2S_TEST_REMOTE_KEY");
+  CHECK_THROWS_WITH(Runtime(cluster, make_policy("rr-fcfs", cluster), o, nullptr),
+                    Catch::Contains("api_key_env names 'T2S_TEST_REMOTE_KEY', which is not set"));
+  ::setenv("T2S_TEST_REMOTE_KEY", "wrong", 1);
+  {
+    Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+    auto res = server::test::run_call(rt, "a prompt", 4);
+    CHECK_FALSE(res.ok);  // 401: the wrong key is refused
+    rt.stop();
+  }
+  ::setenv("T2S_TEST_REMOTE_KEY", "s3cret-token", 1);
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  CHECK(rt.llm().context_tokens() == 300);
+  auto res = server::test::run_call(rt, "a prompt", 4);
+  CHECK(res.ok);
+  CHECK(res.text.find("SELECT") != std::string::npos);
+  rt.stop();
+  ::unsetenv("T2S_TEST_REMOTE_KEY");
+}
+
 TEST_CASE("runtime: at the deadline a workflow ends at once, its running and queued calls cancelled",
           "[server][deadline]") {
   scheduler::ClusterSpec cluster{"one-sim", {sim_instance("a")}};
