@@ -1,5 +1,6 @@
 // `t2s replay`: one workload under one policy, in the simulator (--backend sim) or for real through the runtime
 // (--backend engine|remote); writes metrics.json and trace.json either way.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -8,14 +9,17 @@
 #include "common/json.hpp"
 #include "common/trace.hpp"
 #include "harness/realtime_replay.hpp"
+#include "harness/recorded_run.hpp"
 #include "runtime/engine_models.hpp"
+#include "scheduler/iteration_log.hpp"
 #include "scheduler/metrics.hpp"
+#include "workloads/recorded.hpp"
 
 namespace t2s::cli {
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model;
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit;
     bool no_trace = false;
     double time_limit_s = 600;
   };
@@ -38,22 +42,49 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--model", o->model,
                   "engine with --cluster local: the model file of the local instance (default: the shared data's "
                   "llama2c/stories260K.bin)");
+  cmd->add_option("--fit", o->fit,
+                  "sim: iterations.jsonl of a recorded run (or any JSON lines of measured iterations with 'instance'): "
+                  "each named instance's cost model is fitted on its own iterations before simulating");
   cmd->callback([o, cmd] {
     // contracts.md: `local` (embedded CPU engine instances of this machine) is --backend engine's default cluster.
     if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
     if (!o->model.empty() && o->sim.backend != "engine")
       throw InputError("--model applies to --backend engine (the local cluster's model)");
+    if (!o->fit.empty() && o->sim.backend != "sim") throw InputError("--fit applies to --backend sim");
     auto setup = setup_from_flags(o->sim);
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
+    const bool recorded = !setup.workload.recorded_arrivals.empty();
+    if (recorded && setup.backend != "sim")
+      throw InputError("--workload recorded: replays a recorded run in the simulator (--backend sim)");
+    double rate = o->sim.rate;
+    if (recorded) {
+      // The recorded arrivals replace --rate; the reported rate is theirs.
+      const auto& a = setup.workload.recorded_arrivals;
+      double lo = a.front().arrival_s, hi = lo;
+      for (const auto& x : a) lo = std::min(lo, x.arrival_s), hi = std::max(hi, x.arrival_s);
+      rate = a.size() > 1 && hi > lo ? static_cast<double>(a.size() - 1) / (hi - lo) : 0.0;
+      std::cout << "recorded run (" << setup.workload.recorded_source << "): " << a.size()
+                << " workflows at their recorded arrivals and deadlines\n";
+    }
+    if (setup.backend == "sim" && (recorded || !o->fit.empty())) {
+      std::vector<scheduler::IterationRecord> iterations;
+      if (!o->fit.empty()) iterations = scheduler::load_iteration_log(o->fit);
+      for (const auto& line : scheduler::prepare_fitted_setup(setup, iterations)) std::cout << "  " << line << "\n";
+    }
     if (setup.backend != "sim") {
       server::RealtimeRunOptions ro;
+      ro.record = true;
       ro.time_limit_s = o->time_limit_s;
       ro.runtime.engine_tokenizer = o->tokenizer;
       server::resolve_engine_models(setup.cluster, o->sim.cluster, o->model, ro.runtime);
       auto run = server::run_policy_realtime(setup, registry, o->policy, o->sim.rate, "", ro);
       json::write_file(o->out + "/metrics.json", server::realtime_metrics_json(run, setup.backend, o->time_limit_s));
       if (!o->no_trace) json::write_file(o->out + "/trace.json", run.trace_json);
+      json::write_file(o->out + "/recorded.json", workloads::format_recorded_run(*run.recorded));
+      std::string lines;
+      for (const auto& it : run.iterations) lines += scheduler::format_iteration_line(it) + "\n";
+      json::write_file(o->out + "/iterations.jsonl", lines);
       std::cout << scheduler::format_table({run.metrics}, o->policy);
       char line[200];
       std::snprintf(line, sizeof line,
@@ -62,14 +93,28 @@ void add_replay_command(CLI::App& app) {
                     run.prediction.calls, run.prediction.mean_abs_rel, run.prediction.p50_abs_rel,
                     run.prediction.p95_abs_rel);
       std::cout << line;
+      std::cout << "wrote " << o->out << "/metrics.json, recorded.json (" << run.recorded->questions.size()
+                << " workflows), iterations.jsonl (" << run.iterations.size() << " iterations)"
+                << (o->no_trace ? "" : " and trace.json") << "\n";
     } else {
       TraceWriter trace;
-      auto run = scheduler::run_policy(setup, registry, o->policy, o->sim.rate, "", o->no_trace ? nullptr : &trace);
-      json::write_file(o->out + "/metrics.json", scheduler::metrics_json(run.metrics));
+      auto run = scheduler::run_policy(setup, registry, o->policy, rate, "", o->no_trace ? nullptr : &trace);
+      std::string metrics = scheduler::metrics_json(run.metrics);
+      if (recorded) {
+        const auto e = scheduler::service_error(run.service);
+        metrics = scheduler::with_service_error(metrics, e);
+        char line[240];
+        std::snprintf(line, sizeof line,
+                      "replayed vs recorded service time over %zu calls (%zu on the recorded instance): |error| mean "
+                      "%.3f p50 %.3f p95 %.3f, bias %+.3f\n",
+                      e.calls, e.same_instance, e.mean_abs_rel, e.p50_abs_rel, e.p95_abs_rel, e.bias_rel);
+        std::cout << line;
+      }
+      json::write_file(o->out + "/metrics.json", metrics);
       if (!o->no_trace) trace.write(o->out + "/trace.json");
       std::cout << scheduler::format_table({run.metrics}, o->policy);
+      std::cout << "wrote " << o->out << "/metrics.json" << (o->no_trace ? "" : " and trace.json") << "\n";
     }
-    std::cout << "wrote " << o->out << "/metrics.json" << (o->no_trace ? "" : " and trace.json") << "\n";
   });
 }
 

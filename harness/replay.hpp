@@ -10,6 +10,7 @@
 
 #include "agents/execution.hpp"
 #include "agents/responder.hpp"
+#include "agents/trace_workflow.hpp"
 #include "agents/workflow.hpp"
 #include "scheduler/metrics.hpp"
 #include "scheduler/simulator.hpp"
@@ -22,6 +23,7 @@ namespace t2s::scheduler {
 struct AgentKit {
   std::unique_ptr<agents::WorkflowFactory> factory;
   std::unique_ptr<agents::Responder> responder;
+  std::shared_ptr<agents::ServiceLog> service_log;  //!< recorded runs: replayed vs recorded call service times
 };
 
 //! Everything that fixes a replay except the policy and the rate.
@@ -54,7 +56,8 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
 AgentKit make_agent_kit(const ReplaySetup& setup);
 
 //! The arrivals of a run at `rate` with deadlines set from each question's standalone latency on the cluster's
-//! first instance (the reference) times the SLO scale. Same setup and rate → same arrivals.
+//! first instance (the reference) times the SLO scale. Same setup and rate → same arrivals. A recorded workload
+//! gives its recorded arrivals and deadlines instead.
 std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, double rate, const std::string& slo);
 
 //! Standalone latency of every question's workflow alone on the cluster's first instance (simulated), by question
@@ -72,6 +75,7 @@ RunInfo make_run_info(const ReplaySetup& setup, const std::string& policy, doubl
 struct RunOutput {
   RunMetrics metrics;
   SimResult result;
+  std::vector<agents::ServiceSample> service;  //!< recorded runs: each call's replayed vs recorded service time
 };
 
 //! Runs `policy` at `rate` (SLO text `slo`, "" = setup.slo) and computes the metrics; records a Perfetto trace
