@@ -103,11 +103,12 @@ void add_replay_command(CLI::App& app) {
       if (recorded) {
         const auto e = scheduler::service_error(run.service);
         metrics = scheduler::with_service_error(metrics, e);
-        char line[240];
+        char line[400];
         std::snprintf(line, sizeof line,
-                      "replayed vs recorded service time over %zu calls (%zu on the recorded instance): |error| mean "
-                      "%.3f p50 %.3f p95 %.3f, bias %+.3f\n",
-                      e.calls, e.same_instance, e.mean_abs_rel, e.p50_abs_rel, e.p95_abs_rel, e.bias_rel);
+                      "replayed vs recorded service time over %zu calls: |error| mean %.3f p50 %.3f p95 %.3f, bias "
+                      "%+.3f; the %zu on their recorded instance: mean %.3f p50 %.3f p95 %.3f, bias %+.3f\n",
+                      e.calls, e.mean_abs_rel, e.p50_abs_rel, e.p95_abs_rel, e.bias_rel, e.same_instance,
+                      e.same_mean_abs_rel, e.same_p50_abs_rel, e.same_p95_abs_rel, e.same_bias_rel);
         std::cout << line;
       }
       json::write_file(o->out + "/metrics.json", metrics);

@@ -281,21 +281,32 @@ std::vector<std::string> prepare_fitted_setup(ReplaySetup& setup, const std::vec
 
 ServiceError service_error(const std::vector<agents::ServiceSample>& samples) {
   ServiceError e;
-  std::vector<double> rel;
-  double bias = 0;
+  std::vector<double> rel, same;
+  double bias = 0, same_bias = 0;
   for (const auto& s : samples) {
     if (!(s.recorded_s > 0)) continue;
     const double d = (s.replayed_s - s.recorded_s) / s.recorded_s;
     rel.push_back(std::abs(d));
     bias += d;
-    e.same_instance += s.recorded_instance == s.replayed_instance;
+    if (s.recorded_instance == s.replayed_instance) {
+      same.push_back(std::abs(d));
+      same_bias += d;
+    }
   }
   e.calls = rel.size();
-  if (rel.empty()) return e;
-  e.mean_abs_rel = mean(rel);
-  e.p50_abs_rel = quantile(rel, 0.50);
-  e.p95_abs_rel = quantile(rel, 0.95);
-  e.bias_rel = bias / static_cast<double>(rel.size());
+  e.same_instance = same.size();
+  if (!rel.empty()) {
+    e.mean_abs_rel = mean(rel);
+    e.p50_abs_rel = quantile(rel, 0.50);
+    e.p95_abs_rel = quantile(rel, 0.95);
+    e.bias_rel = bias / static_cast<double>(rel.size());
+  }
+  if (!same.empty()) {
+    e.same_mean_abs_rel = mean(same);
+    e.same_p50_abs_rel = quantile(same, 0.50);
+    e.same_p95_abs_rel = quantile(same, 0.95);
+    e.same_bias_rel = same_bias / static_cast<double>(same.size());
+  }
   return e;
 }
 
@@ -304,15 +315,20 @@ std::string with_service_error(const std::string& metrics_json, const ServiceErr
   d.Parse(metrics_json.c_str());
   if (d.HasParseError() || !d.IsObject()) throw std::runtime_error("with_service_error: invalid metrics JSON");
   auto& a = d.GetAllocator();
-  auto num = [&](double v) {
-    return e.calls && std::isfinite(v) ? rapidjson::Value(v) : rapidjson::Value(rapidjson::kNullType);
+  auto num = [](size_t n, double v) {
+    return n && std::isfinite(v) ? rapidjson::Value(v) : rapidjson::Value(rapidjson::kNullType);
   };
   d.AddMember("replay_service_calls", rapidjson::Value(static_cast<uint64_t>(e.calls)), a);
-  d.AddMember("replay_service_same_instance", rapidjson::Value(static_cast<uint64_t>(e.same_instance)), a);
-  d.AddMember("replay_service_abs_rel_error_mean", num(e.mean_abs_rel), a);
-  d.AddMember("replay_service_abs_rel_error_p50", num(e.p50_abs_rel), a);
-  d.AddMember("replay_service_abs_rel_error_p95", num(e.p95_abs_rel), a);
-  d.AddMember("replay_service_bias_rel", num(e.bias_rel), a);
+  d.AddMember("replay_service_abs_rel_error_mean", num(e.calls, e.mean_abs_rel), a);
+  d.AddMember("replay_service_abs_rel_error_p50", num(e.calls, e.p50_abs_rel), a);
+  d.AddMember("replay_service_abs_rel_error_p95", num(e.calls, e.p95_abs_rel), a);
+  d.AddMember("replay_service_bias_rel", num(e.calls, e.bias_rel), a);
+  const size_t n = e.same_instance;
+  d.AddMember("replay_service_same_instance", rapidjson::Value(static_cast<uint64_t>(n)), a);
+  d.AddMember("replay_service_same_instance_abs_rel_error_mean", num(n, e.same_mean_abs_rel), a);
+  d.AddMember("replay_service_same_instance_abs_rel_error_p50", num(n, e.same_p50_abs_rel), a);
+  d.AddMember("replay_service_same_instance_abs_rel_error_p95", num(n, e.same_p95_abs_rel), a);
+  d.AddMember("replay_service_same_instance_bias_rel", num(n, e.same_bias_rel), a);
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);
@@ -384,6 +400,13 @@ RunComparison compare_runs(const std::string& real_metrics, const std::string& s
     c.service_p50 = opt_number(sim, "replay_service_abs_rel_error_p50");
     c.service_p95 = opt_number(sim, "replay_service_abs_rel_error_p95");
     c.service_bias = opt_number(sim, "replay_service_bias_rel");
+    if (auto m = opt_number(sim, "replay_service_same_instance")) {
+      c.service_same_calls = static_cast<size_t>(*m);
+      c.service_same_mean = opt_number(sim, "replay_service_same_instance_abs_rel_error_mean");
+      c.service_same_p50 = opt_number(sim, "replay_service_same_instance_abs_rel_error_p50");
+      c.service_same_p95 = opt_number(sim, "replay_service_same_instance_abs_rel_error_p95");
+      c.service_same_bias = opt_number(sim, "replay_service_same_instance_bias_rel");
+    }
   }
   return c;
 }
@@ -413,6 +436,14 @@ std::string format_comparison(const RunComparison& c) {
                   "%.1f%%, bias %+.1f%%\n",
                   *c.service_calls, 100 * c.service_mean.value_or(0), 100 * c.service_p50.value_or(0),
                   100 * c.service_p95.value_or(0), 100 * c.service_bias.value_or(0));
+    out += buf;
+  }
+  if (c.service_same_calls) {
+    std::snprintf(buf, sizeof buf,
+                  "  of them the %zu on their recorded instance: |error| mean %.1f%% p50 %.1f%% p95 %.1f%%, bias "
+                  "%+.1f%%\n",
+                  *c.service_same_calls, 100 * c.service_same_mean.value_or(0), 100 * c.service_same_p50.value_or(0),
+                  100 * c.service_same_p95.value_or(0), 100 * c.service_same_bias.value_or(0));
     out += buf;
   }
   if (c.real_prediction_mean) {
@@ -465,6 +496,15 @@ std::string comparison_json(const RunComparison& c) {
   opt("replay_service_abs_rel_error_p50", c.service_p50);
   opt("replay_service_abs_rel_error_p95", c.service_p95);
   opt("replay_service_bias_rel", c.service_bias);
+  w.Key("replay_service_same_instance");
+  if (c.service_same_calls)
+    w.Uint64(*c.service_same_calls);
+  else
+    w.Null();
+  opt("replay_service_same_instance_abs_rel_error_mean", c.service_same_mean);
+  opt("replay_service_same_instance_abs_rel_error_p50", c.service_same_p50);
+  opt("replay_service_same_instance_abs_rel_error_p95", c.service_same_p95);
+  opt("replay_service_same_instance_bias_rel", c.service_same_bias);
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }

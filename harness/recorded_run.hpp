@@ -55,16 +55,21 @@ std::vector<std::string> prepare_fitted_setup(ReplaySetup& setup, const std::vec
 //! Replayed vs recorded service times of calls (recorded runs).
 struct ServiceError {
   size_t calls = 0;                        //!< calls compared
-  size_t same_instance = 0;                //!< of them, placed on the instance they ran on in the recording
   double mean_abs_rel = 0, p50_abs_rel = 0, p95_abs_rel = 0;  //!< |replayed − recorded| / recorded
   double bias_rel = 0;                     //!< mean (replayed − recorded) / recorded
+  //! The calls the replay placed on the instance they ran on in the recording, and their error: the cost model's
+  //! own error, without the calls a diverging placement sent to an instance of another speed.
+  size_t same_instance = 0;
+  double same_mean_abs_rel = 0, same_p50_abs_rel = 0, same_p95_abs_rel = 0, same_bias_rel = 0;
 };
 
 //! The error of `samples`.
 ServiceError service_error(const std::vector<agents::ServiceSample>& samples);
 
 //! `metrics_json` text with the service-time comparison added (`replay_service_calls`,
-//! `replay_service_same_instance`, `replay_service_abs_rel_error_{mean,p50,p95}`, `replay_service_bias_rel`).
+//! `replay_service_abs_rel_error_{mean,p50,p95}`, `replay_service_bias_rel`, and the same for the calls on their
+//! recorded instance: `replay_service_same_instance`, `replay_service_same_instance_abs_rel_error_{mean,p50,p95}`,
+//! `replay_service_same_instance_bias_rel`).
 std::string with_service_error(const std::string& metrics_json, const ServiceError& error);
 
 //! A real run's metrics.json against its simulated replay's: the figures issue 17 holds the replay to.
@@ -78,6 +83,8 @@ struct RunComparison {
   std::optional<double> real_prediction_mean;  //!< the real run's online cost-model service error (mean |rel|)
   std::optional<size_t> service_calls;         //!< the replay's per-call comparison (recorded runs)
   std::optional<double> service_mean, service_p50, service_p95, service_bias;
+  std::optional<size_t> service_same_calls;    //!< of them, on the instance they ran on in the recording
+  std::optional<double> service_same_mean, service_same_p50, service_same_p95, service_same_bias;
   //! Latency gaps within `latency_rel` and attainment within `slo_points`.
   bool within(double latency_rel, double slo_points) const;
 };
