@@ -179,6 +179,10 @@ class TraceWorkflow final : public StagedWorkflow {
         call.expected_output_tokens = r.expected_output_tokens;
         call.prefix_id = r.prefix_id;
         call.prefix_tokens = std::min(r.prefix_tokens, r.prompt_tokens);
+        if (opt_.measured_prefix && !r.instance.empty() && (r.cached_tokens > 0 || r.prefix_id != 0)) {
+          call.prefix_id = stable_hash("measured-cache/" + r.instance) | 1;
+          call.prefix_tokens = std::min(r.cached_tokens > 0 ? r.cached_tokens : r.prefix_tokens, r.prompt_tokens);
+        }
       } else {
         int prefix = static_cast<int>(opt_.prefix_fraction * shortest_[st.kind]);
         if (prefix > 0) {

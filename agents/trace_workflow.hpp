@@ -36,6 +36,11 @@ struct TraceFactoryOptions {
   bool exact_remaining = false;
   //! When set, recorded-run workflows add each replayed call's service time beside the recorded one.
   std::shared_ptr<ServiceLog> service_log;
+  //! Recorded runs: true replaces each call's declared prefix by what its instance measurably served from cache
+  //! (one prefix id per recorded instance, `cached_tokens` long, else the declared length), so that the
+  //! simulator's prefix cache serves about what the engine's block hashing did; false keeps the prefix ids the
+  //! scheduler saw.
+  bool measured_prefix = false;
 };
 
 //! One stage of a trace question: its kind and the recorded (prompt, output) lengths of its calls; recorded runs

@@ -19,7 +19,7 @@ namespace t2s::cli {
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit;
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit, recorded_prefix = "declared";
     bool no_trace = false;
     double time_limit_s = 600;
   };
@@ -45,6 +45,12 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--fit", o->fit,
                   "sim: iterations.jsonl of a recorded run (or any JSON lines of measured iterations with 'instance'): "
                   "each named instance's cost model is fitted on its own iterations before simulating");
+  cmd->add_option("--recorded-prefix", o->recorded_prefix,
+                  "--workload recorded: 'declared' replays the prefix ids the scheduler saw; 'measured' gives each "
+                  "call, under one prefix id per recorded instance, the prompt tokens that instance served from its "
+                  "cache (the engine hashes every shared block, more than the agent declares)")
+      ->check(CLI::IsMember({"declared", "measured"}))
+      ->capture_default_str();
   cmd->callback([o, cmd] {
     // contracts.md: `local` (embedded CPU engine instances of this machine) is --backend engine's default cluster.
     if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
@@ -55,6 +61,9 @@ void add_replay_command(CLI::App& app) {
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
     const bool recorded = !setup.workload.recorded_arrivals.empty();
+    if (o->recorded_prefix != "declared" && !recorded)
+      throw InputError("--recorded-prefix applies to --workload recorded");
+    setup.measured_prefix = o->recorded_prefix == "measured";
     if (recorded && setup.backend != "sim")
       throw InputError("--workload recorded: replays a recorded run in the simulator (--backend sim)");
     double rate = o->sim.rate;

@@ -98,6 +98,7 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
     if (!setup.workload.recorded_arrivals.empty()) {
       // A recorded run replays the scheduler's view of each call as recorded, and its service times are compared.
       topt.service_log = std::make_shared<agents::ServiceLog>();
+      topt.measured_prefix = setup.measured_prefix;
       kit.service_log = topt.service_log;
     }
     kit.factory = agents::make_trace_factory(setup.workload, topt);

@@ -34,6 +34,7 @@ struct ReplaySetup {
   std::string slo = "3";               //!< SloSpec text ("3", "easy=2,hard=4", "abs:30")
   std::string backend = "sim";         //!< "sim" (the simulator) | "engine" | "remote" (the real-time runtime)
   std::string responder = "oracle";    //!< "oracle" | "trace" | "model" (engine/remote: the instances' real model)
+  bool measured_prefix = false;        //!< recorded runs: replay measured cache hits (TraceFactoryOptions)
   double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
   uint64_t seed = 1;                   //!< arrivals, responders, workflows
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)
