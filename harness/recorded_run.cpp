@@ -356,7 +356,8 @@ double number(const MetricsDoc& m, const char* key) {
   auto it = m.doc.FindMember(key);
   if (it == m.doc.MemberEnd()) throw InputError(m.path + ": missing number field '" + key + "' (not a metrics.json?)");
   if (it->value.IsNull()) return 0;
-  if (!it->value.IsNumber()) throw InputError(m.path + ": field '" + key + "' must be a number");
+  if (!it->value.IsNumber())
+    throw InputError(m.path + ": field '" + key + "' must be a number (not a metrics.json?)");
   return it->value.GetDouble();
 }
 

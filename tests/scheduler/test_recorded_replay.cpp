@@ -1,12 +1,14 @@
 // Simulated replay of a recorded run (issue 17): recorded arrivals, DAG order, tool stages waiting their recorded
-// SQL time, and --recorded-prefix measured serving the measured cache hits.
+// SQL time, --recorded-prefix measured serving the measured cache hits; and `t2s compare-runs`.
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <memory>
 
 #include "harness/recorded_run.hpp"
 #include "harness/replay.hpp"
 #include "scheduler/policy.hpp"
+#include "tests/support.hpp"
 
 using namespace t2s;
 using namespace t2s::scheduler;
@@ -83,4 +85,39 @@ TEST_CASE("recorded replay: recorded arrival, DAG order and SQL time; measured p
       CHECK(cached == 0);  // no declared prefix: nothing shared
     CHECK(out.service.size() == 3);
   }
+}
+
+TEST_CASE("compare-runs: gaps, the issue's bounds and bad input", "[recorded]") {
+  test::TempDir dir("t2s-compare-runs");
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir.file(name)) << text;
+    return dir.file(name);
+  };
+  const auto real = write("real.json",
+                          R"({"policy": "t2s", "workflows": 20, "completed": 20, "latency_p50_s": 2.0,
+                              "latency_p95_s": 4.0, "slo_attainment": 0.80,
+                              "prediction_service_abs_rel_error_mean": 0.4})");
+  const auto sim = write("sim.json",
+                         R"({"policy": "t2s", "workflows": 20, "completed": 20, "latency_p50_s": 2.2,
+                             "latency_p95_s": 3.7, "slo_attainment": 0.77, "replay_service_calls": 100,
+                             "replay_service_abs_rel_error_mean": 0.3, "replay_service_abs_rel_error_p50": 0.2,
+                             "replay_service_abs_rel_error_p95": 0.9, "replay_service_bias_rel": 0.05,
+                             "replay_service_same_instance": 80})");
+  auto c = compare_runs(real, sim);
+  CHECK(c.p50_gap_rel == Approx(0.10));
+  CHECK(c.p95_gap_rel == Approx(-0.075));
+  CHECK(c.slo_gap_points == Approx(-3.0));
+  CHECK(c.within(0.15, 5));
+  CHECK_FALSE(c.within(0.09, 5));
+  CHECK_FALSE(c.within(0.15, 2));
+  REQUIRE(c.service_calls);
+  CHECK(*c.service_calls == 100);
+  CHECK(*c.service_same_calls == 80);
+  CHECK(c.real_prediction_mean.value_or(0) == Approx(0.4));
+  const auto table = format_comparison(c);
+  CHECK_THAT(table, Catch::Contains("+10.0%") && Catch::Contains("-3.0 pt") && Catch::Contains("met (not the 10% goal)"));
+  CHECK_THAT(comparison_json(c), Catch::Contains("\"within_15pct_5pt\": true"));
+  const auto bad = write("recorded.json", R"({"format": "t2s-recorded-run", "workflows": []})");
+  CHECK_THROWS_WITH(compare_runs(bad, sim), Catch::Contains("recorded.json: field 'workflows' must be a number"));
+  CHECK_THROWS_WITH(compare_runs(dir.file("missing.json"), sim), Catch::Contains("missing.json"));
 }
