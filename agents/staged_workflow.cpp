@@ -122,6 +122,24 @@ uint32_t StagedWorkflow::release_tool_stage(StageKind kind, std::function<void()
   return index;
 }
 
+uint32_t StagedWorkflow::release_timed_stage(StageKind kind, double seconds, std::vector<uint32_t> parents,
+                                             ToolStageDone done) {
+  const uint32_t index = next_stage_++;
+  const double now = env_.now();
+  ++tool_stages_;
+  emit(StageEvent{arrival_.workflow_id, index, kind, false, now, 0, 0, {}, parents});
+  auto self = shared_from_this();
+  // A timer, not run_tool: the clock must advance by exactly the recorded time in the simulator and the runtime.
+  env_.at(now + std::max(0.0, seconds), [self, index, kind, now, done = std::move(done), parents] {
+    if (self->finished_) return;
+    const double t = self->env_.now();
+    self->emit(StageEvent{self->arrival_.workflow_id, index, kind, true, t, t - now, 0, {}, parents});
+    if (self->deadline_passed() && self->on_deadline_passed()) return;
+    self->guarded([&] { done(t - now); });
+  });
+  return index;
+}
+
 void StagedWorkflow::finish(WorkflowOutcome outcome) {
   if (finished_) return;
   finished_ = true;

@@ -58,6 +58,9 @@ class StagedWorkflow : public std::enable_shared_from_this<StagedWorkflow> {
   //! Releases a tool stage (SQLite work) run through AgentEnv::run_tool. Returns the stage index.
   uint32_t release_tool_stage(StageKind kind, std::function<void()> work, std::vector<uint32_t> parents,
                               ToolStageDone done, std::string detail = {});
+  //! Releases a tool stage that takes `seconds` of clock time and does no work (replays of recorded runs: the
+  //! measured SQL time stands in for the SQL). Counted as a tool stage. Returns the stage index.
+  uint32_t release_timed_stage(StageKind kind, double seconds, std::vector<uint32_t> parents, ToolStageDone done);
   //! Ends the workflow: cancels its calls still in flight, fills the common fields of `outcome` and fires the
   //! completion callback once.
   void finish(WorkflowOutcome outcome);

@@ -8,6 +8,7 @@
 #include "common/json.hpp"
 #include "common/status.hpp"
 #include "scheduler/cost_model.hpp"
+#include "scheduler/iteration_log.hpp"
 
 namespace t2s::cli {
 
@@ -32,7 +33,7 @@ void for_each_json_line(const std::string& path, Fn fn) {
 
 void add_cost_model_command(CLI::App& app) {
   struct Opts {
-    std::string cluster = "hetero-paper", fit, calls;
+    std::string cluster = "hetero-paper", fit, calls, instance;
     int prompt = 11748, output = 678, cached = 0;
   };
   auto o = std::make_shared<Opts>();
@@ -45,8 +46,11 @@ void add_cost_model_command(CLI::App& app) {
   cmd->add_option("--output", o->output, "output tokens of the probe call")->capture_default_str();
   cmd->add_option("--cached", o->cached, "prompt tokens served by the prefix cache")->capture_default_str();
   cmd->add_option("--fit", o->fit,
-                  "JSON lines of measured iterations {prefill_tokens, prefill_attn, decode_seqs, decode_context, "
-                  "seconds}: fit the linear iteration model by least squares and use it");
+                  "JSON lines of measured iterations {[instance, t_s,] prefill_tokens, prefill_attn, decode_seqs, "
+                  "decode_context, seconds}: fit the linear iteration model by least squares and use it");
+  cmd->add_option("--instance", o->instance,
+                  "with --fit: use only the iterations of this instance (the 'instance' field of a recorded run's "
+                  "iterations.jsonl); default: all lines");
   cmd->add_option("--calls", o->calls,
                   "JSON lines of measured standalone calls {prompt_tokens, cached_tokens, output_tokens, seconds}: "
                   "report predicted vs measured error per call");
@@ -56,16 +60,11 @@ void add_cost_model_command(CLI::App& app) {
     std::optional<scheduler::LinearIterationModel> fitted;
     if (!o->fit.empty()) {
       std::vector<scheduler::IterationSample> samples;
-      for_each_json_line(o->fit, [&](const rapidjson::Value& v, const std::string& where) {
-        scheduler::IterationSample s;
-        s.shape.prefill_tokens = static_cast<int>(json::opt_int(v, "prefill_tokens", 0));
-        s.shape.prefill_attn = json::opt_double(v, "prefill_attn", 0);
-        s.shape.decode_seqs = static_cast<int>(json::opt_int(v, "decode_seqs", 0));
-        s.shape.decode_context = json::opt_int(v, "decode_context", 0);
-        s.seconds = json::get_double(v, "seconds", where);
-        samples.push_back(s);
-      });
-      auto f = scheduler::fit_iteration_model(samples);
+      for (const auto& r : scheduler::load_iteration_log(o->fit))
+        if (o->instance.empty() || r.instance == o->instance) samples.push_back(r.sample);
+      if (samples.empty() && !o->instance.empty())
+        throw InputError(o->fit + ": no iterations of instance '" + o->instance + "'");
+      auto f = scheduler::fit_instance_iterations(samples);
       if (!f.ok()) throw InputError(o->fit + ": " + f.error().message());
       fitted = *f;
       std::printf("fitted from %zu iterations: t = %.3g + %.3g*prefill + %.3g*attn + %.3g*seqs + %.3g*context "

@@ -9,8 +9,11 @@
 #include "common/json.hpp"
 #include "common/trace.hpp"
 #include "harness/realtime_replay.hpp"
+#include "harness/recorded_run.hpp"
 #include "runtime/engine_models.hpp"
+#include "scheduler/iteration_log.hpp"
 #include "scheduler/metrics.hpp"
+#include "workloads/recorded.hpp"
 
 namespace t2s::cli {
 
@@ -39,7 +42,7 @@ void print_answer_summary(const scheduler::RunMetrics& m) {
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model;
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit, recorded_prefix = "declared";
     bool no_trace = false;
     double time_limit_s = 600;
   };
@@ -62,22 +65,58 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--model", o->model,
                   "engine with --cluster local: the model file of the local instances (default: t2s's bundled "
                   "models/t2s-sql.gguf, else the shared data's llama2c/stories260K.bin)");
+  cmd->add_option("--fit", o->fit,
+                  "sim: iterations.jsonl of a recorded run (or any JSON lines of measured iterations with 'instance'): "
+                  "each named instance's cost model is fitted on its own iterations before simulating");
+  cmd->add_option("--recorded-prefix", o->recorded_prefix,
+                  "--workload recorded: 'declared' replays the prefix ids the scheduler saw; 'measured' gives each "
+                  "call, under one prefix id per recorded instance, the prompt tokens that instance served from its "
+                  "cache (the engine hashes every shared block, more than the agent declares)")
+      ->check(CLI::IsMember({"declared", "measured"}))
+      ->capture_default_str();
   cmd->callback([o, cmd] {
     // contracts.md: `local` (embedded CPU engine instances of this machine) is --backend engine's default cluster.
     if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
     if (!o->model.empty() && o->sim.backend != "engine")
       throw InputError("--model applies to --backend engine (the local cluster's model)");
+    if (!o->fit.empty() && o->sim.backend != "sim") throw InputError("--fit applies to --backend sim");
     auto setup = setup_from_flags(o->sim);
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
+    const bool recorded = !setup.workload.recorded_arrivals.empty();
+    if (o->recorded_prefix != "declared" && !recorded)
+      throw InputError("--recorded-prefix applies to --workload recorded");
+    setup.measured_prefix = o->recorded_prefix == "measured";
+    if (recorded && setup.backend != "sim")
+      throw InputError("--workload recorded: replays a recorded run in the simulator (--backend sim)");
+    double rate = o->sim.rate;
+    if (recorded) {
+      // The recorded arrivals replace --rate; the reported rate is theirs.
+      const auto& a = setup.workload.recorded_arrivals;
+      double lo = a.front().arrival_s, hi = lo;
+      for (const auto& x : a) lo = std::min(lo, x.arrival_s), hi = std::max(hi, x.arrival_s);
+      rate = a.size() > 1 && hi > lo ? static_cast<double>(a.size() - 1) / (hi - lo) : 0.0;
+      std::cout << "recorded run (" << setup.workload.recorded_source << "): " << a.size()
+                << " workflows at their recorded arrivals and deadlines\n";
+    }
+    if (setup.backend == "sim" && (recorded || !o->fit.empty())) {
+      std::vector<scheduler::IterationRecord> iterations;
+      if (!o->fit.empty()) iterations = scheduler::load_iteration_log(o->fit);
+      for (const auto& line : scheduler::prepare_fitted_setup(setup, iterations)) std::cout << "  " << line << "\n";
+    }
     if (setup.backend != "sim") {
       server::RealtimeRunOptions ro;
+      ro.record = true;
       ro.time_limit_s = o->time_limit_s;
       ro.runtime.engine_tokenizer = o->tokenizer;
       server::resolve_engine_models(setup.cluster, o->sim.cluster, o->model, ro.runtime);
       auto run = server::run_policy_realtime(setup, registry, o->policy, o->sim.rate, "", ro);
       json::write_file(o->out + "/metrics.json", server::realtime_metrics_json(run, setup.backend, o->time_limit_s));
       if (!o->no_trace) json::write_file(o->out + "/trace.json", run.trace_json);
+      json::write_file(o->out + "/recorded.json", workloads::format_recorded_run(*run.recorded));
+      std::string lines;
+      for (const auto& it : run.iterations) lines += scheduler::format_iteration_line(it) + "\n";
+      json::write_file(o->out + "/iterations.jsonl", lines);
       std::cout << scheduler::format_table({run.metrics}, o->policy);
       char line[200];
       std::snprintf(line, sizeof line,
@@ -87,14 +126,29 @@ void add_replay_command(CLI::App& app) {
                     run.prediction.p95_abs_rel);
       std::cout << line;
       print_answer_summary(run.metrics);
+      std::cout << "wrote " << o->out << "/metrics.json, recorded.json (" << run.recorded->questions.size()
+                << " workflows), iterations.jsonl (" << run.iterations.size() << " iterations)"
+                << (o->no_trace ? "" : " and trace.json") << "\n";
     } else {
       TraceWriter trace;
-      auto run = scheduler::run_policy(setup, registry, o->policy, o->sim.rate, "", o->no_trace ? nullptr : &trace);
-      json::write_file(o->out + "/metrics.json", scheduler::metrics_json(run.metrics));
+      auto run = scheduler::run_policy(setup, registry, o->policy, rate, "", o->no_trace ? nullptr : &trace);
+      std::string metrics = scheduler::metrics_json(run.metrics);
+      if (recorded) {
+        const auto e = scheduler::service_error(run.service);
+        metrics = scheduler::with_service_error(metrics, e);
+        char line[400];
+        std::snprintf(line, sizeof line,
+                      "replayed vs recorded service time over %zu calls: |error| mean %.3f p50 %.3f p95 %.3f, bias "
+                      "%+.3f; the %zu on their recorded instance: mean %.3f p50 %.3f p95 %.3f, bias %+.3f\n",
+                      e.calls, e.mean_abs_rel, e.p50_abs_rel, e.p95_abs_rel, e.bias_rel, e.same_instance,
+                      e.same_mean_abs_rel, e.same_p50_abs_rel, e.same_p95_abs_rel, e.same_bias_rel);
+        std::cout << line;
+      }
+      json::write_file(o->out + "/metrics.json", metrics);
       if (!o->no_trace) trace.write(o->out + "/trace.json");
       std::cout << scheduler::format_table({run.metrics}, o->policy);
+      std::cout << "wrote " << o->out << "/metrics.json" << (o->no_trace ? "" : " and trace.json") << "\n";
     }
-    std::cout << "wrote " << o->out << "/metrics.json" << (o->no_trace ? "" : " and trace.json") << "\n";
   });
 }
 

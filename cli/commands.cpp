@@ -14,6 +14,7 @@ void add_all_commands(CLI::App& app) {
   add_workload_command(app);
   add_generate_command(app);
   add_cost_model_command(app);
+  add_compare_runs_command(app);
   add_engine_serve_command(app);
   add_serve_command(app);
   add_ask_command(app);

@@ -31,6 +31,8 @@ void add_compare_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 //! `t2s cost-model` (cli/cmd_cost_model.cpp).
 void add_cost_model_command(CLI::App& app);
+//! `t2s compare-runs` (cli/cmd_compare_runs.cpp).
+void add_compare_runs_command(CLI::App& app);
 //! `t2s serve` (cli/cmd_serve.cpp).
 void add_serve_command(CLI::App& app);
 //! `t2s ask` (cli/cmd_ask.cpp).

@@ -41,7 +41,8 @@ struct SimFlags {
 
 //! Adds the shared flags to `cmd`.
 inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
-  cmd->add_option("--workload", f.workload, "synthetic | spider | bird | hexgen-trace")->capture_default_str();
+  cmd->add_option("--workload", f.workload, "synthetic | spider | bird | hexgen-trace | recorded (--questions OUT/recorded.json of a real `t2s replay --out OUT`)")
+      ->capture_default_str();
   cmd->add_option("--data", f.data, "dataset folder (spider/bird layout, or a folder of hexgen trace *.json)");
   cmd->add_option("--questions", f.questions, "question file overriding the dataset's (one trace file for hexgen)");
   cmd->add_option("--cluster", f.cluster, "cluster preset (hetero-small, hetero-paper, local) or cluster JSON file")

@@ -9,6 +9,7 @@
 
 #include "common/json.hpp"
 #include "common/stats.hpp"
+#include "harness/recorded_run.hpp"
 
 namespace t2s::server {
 namespace {
@@ -75,6 +76,31 @@ scheduler::SimResult as_sim_result(const Runtime& rt, const RealtimeReplay& repl
   return r;
 }
 
+// The instances as the runtime ran them: what a simulation of the run must mirror.
+std::vector<workloads::RecordedInstance> recorded_instances(const Runtime& rt, const RuntimeOptions& opt) {
+  rapidjson::Document d;
+  d.Parse(rt.status_json().c_str());
+  const auto& specs = rt.cluster().instances;
+  std::vector<workloads::RecordedInstance> out;
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("instances") || !d["instances"].IsArray() ||
+      d["instances"].Size() != specs.size())
+    throw std::runtime_error("runtime status JSON lacks its instances");
+  for (rapidjson::SizeType i = 0; i < d["instances"].Size(); ++i) {
+    const auto& v = d["instances"][i];
+    const auto& spec = specs[i];
+    workloads::RecordedInstance r;
+    r.name = spec.name;
+    r.kind = json::opt_string(v, "kind", "");
+    r.capacity = static_cast<int>(json::opt_int(v, "capacity", 0));
+    r.kv_blocks = static_cast<int>(json::opt_int(v, "kv_total", 0));
+    // The engine's paged KV uses 16-token blocks and the runtime's iteration budget; others follow their spec.
+    r.block_tokens = r.kind == "engine" ? 16 : spec.block_tokens;
+    r.max_batch_tokens = r.kind == "engine" ? opt.engine_max_batch_tokens : r.kind == "remote" ? 0 : spec.max_batch_tokens;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 }  // namespace
 
 PredictionError prediction_error(const std::vector<CallRecord>& calls) {
@@ -107,12 +133,33 @@ RealtimeRunOutput run_policy_realtime(const scheduler::ReplaySetup& setup, const
   scheduler::AgentKit kit = scheduler::make_agent_kit(setup);
   const std::string responder = setup.responder == "model" ? "model" : kit.responder->name();
   std::shared_ptr<agents::Responder> sim_responder(std::move(kit.responder));
-  Runtime rt(setup.cluster, scheduler::make_run_policy(setup, registry, policy), options.runtime, sim_responder,
-             options.log);
+  RuntimeOptions ropt = options.runtime;
+  std::unique_ptr<RunRecorder> recorder;
+  // Written on the event loop only, read after the runtime stopped.
+  auto iterations = std::make_shared<std::vector<scheduler::IterationRecord>>();
+  if (options.record) {
+    recorder = std::make_unique<RunRecorder>(*kit.factory);
+    std::vector<std::string> names;
+    for (const auto& i : setup.cluster.instances) names.push_back(i.name);
+    ropt.on_iteration = [iterations, names, chain = ropt.on_iteration](size_t i, const scheduler::IterationShape& shape,
+                                                                        double seconds, double t_s) {
+      iterations->push_back({i < names.size() ? names[i] : std::string(), t_s, {shape, seconds}});
+      if (chain) chain(i, shape, seconds, t_s);
+    };
+  }
+  Runtime rt(setup.cluster, scheduler::make_run_policy(setup, registry, policy), ropt, sim_responder, options.log);
   RealtimeRunOutput out;
-  out.replay = replay_realtime(rt, setup.workload, arrivals, *kit.factory, options.time_limit_s);
+  out.replay = replay_realtime(rt, setup.workload, arrivals, recorder ? recorder->factory() : *kit.factory,
+                               options.time_limit_s);
   rt.stop();
   out.stats = rt.stats();
+  if (recorder) {
+    out.recorded = recorder->workload(arrivals, out.replay, recorded_instances(rt, ropt),
+                                      "policy=" + policy + " cluster=" + setup.cluster.name + " backend=" +
+                                          setup.backend + " workload=" + setup.workload.name);
+    for (auto& it : *iterations) it.t_s -= out.replay.start_s;
+    out.iterations = std::move(*iterations);
+  }
   auto sim = as_sim_result(rt, out.replay, out.stats);
   out.metrics = scheduler::compute_metrics(sim, scheduler::make_run_info(setup, policy, rate, slo, responder));
   // The runtime ran nothing but this replay, so all its call records are the replay's.

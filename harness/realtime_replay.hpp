@@ -2,11 +2,13 @@
 //! `t2s replay --backend engine|remote`: one replay setup (the simulator's: workload, cluster, arrivals, SLO,
 //! policy, agent kit) run for real through the runtime, with the simulator's metrics plus the cost model's
 //! prediction error.
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "harness/replay.hpp"
 #include "runtime/runtime.hpp"
+#include "scheduler/iteration_log.hpp"
 #include "scheduler/metrics.hpp"
 
 namespace t2s::server {
@@ -16,6 +18,7 @@ struct RealtimeRunOptions {
   double time_limit_s = 600;  //!< workflows still running then are cancelled (counted failed)
   RuntimeOptions runtime;     //!< the runtime's knobs
   Logger* log = nullptr;      //!< runtime log (may be null)
+  bool record = false;        //!< record the run (RealtimeRunOutput::recorded and ::iterations)
 };
 
 //! Predicted vs measured service time per finished call: |predicted − measured| / measured.
@@ -34,6 +37,10 @@ struct RealtimeRunOutput {
   RealtimeReplay replay;
   RuntimeStats stats;
   std::string trace_json;         //!< the runtime's Perfetto trace
+  //! With `record`: the workload as it ran (recorded.json) and every measured iteration (iterations.jsonl), with
+  //! times relative to the replay's start.
+  std::optional<workloads::Workload> recorded;
+  std::vector<scheduler::IterationRecord> iterations;
 };
 
 //! Runs `policy` at `rate` (SLO text `slo`, "" = setup.slo) of `setup` through a Runtime over its cluster.

@@ -57,8 +57,9 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
   s.backend = backend;
   s.cluster = load_cluster(cluster);
   if (backend == "sim") {
+    // A recorded run's engine/remote instances are simulated with fitted models (prepare_fitted_setup).
     for (const auto& i : s.cluster.instances)
-      if (i.backend != Backend::sim)
+      if (i.backend != Backend::sim && workload.kind != "recorded")
         throw InputError("cluster '" + cluster + "': instance '" + i.name +
                          "' is not simulated (backend engine/remote); --backend sim needs GPU+model instances");
   } else {
@@ -85,7 +86,7 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
 
 AgentKit make_agent_kit(const ReplaySetup& setup) {
   bool traces = !setup.workload.questions.empty();
-  for (const auto& q : setup.workload.questions) traces = traces && !q.trace_calls.empty();
+  for (const auto& q : setup.workload.questions) traces = traces && (!q.trace_calls.empty() || q.recorded);
   AgentKit kit;
   // "model": the real instances write the answers; the responder below then only answers the cluster's simulated
   // instances, if any (the real-time runtime runs those at modelled speed).
@@ -93,7 +94,14 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
   if (model && setup.backend == "sim")
     throw InputError("--responder model: needs the real model of an engine/remote backend (--backend engine|remote)");
   if (traces) {
-    kit.factory = agents::make_trace_factory(setup.workload);
+    agents::TraceFactoryOptions topt;
+    if (!setup.workload.recorded_arrivals.empty()) {
+      // A recorded run replays the scheduler's view of each call as recorded, and its service times are compared.
+      topt.service_log = std::make_shared<agents::ServiceLog>();
+      topt.measured_prefix = setup.measured_prefix;
+      kit.service_log = topt.service_log;
+    }
+    kit.factory = agents::make_trace_factory(setup.workload, topt);
     if (!model && setup.responder != "trace" && setup.responder != "oracle")
       throw InputError("--responder " + setup.responder + ": trace workloads are answered by 'trace'");
     // Trace questions carry their recorded lengths; the trace responder replays them (the oracle of a trace).
@@ -146,6 +154,8 @@ const std::vector<double>& standalone_latencies(const ReplaySetup& setup) {
 }
 
 std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, double rate, const std::string& slo) {
+  // A recorded run brings its own arrivals and deadlines: rate, arrival process and SLO do not apply.
+  if (!setup.workload.recorded_arrivals.empty()) return setup.workload.recorded_arrivals;
   if (!(rate > 0) || !std::isfinite(rate)) throw InputError("--rate must be a positive number of workflows/s");
   const size_t n = setup.workflows ? setup.workflows : setup.workload.questions.size();
   auto arrivals = workloads::make_arrivals(workloads::ArrivalSpec::parse(setup.arrival, rate), n,
@@ -180,6 +190,7 @@ RunOutput run_policy(const ReplaySetup& setup, const PolicyRegistry& registry, c
   RunOutput out;
   out.result = sim.run(setup.workload, arrivals, *kit.factory);
   out.metrics = compute_metrics(out.result, make_run_info(setup, policy, rate, slo, kit.responder->name()));
+  if (kit.service_log) out.service = std::move(kit.service_log->samples);
   return out;
 }
 

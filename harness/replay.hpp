@@ -10,6 +10,7 @@
 
 #include "agents/execution.hpp"
 #include "agents/responder.hpp"
+#include "agents/trace_workflow.hpp"
 #include "agents/workflow.hpp"
 #include "scheduler/metrics.hpp"
 #include "scheduler/simulator.hpp"
@@ -22,6 +23,7 @@ namespace t2s::scheduler {
 struct AgentKit {
   std::unique_ptr<agents::WorkflowFactory> factory;
   std::unique_ptr<agents::Responder> responder;
+  std::shared_ptr<agents::ServiceLog> service_log;  //!< recorded runs: replayed vs recorded call service times
 };
 
 //! Everything that fixes a replay except the policy and the rate.
@@ -32,6 +34,7 @@ struct ReplaySetup {
   std::string slo = "3";               //!< SloSpec text ("3", "easy=2,hard=4", "abs:30")
   std::string backend = "sim";         //!< "sim" (the simulator) | "engine" | "remote" (the real-time runtime)
   std::string responder = "oracle";    //!< "oracle" | "trace" | "model" (engine/remote: the instances' real model)
+  bool measured_prefix = false;        //!< recorded runs: replay measured cache hits (TraceFactoryOptions)
   double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
   uint64_t seed = 1;                   //!< arrivals, responders, workflows
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)
@@ -54,7 +57,8 @@ ReplaySetup make_setup(const workloads::WorkloadSpec& workload, const std::strin
 AgentKit make_agent_kit(const ReplaySetup& setup);
 
 //! The arrivals of a run at `rate` with deadlines set from each question's standalone latency on the cluster's
-//! first instance (the reference) times the SLO scale. Same setup and rate → same arrivals.
+//! first instance (the reference) times the SLO scale. Same setup and rate → same arrivals. A recorded workload
+//! gives its recorded arrivals and deadlines instead.
 std::vector<workloads::Arrival> make_run_arrivals(const ReplaySetup& setup, double rate, const std::string& slo);
 
 //! Standalone latency of every question's workflow alone on the cluster's first instance (simulated), by question
@@ -72,6 +76,7 @@ RunInfo make_run_info(const ReplaySetup& setup, const std::string& policy, doubl
 struct RunOutput {
   RunMetrics metrics;
   SimResult result;
+  std::vector<agents::ServiceSample> service;  //!< recorded runs: each call's replayed vs recorded service time
 };
 
 //! Runs `policy` at `rate` (SLO text `slo`, "" = setup.slo) and computes the metrics; records a Perfetto trace

@@ -527,6 +527,7 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // Executor sample (on the loop): the online cost model.
   void on_sample(size_t i, const scheduler::IterationShape& shape, double seconds) {
+    if (opt.on_iteration) opt.on_iteration(i, shape, seconds, now());
     auto& q = samples[i];
     q.push_back({shape, seconds});
     while (q.size() > opt.refit_window) q.pop_front();

@@ -15,6 +15,7 @@
 #include "agents/responder.hpp"
 #include "agents/workflow.hpp"
 #include "common/log.hpp"
+#include "scheduler/cost_model.hpp"
 #include "scheduler/instance.hpp"
 #include "scheduler/policy.hpp"
 #include "workloads/workload.hpp"
@@ -39,6 +40,10 @@ struct RuntimeOptions {
   std::string engine_tokenizer;     //!< tokenizer file for llama2.c checkpoints ("" = beside the model)
   double responder_speed = 1.0;     //!< responder instances run modelled time divided by this
   MetricsRegistry* metrics = nullptr;  //!< when set, call/queue/SQL latency histograms are recorded here
+  //! When set, sees every measured iteration (instance index, shape, seconds, clock time) on the event loop
+  //! (recorded runs write them to iterations.jsonl).
+  std::function<void(size_t instance, const scheduler::IterationShape& shape, double seconds, double t_s)>
+      on_iteration;
 };
 
 //! One LLM call as it ran, with why it went where it went.

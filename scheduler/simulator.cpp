@@ -112,7 +112,11 @@ struct Simulator::Impl {
       : self(s), cluster(c), policy(p), responder(r), opt(o) {
     if (cluster.instances.empty()) throw InputError("simulator: the cluster has no instances");
     for (const auto& spec : cluster.instances) {
-      if (spec.backend != Backend::sim || spec.model.layers == 0 || spec.gpu.hbm_tbps == 0)
+      // Without profiles an instance is simulated only by a fitted model and an explicit KV capacity (the
+      // instances of a recorded run, fitted on their measured iterations).
+      const bool profiled = spec.model.layers != 0 && spec.gpu.hbm_tbps != 0;
+      const bool fitted = opt.fitted_costs.count(spec.name) && spec.kv_blocks > 0;
+      if (spec.backend != Backend::sim || !(profiled || fitted))
         throw InputError("simulator: instance '" + spec.name +
                          "' has no GPU/model profile to simulate (backend engine/remote needs --backend engine|remote)");
       costs.emplace_back(spec);

@@ -5,6 +5,7 @@
 
 #include "common/status.hpp"
 #include "workloads/loaders.hpp"
+#include "workloads/recorded.hpp"
 #include "workloads/synthetic.hpp"
 
 namespace t2s::workloads {
@@ -40,10 +41,19 @@ Workload load_workload(const WorkloadSpec& spec) {
     w = load_bird(spec);
   } else if (spec.kind == "hexgen-trace" || spec.kind == "hexgen") {
     w = load_hexgen_traces(spec);
+  } else if (spec.kind == "recorded") {
+    if (spec.questions_file.empty())
+      throw InputError("--workload recorded: needs --questions FILE (the recorded.json of `t2s replay --out`)");
+    w = load_recorded_run(spec.questions_file);
   } else {
-    throw InputError("unknown workload kind '" + spec.kind + "' (expected synthetic|spider|bird|hexgen-trace)");
+    throw InputError("unknown workload kind '" + spec.kind +
+                     "' (expected synthetic|spider|bird|hexgen-trace|recorded)");
   }
-  if (spec.limit > 0 && w.questions.size() > spec.limit) w.questions.resize(spec.limit);
+  if (spec.limit > 0 && w.questions.size() > spec.limit) {
+    w.questions.resize(spec.limit);
+    // Recorded runs: question i is workflow i.
+    if (w.recorded_arrivals.size() > spec.limit) w.recorded_arrivals.resize(spec.limit);
+  }
   if (w.questions.empty()) throw InputError("workload '" + w.name + "' has no questions");
   return w;
 }

@@ -1,10 +1,12 @@
 // Workload files on arbitrary bytes: Spider and BIRD question files (beside a fixed valid schema file), tables.json,
-// hexgen call traces and recorded workload traces. InputError or a workload, never a crash. The first byte picks.
+// hexgen call traces, recorded workload traces and recorded runs (recorded.json). InputError or a workload, never a
+// crash. The first byte picks.
 #include <cstdint>
 #include <string>
 
 #include "tests/fuzz/fuzz_support.hpp"
 #include "workloads/loaders.hpp"
+#include "workloads/recorded.hpp"
 #include "workloads/trace_file.hpp"
 
 namespace {
@@ -27,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   WorkloadSpec spec;
   spec.data_dir = dir;
   t2s::fuzz::expect_input_errors_only([&] {
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
       case 0:
         spec.questions_file = t2s::fuzz::write_scratch("dev.json", bytes);
         load_spider(spec);
@@ -38,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       case 2: load_tables_json(t2s::fuzz::write_scratch("other_tables.json", bytes)); break;
       case 3: parse_hexgen_trace_file(t2s::fuzz::write_scratch("trace.json", bytes)); break;
-      default: load_workload_trace(t2s::fuzz::write_scratch("workload.jsonl", bytes)); break;
+      case 4: load_workload_trace(t2s::fuzz::write_scratch("workload.jsonl", bytes)); break;
+      default: parse_recorded_run(std::string(bytes), "recorded.json"); break;
     }
   });
   return 0;
