@@ -19,6 +19,10 @@
 #include "scheduler/policy.hpp"
 #include "workloads/workload.hpp"
 
+namespace t2s::engine {
+class Backend;
+}
+
 namespace t2s::server {
 
 class MetricsRegistry;
@@ -39,6 +43,9 @@ struct RuntimeOptions {
   std::string engine_tokenizer;     //!< tokenizer file for llama2.c checkpoints ("" = beside the model)
   double responder_speed = 1.0;     //!< responder instances run modelled time divided by this
   MetricsRegistry* metrics = nullptr;  //!< when set, call/queue/SQL latency histograms are recorded here
+  //! When set, wraps the backend of engine instance `instance` (fault injection and instrumentation seam).
+  std::function<std::unique_ptr<engine::Backend>(size_t instance, std::unique_ptr<engine::Backend> made)>
+      wrap_engine_backend;
 };
 
 //! One LLM call as it ran, with why it went where it went.

@@ -1,0 +1,415 @@
+// Faults injected into the runtime and the servers: an engine backend that throws, a KV pool too small for the
+// calls, an instance slowed 5×, clients that leave mid-request. Each test checks the invariants end to end: every
+// workflow ends exactly once (completed, or failed with an error naming the cause), the rest keep being served, and
+// what the fault held (KV blocks, queue slots, batch slots) is released.
+#include <catch2/catch.hpp>
+
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "agents/trace_workflow.hpp"
+#include "engine/backend.hpp"
+#include "runtime/runtime.hpp"
+#include "tests/engine/tiny_model.hpp"
+#include "tests/server/runtime_support.hpp"
+#include "tests/support.hpp"
+
+using namespace t2s;
+using namespace t2s::server;
+using t2s::server::test::make_policy;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Forwards to the real backend; its forward passes numbered `fail_from` .. `fail_from + fail_count - 1` throw, as a
+// device that faults (a lost GPU, an allocation failure) would.
+class FaultyBackend final : public engine::Backend {
+ public:
+  FaultyBackend(std::unique_ptr<engine::Backend> inner, int fail_from, int fail_count)
+      : inner_(std::move(inner)), fail_from_(fail_from), fail_count_(fail_count) {}
+  void forward(const engine::ForwardBatch& batch, float* logits) override {
+    maybe_fail();
+    inner_->forward(batch, logits);
+  }
+  void forward_sample(const engine::ForwardBatch& batch, std::span<const engine::SampleRequest> requests, int vocab,
+                      float* logits, int* tokens) override {
+    maybe_fail();
+    inner_->forward_sample(batch, requests, vocab, logits, tokens);
+  }
+  int num_kv_blocks() const override { return inner_->num_kv_blocks(); }
+  int max_batch_tokens() const override { return inner_->max_batch_tokens(); }
+  int max_context() const override { return inner_->max_context(); }
+  std::string name() const override { return "faulty-" + inner_->name(); }
+  //! Forward passes attempted and how many of them threw.
+  std::atomic<int> passes{0}, thrown{0};
+
+ private:
+  void maybe_fail() {
+    const int n = passes++;
+    if (n >= fail_from_ && n - fail_from_ < fail_count_) {
+      ++thrown;
+      throw std::runtime_error("injected device fault in pass " + std::to_string(n));
+    }
+  }
+  std::unique_ptr<engine::Backend> inner_;
+  int fail_from_, fail_count_;
+};
+
+// Forwards to the real backend and paces it like a device of known speed: a pass over R rows takes at least
+// scale × (base_s + R × row_s). `scale` 5 is an instance 5× slower than one at scale 1. Counts the rows it computed.
+class PacedBackend final : public engine::Backend {
+ public:
+  PacedBackend(std::unique_ptr<engine::Backend> inner, double scale, double base_s, double row_s)
+      : inner_(std::move(inner)), scale_(scale), base_s_(base_s), row_s_(row_s) {}
+  void forward(const engine::ForwardBatch& batch, float* logits) override {
+    auto until = due(batch);
+    inner_->forward(batch, logits);
+    std::this_thread::sleep_until(until);
+  }
+  void forward_sample(const engine::ForwardBatch& batch, std::span<const engine::SampleRequest> requests, int vocab,
+                      float* logits, int* tokens) override {
+    auto until = due(batch);
+    inner_->forward_sample(batch, requests, vocab, logits, tokens);
+    std::this_thread::sleep_until(until);
+  }
+  int num_kv_blocks() const override { return inner_->num_kv_blocks(); }
+  int max_batch_tokens() const override { return inner_->max_batch_tokens(); }
+  int max_context() const override { return inner_->max_context(); }
+  std::string name() const override { return "paced-" + inner_->name(); }
+  //! Rows computed so far (prefill, recompute and decode positions).
+  std::atomic<int64_t> rows{0};
+
+ private:
+  SteadyClock::time_point due(const engine::ForwardBatch& batch) {
+    rows += static_cast<int64_t>(batch.tokens.size());
+    const double s = scale_ * (base_s_ + row_s_ * static_cast<double>(batch.tokens.size()));
+    return SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(s));
+  }
+  std::unique_ptr<engine::Backend> inner_;
+  double scale_, base_s_, row_s_;
+};
+
+// Trace questions of four calls each (agent → two candidates → revise). Trace calls carry no prompt text, so an
+// engine sees one token (BOS); their recorded prompt length says so too, or the cost models would plan for prompts
+// that never come.
+workloads::Workload trace_workload(int questions) {
+  workloads::Workload w;
+  w.name = "faults-trace";
+  for (int k = 0; k < questions; ++k) {
+    workloads::Question q;
+    q.id = "f:" + std::to_string(k);
+    q.trace_calls = {{"agent", 1, 10},
+                     {"generate_candidate", 1, 20 + 5 * (k % 4)},
+                     {"generate_candidate", 1, 30},
+                     {"revise", 1, 20}};
+    w.questions.push_back(q);
+  }
+  return w;
+}
+
+// What a run of workflows ended with: each workflow's last outcome and how many times it ended.
+struct Ended {
+  std::vector<agents::WorkflowOutcome> outcomes;
+  std::vector<int> ends;
+};
+
+// Starts question k of `w` at start + k × gap_s (deadline budget_s later) and waits until every one has ended or
+// limit_s passed, then a little longer, so that a second end of some workflow would be seen. Leftovers are
+// cancelled; the handles are dropped on the loop.
+Ended run_workflows(Runtime& rt, const workloads::Workload& w, agents::WorkflowFactory& factory, double gap_s,
+                    double budget_s, double limit_s) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    Ended e;
+    std::vector<std::unique_ptr<agents::Workflow>> handles;
+  };
+  const size_t n = w.questions.size();
+  auto st = std::make_shared<State>();
+  st->e.outcomes.resize(n);
+  st->e.ends.assign(n, 0);
+  st->handles.resize(n);
+  const double start = rt.now() + 0.02;
+  for (size_t k = 0; k < n; ++k) {
+    const double at = start + gap_s * static_cast<double>(k);
+    workloads::Arrival a{k + 1, k, at, at + budget_s};
+    rt.post_at(at, [&rt, &w, &factory, st, a, k] {
+      auto done = [st, k](const agents::WorkflowOutcome& o) {
+        std::lock_guard lk(st->mu);
+        st->e.outcomes[k] = o;
+        st->e.ends[k]++;
+        st->cv.notify_all();
+      };
+      st->handles[k] = factory.make(w.questions[k], a, rt, done, nullptr);
+      st->handles[k]->start();
+    });
+  }
+  {
+    std::unique_lock lk(st->mu);
+    st->cv.wait_for(lk, std::chrono::duration<double>(limit_s), [&] {
+      return std::all_of(st->e.ends.begin(), st->e.ends.end(), [](int c) { return c > 0; });
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  std::promise<void> dropped;
+  rt.post([st, &dropped] {
+    for (auto& h : st->handles)
+      if (h) h->cancel();
+    st->handles.clear();
+    dropped.set_value();
+  });
+  dropped.get_future().wait();
+  std::lock_guard lk(st->mu);
+  return st->e;
+}
+
+// Every call the runtime took ended exactly once, and no instance holds a queued or running call.
+void check_released(Runtime& rt) {
+  // A call's callback runs before its instance's state is republished in the same turn of the loop: wait for it.
+  std::promise<void> turn;
+  rt.post([&turn] { turn.set_value(); });
+  turn.get_future().wait();
+  auto st = rt.stats();
+  CHECK(st.calls_ok + st.calls_failed + st.calls_cancelled == st.calls_submitted);
+  auto calls = rt.calls();
+  std::set<uint64_t> ids;
+  for (const auto& c : calls) ids.insert(c.call_id);
+  CHECK(ids.size() == calls.size());
+  CHECK(calls.size() == st.calls_submitted);
+  rapidjson::Document d;
+  d.Parse(rt.status_json().c_str());
+  REQUIRE_FALSE(d.HasParseError());
+  for (const auto& i : d["instances"].GetArray()) {
+    INFO("instance " << i["name"].GetString());
+    CHECK(i["waiting"].GetUint64() == 0);
+    CHECK(i["running"].GetUint64() == 0);
+  }
+}
+
+scheduler::InstanceSpec engine_instance(const std::string& name, const std::string& model) {
+  scheduler::InstanceSpec s;
+  s.name = name;
+  s.backend = scheduler::Backend::engine;
+  s.model_file = model;
+  s.device = "cpu";
+  s.threads = 1;
+  s.max_running = 8;
+  return s;
+}
+
+// Submits `calls` at once and waits for all results (each callback must fire exactly once).
+std::vector<agents::LlmResult> run_calls(Runtime& rt, std::vector<agents::LlmCall> calls, double limit_s = 20) {
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<agents::LlmResult> results;
+    std::vector<int> fired;
+  };
+  auto st = std::make_shared<State>();
+  st->results.resize(calls.size());
+  st->fired.assign(calls.size(), 0);
+  std::vector<agents::LlmClient::Callback> cbs;
+  for (size_t k = 0; k < calls.size(); ++k)
+    cbs.push_back([st, k](const agents::LlmResult& r) {
+      std::lock_guard lk(st->mu);
+      st->results[k] = r;
+      st->fired[k]++;
+      st->cv.notify_all();
+    });
+  rt.llm().submit(std::move(calls), std::move(cbs));
+  std::unique_lock lk(st->mu);
+  st->cv.wait_for(lk, std::chrono::duration<double>(limit_s), [&] {
+    return std::all_of(st->fired.begin(), st->fired.end(), [](int c) { return c > 0; });
+  });
+  lk.unlock();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  lk.lock();
+  for (size_t k = 0; k < st->fired.size(); ++k) {
+    INFO("call " << k);
+    CHECK(st->fired[k] == 1);
+  }
+  return st->results;
+}
+
+agents::LlmCall make_call(Runtime& rt, const std::string& prompt, int max_tokens, int prompt_tokens_hint,
+                          int expected_output) {
+  agents::LlmCall c;
+  c.id = rt.next_call_id();
+  c.workflow_id = 1;
+  c.prompt = prompt;
+  c.prompt_tokens = prompt_tokens_hint;
+  c.max_output_tokens = max_tokens;
+  c.expected_output_tokens = expected_output;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("faults: an engine backend that throws fails only its batch; the calls move to the healthy instance and "
+          "every workflow completes once",
+          "[server][faults][concurrent]") {
+  t2s::test::TinyModel tiny;
+  const std::string model = tiny.dir.file("m.bin");
+  scheduler::ClusterSpec cluster{"two-engines", {engine_instance("faulty", model), engine_instance("healthy", model)}};
+  RuntimeOptions o;
+  o.engine_tokenizer = tiny.dir.file("t.bin");
+  o.unhealthy_s = 30;
+  FaultyBackend* faulty = nullptr;
+  o.wrap_engine_backend = [&faulty](size_t i, std::unique_ptr<engine::Backend> b) -> std::unique_ptr<engine::Backend> {
+    if (i != 0) return b;
+    auto f = std::make_unique<FaultyBackend>(std::move(b), 3, INT_MAX);  // dead from its fourth pass on
+    faulty = f.get();
+    return f;
+  };
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  REQUIRE(faulty != nullptr);
+  auto w = trace_workload(6);
+  auto factory = agents::make_trace_factory(w);
+  auto e = run_workflows(rt, w, *factory, 0.01, 60, 20);
+  for (size_t k = 0; k < e.ends.size(); ++k) {
+    INFO("workflow " << k << ": " << e.outcomes[k].error);
+    CHECK(e.ends[k] == 1);
+    CHECK(e.outcomes[k].completed);
+    CHECK_FALSE(e.outcomes[k].failed);
+  }
+  CHECK(faulty->thrown.load() >= 1);
+  auto st = rt.stats();
+  CHECK(st.redispatched >= 1);
+  CHECK(st.calls_ok == 24);
+  for (const auto& c : rt.calls()) {
+    CHECK(c.ok);
+    if (c.attempts >= 2) CHECK(c.instance == 1);
+  }
+  check_released(rt);
+  rt.stop();
+}
+
+TEST_CASE("faults: an engine instance whose backend throws once recovers: its runner thread survives, the failed "
+          "calls run again and later calls are served there",
+          "[server][faults][concurrent]") {
+  t2s::test::TinyModel tiny;
+  scheduler::ClusterSpec cluster{"one-engine", {engine_instance("flaky", tiny.dir.file("m.bin"))}};
+  RuntimeOptions o;
+  o.engine_tokenizer = tiny.dir.file("t.bin");
+  o.unhealthy_s = 0.1;  // the only instance: its calls wait this long, then go back to it
+  FaultyBackend* flaky = nullptr;
+  o.wrap_engine_backend = [&flaky](size_t, std::unique_ptr<engine::Backend> b) -> std::unique_ptr<engine::Backend> {
+    auto f = std::make_unique<FaultyBackend>(std::move(b), 2, 1);  // its third pass throws, the rest run
+    flaky = f.get();
+    return f;
+  };
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  auto w = trace_workload(3);
+  auto factory = agents::make_trace_factory(w);
+  auto e = run_workflows(rt, w, *factory, 0.0, 60, 20);
+  for (size_t k = 0; k < e.ends.size(); ++k) {
+    INFO("workflow " << k << ": " << e.outcomes[k].error);
+    CHECK(e.ends[k] == 1);
+    CHECK(e.outcomes[k].completed);
+  }
+  CHECK(flaky->thrown.load() == 1);
+  CHECK(rt.stats().redispatched >= 1);
+  CHECK(rt.stats().calls_ok == 12);
+  int retried = 0;
+  for (const auto& c : rt.calls()) retried += c.attempts >= 2;
+  CHECK(retried >= 1);
+  // The same runner serves a new call after the fault.
+  auto r = server::test::run_call(rt, "hello", 8);
+  CHECK(r.ok);
+  check_released(rt);
+  rt.stop();
+}
+
+TEST_CASE("faults: KV exhausted: calls that do not fit the pool together are preempted and recomputed to the same "
+          "text; a call bigger than the pool fails at once naming it",
+          "[server][faults][concurrent]") {
+  t2s::test::TinyModel tiny;
+  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
+  const std::vector<std::string> prompts = {"the cat sat", "a dog ran far", "one two three", "hello there",
+                                            "blue sky above", "quiet river"};
+  const int max_tokens = 48;
+  auto reference = server::test::embedded_texts(model, tok, prompts, max_tokens);
+
+  const int pool_blocks = 10;  // 160 positions; the six calls need about twice that at once
+  const size_t block_bytes = engine::kv_block_bytes(tiny.lm.model->config);
+  scheduler::ClusterSpec cluster{"tight", {engine_instance("tight", model)}};
+  RuntimeOptions o;
+  o.engine_tokenizer = tok;
+  o.engine_kv_mb = static_cast<double>(block_bytes * pool_blocks) / (1024.0 * 1024.0);
+  PacedBackend* counter = nullptr;  // scale 0: counts the rows computed, no pacing
+  o.wrap_engine_backend = [&counter](size_t, std::unique_ptr<engine::Backend> b) -> std::unique_ptr<engine::Backend> {
+    auto p = std::make_unique<PacedBackend>(std::move(b), 0.0, 0.0, 0.0);
+    counter = p.get();
+    return p;
+  };
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), o, nullptr);
+  rapidjson::Document d;
+  d.Parse(rt.status_json().c_str());
+  REQUIRE(d["instances"][0]["kv_total"].GetInt() == pool_blocks);
+
+  // The runtime's belief (8 prompt + 4 output tokens each) admits them all; the engine finds out it cannot hold them.
+  std::vector<agents::LlmCall> calls;
+  for (const auto& p : prompts) calls.push_back(make_call(rt, p, max_tokens, 8, 4));
+  auto res = run_calls(rt, calls);
+  int positions = 0;
+  for (size_t k = 0; k < res.size(); ++k) {
+    INFO("call " << k << ": " << res[k].error);
+    REQUIRE(res[k].ok);
+    CHECK(res[k].text == reference[k]);  // preemption and recompute change nothing greedy decoding picks
+    positions += res[k].prompt_tokens + res[k].output_tokens;
+  }
+  REQUIRE(positions > 16 * pool_blocks);  // they really did not fit together
+  CHECK(counter->rows.load() > positions - static_cast<int64_t>(prompts.size()));  // more than once through: recompute
+
+  // Bigger than the whole pool: a prompt of more positions than it holds is refused at admission, and a call that
+  // outgrows it while generating alone fails there; neither hangs, neither is tried elsewhere.
+  std::string long_prompt;
+  while (rt.llm().count_tokens(long_prompt) <= 16 * pool_blocks) long_prompt += "lorem ipsum ";
+  REQUIRE(rt.llm().count_tokens(long_prompt) < tiny.lm.model->config.max_seq_len);
+  // A prompt whose greedy continuation (in a roomy pool) runs past the tight pool before the end of text.
+  std::string grows;
+  {
+    scheduler::ClusterSpec roomy_cluster{"roomy", {engine_instance("roomy", model)}};
+    RuntimeOptions ro;
+    ro.engine_tokenizer = tok;
+    Runtime roomy(roomy_cluster, make_policy("rr-fcfs", roomy_cluster), ro, nullptr);
+    for (const char* p : {"the cat sat", "a", "b c", "once upon", "x y z", "lorem", "q", "hello"}) {
+      auto r = server::test::run_call(roomy, p, 200);
+      if (r.ok && r.prompt_tokens + r.output_tokens > 16 * pool_blocks + 8) {
+        grows = p;
+        break;
+      }
+    }
+  }
+  REQUIRE_FALSE(grows.empty());
+  auto t0 = SteadyClock::now();
+  auto big = run_calls(rt, {make_call(rt, long_prompt, 8, 8, 4), make_call(rt, grows, 200, 8, 4)}, 10);
+  CHECK(std::chrono::duration<double>(SteadyClock::now() - t0).count() < 3.0);
+  CHECK_FALSE(big[0].ok);
+  CHECK_FALSE(big[0].cancelled);
+  CHECK(big[0].error.find("more KV blocks than the pool holds (10)") != std::string::npos);
+  CHECK_FALSE(big[1].ok);
+  CHECK_FALSE(big[1].cancelled);
+  CHECK(big[1].error.find("KV cache exhausted") != std::string::npos);
+  CHECK(big[1].error.find("pool's 10 blocks") != std::string::npos);
+  for (const auto& c : rt.calls()) CHECK(c.attempts == 1);
+
+  // What the failed calls held is free again: a call that needs almost the whole pool runs.
+  auto last = run_calls(rt, {make_call(rt, prompts[0], max_tokens, 8, 4)});
+  CHECK(last[0].ok);
+  CHECK(last[0].text == reference[0]);
+  d.Parse(rt.status_json().c_str());
+  CHECK(d["instances"][0]["kv_used"].GetInt() == 0);
+  check_released(rt);
+  rt.stop();
+}
