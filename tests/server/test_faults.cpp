@@ -10,15 +10,25 @@
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "agents/trace_workflow.hpp"
 #include "engine/backend.hpp"
+#include "engine/llama2c.hpp"
 #include "runtime/runtime.hpp"
+#include "server/engine_service.hpp"
+#include "server/http_client.hpp"
+#include "server/http_server.hpp"
 #include "tests/engine/tiny_model.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
@@ -453,4 +463,89 @@ TEST_CASE("faults: an engine instance slowed 5x ends with a clearly smaller shar
   CHECK(even > 0.3);
   CHECK(slowed < 0.25);
   CHECK(slowed < 0.6 * even);
+}
+
+namespace {
+
+// The value of the Prometheus sample `series` (name and labels exactly as rendered) on `/metrics`; -1 when absent.
+double metric_value(uint16_t port, const std::string& series) {
+  HttpClient h("127.0.0.1", port);
+  auto r = h.request("GET", "/metrics");
+  size_t at = 0;
+  while ((at = r.body.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || r.body[at - 1] == '\n') return std::stod(r.body.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return -1;
+}
+
+// Opens a TCP connection to 127.0.0.1:port and sends `bytes`; returns the socket.
+int send_raw(uint16_t port, const std::string& bytes) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("faults: engine-serve stops generating for a non-streamed request whose client disconnected; its one "
+          "batch slot serves the next request",
+          "[server][faults][concurrent]") {
+  t2s::test::TempDir dir("t2s-faults-es");
+  // A random model with a long context, big enough that 2,000 tokens take seconds. Its classifier is its embedding
+  // table (shared): zeroing the rows of BOS (1) and EOS (2), which follow the 28-byte header, gives them logit 0
+  // below the largest of the random others, so greedy generation never stops early.
+  const int dim = 192;
+  engine::write_random_llama2c_checkpoint(dir.file("m.bin"), {dim, 512, 4, 6, 2, 300, 2048, true}, 11, 0.3f);
+  {
+    std::fstream f(dir.file("m.bin"), std::ios::in | std::ios::out | std::ios::binary);
+    const std::vector<float> zeros(2 * dim, 0.0f);
+    f.seekp(28 + 1 * dim * static_cast<std::streamoff>(sizeof(float)));
+    f.write(reinterpret_cast<const char*>(zeros.data()), static_cast<std::streamsize>(zeros.size() * sizeof(float)));
+    REQUIRE(f.good());
+  }
+  engine::write_synthetic_llama2c_vocab(dir.file("t.bin"), 300);
+  EngineServiceOptions eo;
+  eo.model_file = dir.file("m.bin");
+  eo.tokenizer_file = dir.file("t.bin");
+  eo.max_sequences = 1;  // the next request can only run once the abandoned one has left its slot
+  EngineService svc(eo);
+  HttpServer http(ServerOptions{});
+  svc.attach(http);
+  http.start();
+  const uint16_t port = http.port();
+  const int max_tokens = 2000;
+  const std::string body = R"({"prompt":"the cat sat","max_tokens":)" + std::to_string(max_tokens) + "}";
+  int fd = send_raw(port, "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  // Let it generate a while, then leave without reading anything.
+  auto until = SteadyClock::now() + std::chrono::seconds(5);
+  while (metric_value(port, "t2s_engine_iteration_tokens_total") < 50 && SteadyClock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(metric_value(port, "t2s_engine_iteration_tokens_total") >= 50);
+  ::close(fd);
+  until = SteadyClock::now() + std::chrono::seconds(3);
+  while (metric_value(port, R"(t2s_engine_requests_total{outcome="cancelled"})") < 1 && SteadyClock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(metric_value(port, R"(t2s_engine_requests_total{outcome="cancelled"})") == 1);
+  const double tokens = metric_value(port, "t2s_engine_iteration_tokens_total");
+  CHECK(tokens < max_tokens / 2);  // stopped well before max_tokens
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(metric_value(port, "t2s_engine_iteration_tokens_total") == tokens);  // and stays stopped
+  // The slot is free: a new request is answered at once.
+  HttpClient h("127.0.0.1", port);
+  auto t0 = SteadyClock::now();
+  auto r = h.request("POST", "/v1/completions", R"({"prompt":"hello","max_tokens":4})");
+  CHECK(r.status == 200);
+  CHECK(std::chrono::duration<double>(SteadyClock::now() - t0).count() < 2.0);
+  CHECK(metric_value(port, R"(t2s_engine_requests_total{outcome="ok"})") == 1);
+  CHECK(metric_value(port, "t2s_engine_open_requests") == 0);
+  http.stop();
+  svc.stop();
 }
