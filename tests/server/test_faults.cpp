@@ -5,13 +5,16 @@
 #include <catch2/catch.hpp>
 
 #include <rapidjson/document.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <filesystem>
 #include <condition_variable>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -29,6 +32,8 @@
 #include "server/engine_service.hpp"
 #include "server/http_client.hpp"
 #include "server/http_server.hpp"
+#include "server/question_api.hpp"
+#include "server/serve_app.hpp"
 #include "tests/engine/tiny_model.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
@@ -547,5 +552,142 @@ TEST_CASE("faults: engine-serve stops generating for a non-streamed request whos
   CHECK(metric_value(port, R"(t2s_engine_requests_total{outcome="ok"})") == 1);
   CHECK(metric_value(port, "t2s_engine_open_requests") == 0);
   http.stop();
+  svc.stop();
+}
+
+namespace {
+
+// Every file under `dir` with its size and content hash: what "nothing was written there" compares.
+std::map<std::string, std::pair<uintmax_t, size_t>> folder_state(const std::filesystem::path& dir) {
+  std::map<std::string, std::pair<uintmax_t, size_t>> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    out[e.path().string()] = {e.file_size(), std::hash<std::string>{}(bytes)};
+  }
+  return out;
+}
+
+// A small shop database with enough rows to span many pages.
+void build_shop(const std::string& path) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE orders(id INTEGER PRIMARY KEY, amount REAL, note TEXT); "
+                           "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300) "
+                           "INSERT INTO orders(amount, note) SELECT x * 1.5, printf('%100d', x) FROM c;",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
+// The tiny random model as `t2s serve --cluster local --model FILE` takes it (tokenizer beside it).
+std::string write_serve_model(const t2s::test::TempDir& dir) {
+  std::filesystem::create_directories(dir.path() / "model");
+  std::string model = dir.file("model/m.bin");
+  engine::write_random_llama2c_checkpoint(model, {48, 96, 2, 6, 2, 300, 256, false}, 3, 0.3f);
+  engine::write_synthetic_llama2c_vocab(dir.file("model/tok512.bin"), 300);
+  return model;
+}
+
+// Workflows started on a QuestionService, with how many times each ended.
+struct Asked {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, agents::WorkflowOutcome> outcome;
+  std::map<std::string, int> ends;
+
+  void ask(QuestionService& svc, const std::string& db, const std::string& question) {
+    AskFrame a;
+    a.id = db;
+    a.db = db;
+    a.question = question;
+    {
+      std::lock_guard lk(mu);
+      ends[db] = 0;
+    }
+    svc.start(svc.next_workflow_id(), a, nullptr, [this, db](const agents::WorkflowOutcome& o) {
+      std::lock_guard lk(mu);
+      outcome[db] = o;
+      ends[db]++;
+      cv.notify_all();
+    });
+  }
+  // Waits until every asked workflow ended (then a little longer, to see a second end).
+  void wait(double limit_s) {
+    {
+      std::unique_lock lk(mu);
+      cv.wait_for(lk, std::chrono::duration<double>(limit_s), [&] {
+        return std::all_of(ends.begin(), ends.end(), [](const auto& e) { return e.second > 0; });
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("faults: serve: a WebSocket client gone mid-workflow has its workflow and calls cancelled; another client "
+          "is served meanwhile; metrics count it",
+          "[server][faults][concurrent]") {
+  namespace fs = std::filesystem;
+  t2s::test::TempDir dir("t2s-faults-ws");
+  fs::create_directories(dir.path() / "dbs");
+  build_shop(dir.file("dbs/shop.sqlite"));
+  ServeConfig cfg;
+  cfg.db_dir = dir.file("dbs");
+  cfg.cache_dir = dir.file("cache");
+  cfg.cluster = "local";
+  cfg.model = write_serve_model(dir);
+  cfg.deadline_ms = 1500;
+  // A slower engine (2 ms per iteration, a call ~0.15 s), so that a workflow is still running when its client leaves.
+  // (The agent goes on past its deadline until it has an executed candidate or has used its revise rounds, so the
+  // other client's workflow takes all its ~15 calls with this model, whose SQL never runs.)
+  cfg.runtime.wrap_engine_backend = [](size_t, std::unique_ptr<engine::Backend> b) -> std::unique_ptr<engine::Backend> {
+    return std::make_unique<PacedBackend>(std::move(b), 1.0, 0.002, 0.0);
+  };
+  QuestionService svc(cfg);
+  auto api = std::make_shared<QuestionApi>(svc, QuestionApiOptions{});
+  HttpServer http(ServerOptions{});
+  attach_serve_routes(http, svc, api);
+  http.start();
+  auto frame_type = [](const std::string& f) {
+    rapidjson::Document d;
+    d.Parse(f.c_str());
+    return d.HasParseError() || !d.HasMember("type") ? std::string() : std::string(d["type"].GetString());
+  };
+  {
+    WsClient leaver("127.0.0.1", http.port(), "/ws");
+    REQUIRE(leaver.send(R"({"type":"ask","id":"a","db":"shop","question":"What is the total amount?",)"
+                        R"("deadline_ms":20000})"));
+    bool started = false;  // its first stage began: calls are queued or running
+    auto until = SteadyClock::now() + std::chrono::seconds(5);
+    while (!started && SteadyClock::now() < until)
+      if (auto f = leaver.receive(0.2)) started = frame_type(*f) == "stage";
+    REQUIRE(started);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }  // gone, mid-workflow
+  WsClient stayer("127.0.0.1", http.port(), "/ws");
+  REQUIRE(stayer.send(R"({"type":"ask","id":"b","db":"shop","question":"How many orders are there?"})"));
+  int terminal = 0;
+  auto until = SteadyClock::now() + std::chrono::seconds(8);
+  while (SteadyClock::now() < until && terminal == 0)
+    if (auto f = stayer.receive(0.2); f && (frame_type(*f) == "result" || frame_type(*f) == "error")) ++terminal;
+  CHECK(terminal == 1);
+  CHECK_FALSE(stayer.closed());  // its frames were well-formed UTF-8, whatever bytes the model wrote
+  for (int i = 0; i < 3; ++i)  // and nothing more for it
+    if (auto f = stayer.receive(0.1); f && (frame_type(*f) == "result" || frame_type(*f) == "error")) ++terminal;
+  CHECK(terminal == 1);
+  until = SteadyClock::now() + std::chrono::seconds(3);
+  while (api->stats().cancelled < 1 && SteadyClock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(api->stats().cancelled == 1);
+  CHECK(svc.runtime().stats().calls_cancelled >= 1);  // its calls were stopped, not run to the end
+  CHECK(metric_value(http.port(), R"(t2s_questions_total{outcome="cancelled"})") == 1);
+  HttpClient h("127.0.0.1", http.port());
+  CHECK(h.request("GET", "/healthz").body == "ok\n");
+  check_released(svc.runtime());
+  stayer.close();
+  http.stop();
+  api->cancel_all();
   svc.stop();
 }
