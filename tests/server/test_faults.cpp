@@ -626,6 +626,74 @@ struct Asked {
 
 }  // namespace
 
+TEST_CASE("faults: serve --db-dir with a truncated, a deleted and a locked database: each question ends once, the "
+          "broken ones failing with the file's problem; the rest are served; nothing is written to the folder",
+          "[server][faults][concurrent]") {
+  namespace fs = std::filesystem;
+  t2s::test::TempDir dir("t2s-faults-db");
+  fs::create_directories(dir.path() / "dbs");
+  const auto db = [&](const std::string& name) { return dir.file("dbs/" + name + ".sqlite"); };
+  build_shop(db("shop"));
+  std::string bytes;
+  {
+    std::ifstream in(db("shop"), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  REQUIRE(bytes.size() > 8 * 4096);
+  std::ofstream(db("cut"), std::ios::binary) << bytes.substr(0, bytes.size() / 2);  // a copy that stopped half way
+  fs::copy_file(db("shop"), db("gone"));
+  fs::copy_file(db("shop"), db("locked"));
+  std::ofstream(db("junk"), std::ios::binary) << std::string(8192, '\x5a');  // not SQLite at all: not served
+  const std::string model = write_serve_model(dir);
+  auto before = folder_state(dir.path() / "dbs");
+
+  ServeConfig cfg;
+  cfg.db_dir = dir.file("dbs");
+  cfg.cache_dir = dir.file("cache");
+  cfg.cluster = "local";
+  cfg.model = model;
+  cfg.deadline_ms = 1500;
+  QuestionService svc(cfg);
+  CHECK(svc.databases() == std::vector<std::string>{"cut", "gone", "locked", "shop"});
+  fs::remove(db("gone"));  // deleted while the server runs
+  before.erase(db("gone"));
+  sqlite3* writer = nullptr;  // another process's write transaction, holding the file's exclusive lock
+  REQUIRE(sqlite3_open(db("locked").c_str(), &writer) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(writer, "BEGIN EXCLUSIVE; INSERT INTO orders(amount) VALUES (1e9);", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+
+  Asked asked;
+  for (const char* name : {"cut", "gone", "locked", "shop"}) asked.ask(svc, name, "What is the total amount of orders?");
+  asked.wait(20);
+  for (const char* name : {"cut", "gone", "locked", "shop"}) {
+    const auto& o = asked.outcome[name];
+    INFO(name << ": error '" << o.error << "', sql_error '" << o.sql_error << "'");
+    CHECK(asked.ends[name] == 1);
+    const std::string why = o.error + " " + o.sql_error;
+    if (std::string(name) == "cut" || std::string(name) == "gone") {
+      CHECK(o.failed);
+      CHECK(o.llm_calls == 0);  // refused before any model call
+      CHECK(why.find(name) != std::string::npos);  // the error names the file
+      CHECK(why.find(std::string(name) == "cut" ? "malformed" : "does not exist") != std::string::npos);
+    } else {
+      CHECK(o.llm_calls > 0);  // served: the schema was read and the model asked
+      for (const char* db_problem : {"malformed", "locked", "busy", "does not exist", "cannot open"})
+        CHECK(why.find(db_problem) == std::string::npos);
+    }
+  }
+  REQUIRE(sqlite3_exec(writer, "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(writer);
+  // The service goes on: a later question on a good database is served.
+  Asked again;
+  again.ask(svc, "shop", "How many orders are there?");
+  again.wait(20);
+  CHECK(again.ends["shop"] == 1);
+  CHECK(again.outcome["shop"].llm_calls > 0);
+  check_released(svc.runtime());
+  svc.stop();
+  CHECK(folder_state(dir.path() / "dbs") == before);
+}
+
 TEST_CASE("faults: serve: a WebSocket client gone mid-workflow has its workflow and calls cancelled; another client "
           "is served meanwhile; metrics count it",
           "[server][faults][concurrent]") {
