@@ -52,10 +52,16 @@ inline std::string valid_utf8(std::string_view s) {
   return out;
 }
 
-//! Writes `s` as a JSON string value (embedded NULs and all). JSON text must be UTF-8 — a WebSocket peer or a
-//! browser drops the connection on a text frame that is not — so bytes of model output or database values that are
-//! not well-formed UTF-8 become U+FFFD.
+//! Writes `s` as a JSON string value (embedded NULs and all), bytes as they are: a remote t2s reading engine-serve's
+//! answers gets exactly the bytes the model produced, also when a streamed piece ends inside a UTF-8 sequence.
 inline void write_json_string(JsonWriter& w, std::string_view s) {
+  w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+//! Writes `s` as a JSON string value of well-formed UTF-8: bytes that do not begin a well-formed sequence (a small
+//! model's output, a database's raw TEXT) become U+FFFD. For whole messages to clients that must get UTF-8 text:
+//! a WebSocket peer or a browser drops the connection on a text frame that is not.
+inline void write_json_text(JsonWriter& w, std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t n = utf8_sequence_length(s.substr(i));
     if (n == 0) {

@@ -142,7 +142,7 @@ bool well_formed(const std::string& s) {
 }
 }  // namespace
 
-TEST_CASE("JSON strings are written as well-formed UTF-8: invalid bytes become U+FFFD, valid text is unchanged",
+TEST_CASE("JSON text for clients is well-formed UTF-8: invalid bytes become U+FFFD, valid text is unchanged",
           "[common]") {
   for (const char* ok : {"plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"})
     CHECK(t2s::valid_utf8(ok) == ok);
@@ -164,6 +164,6 @@ TEST_CASE("JSON strings are written as well-formed UTF-8: invalid bytes become U
   }
   rapidjson::StringBuffer sb;
   t2s::JsonWriter w(sb);
-  t2s::write_json_string(w, "SELECT \xFF");
+  t2s::write_json_text(w, "SELECT \xFF");
   CHECK(std::string(sb.GetString()) == "\"SELECT \xEF\xBF\xBD\"");
 }
