@@ -63,7 +63,7 @@ agents::LlmResult cancelled_result(uint64_t id, double started, double now) {
 class EngineExecutorImpl final : public EngineExecutor {
  public:
   EngineExecutorImpl(const scheduler::InstanceSpec& spec, const std::string& tokenizer_path, double kv_mb,
-                 int max_batch_tokens, ExecutorSink sink, ClockFn clock, Logger* log)
+                 int max_batch_tokens, ExecutorSink sink, ClockFn clock, Logger* log, const BackendWrapper& wrap)
       : spec_(spec), sink_(std::move(sink)), clock_(std::move(clock)), log_(log) {
     const std::string device = spec.device.empty() ? "cpu" : spec.device;  // specs built in code may leave it unset
     if (device != "cpu" && device != "cuda")
@@ -90,7 +90,7 @@ class EngineExecutorImpl final : public EngineExecutor {
     engine::BackendChoice chosen = engine::make_backend(device, lm_.model, bo, co);
     if (!chosen.fallback.empty() && log_)
       log_->warn("engine_backend_fallback", {{"instance", spec.name}, {"requested", device}, {"reason", chosen.fallback}});
-    backend_ = std::move(chosen.backend);
+    backend_ = wrap ? wrap(std::move(chosen.backend)) : std::move(chosen.backend);
     engine::RunnerOptions ro;
     ro.max_batch_tokens = max_batch_tokens;
     ro.max_sequences = std::min(spec.max_running, 64);
@@ -130,12 +130,14 @@ class EngineExecutorImpl final : public EngineExecutor {
     double started_s;
   };
 
-  void report_finished(engine::SequenceId sid, const Active& a) {
+  // `error` set: the call is cancelled in the runner (its KV freed) and reported failed with that reason.
+  void report_finished(engine::SequenceId sid, const Active& a, const std::string& error = {}, bool retryable = false) {
+    if (!error.empty()) runner_->cancel(sid);
     auto info = runner_->info(sid);
     agents::LlmResult r;
     r.call_id = a.call_id;
-    r.ok = info.state == engine::SequenceState::Finished;
-    r.cancelled = info.state == engine::SequenceState::Cancelled;
+    r.ok = error.empty() && info.state == engine::SequenceState::Finished;
+    r.cancelled = error.empty() && info.state == engine::SequenceState::Cancelled;
     r.text = info.text;
     r.prompt_tokens = info.prompt_tokens;
     r.cached_tokens = info.cached_prompt_tokens;
@@ -144,8 +146,9 @@ class EngineExecutorImpl final : public EngineExecutor {
     r.started_s = a.started_s;
     r.finished_s = clock_();
     if (r.cancelled) r.error = "cancelled";
+    if (!error.empty()) r.error = error;
     runner_->release(sid);
-    sink_.done(a.call_id, std::move(r), false);
+    sink_.done(a.call_id, std::move(r), retryable);
   }
 
   void loop() {
@@ -209,7 +212,17 @@ class EngineExecutorImpl final : public EngineExecutor {
         auto pre = runner_->preempted();
         if (!pre.empty()) runner_->resume(pre.front());
       }
-      auto rep = runner_->step();
+      engine::StepReport rep;
+      try {
+        rep = runner_->step();
+      } catch (const std::exception& e) {
+        // A backend that throws (device error, bad_alloc) fails the batch it was running, not the process: those
+        // calls end retryable (the runtime tries another instance), their KV is freed, and this thread goes on.
+        if (log_) log_->error("engine_step_failed", {{"instance", spec_.name}, {"error", e.what()}});
+        for (auto& [sid, a] : active) report_finished(sid, a, std::string("engine backend failed: ") + e.what(), true);
+        active.clear();
+        continue;
+      }
       scheduler::IterationShape shape;
       shape.prefill_tokens = rep.prefill_tokens;
       shape.decode_seqs = rep.decode_tokens;
@@ -225,10 +238,24 @@ class EngineExecutorImpl final : public EngineExecutor {
         report_finished(ev.id, it->second);
         active.erase(it);
       }
-      // KV pressure: when every running call stalled, preempt the most recent (recomputed later).
+      // KV pressure: when every running call stalled, preempt the most recent (recomputed later). A call that
+      // stalls alone (the others preempted hold no blocks) has outgrown the whole pool and can never go on.
       if (!rep.stalled.empty() && rep.sequences == 0) {
         auto running = runner_->running();
-        if (running.size() > 1) runner_->preempt(running.back());
+        if (running.size() > 1) {
+          runner_->preempt(running.back());
+        } else if (running.size() == 1) {
+          if (auto it = active.find(running.front()); it != active.end()) {
+            auto info = runner_->info(running.front());
+            report_finished(it->first, it->second,
+                            "KV cache exhausted: the call needs more than the pool's " +
+                                std::to_string(backend_->num_kv_blocks()) + " blocks of " +
+                                std::to_string(engine::kKvBlockSize) + " tokens (prompt " +
+                                std::to_string(info.prompt_tokens) + " + " + std::to_string(info.generated_tokens) +
+                                " generated)");
+            active.erase(it);
+          }
+        }
       }
       auto pre = runner_->preempted();
       if (!pre.empty() && runner_->available_blocks() > engine::BatchRunner::blocks_for(64))
@@ -506,9 +533,9 @@ class ResponderExecutor final : public InstanceExecutor {
 std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSpec& spec,
                                                      const std::string& tokenizer_path, double kv_mb,
                                                      int max_batch_tokens, ExecutorSink sink, ClockFn clock,
-                                                     Logger* log) {
+                                                     Logger* log, const BackendWrapper& wrap) {
   return std::make_unique<EngineExecutorImpl>(spec, tokenizer_path, kv_mb, max_batch_tokens, std::move(sink),
-                                          std::move(clock), log);
+                                          std::move(clock), log, wrap);
 }
 
 std::unique_ptr<InstanceExecutor> make_remote_executor(const scheduler::InstanceSpec& spec, int concurrency,

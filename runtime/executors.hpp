@@ -13,7 +13,14 @@
 #include "scheduler/cost_model.hpp"
 #include "scheduler/instance.hpp"
 
+namespace t2s::engine {
+class Backend;
+}
+
 namespace t2s::server {
+
+//! Wraps an engine instance's backend before its runner uses it (fault injection, instrumentation).
+using BackendWrapper = std::function<std::unique_ptr<engine::Backend>(std::unique_ptr<engine::Backend>)>;
 
 //! Where executors report (from their own threads).
 struct ExecutorSink {
@@ -58,11 +65,13 @@ class EngineExecutor : public InstanceExecutor {
 };
 
 //! The embedded engine: one runner thread drives a BatchRunner over the CPU backend; calls beyond its sequence
-//! limit wait inside the executor (the runtime never sends that many; engine-serve may).
+//! limit wait inside the executor (the runtime never sends that many; engine-serve may). A backend that throws
+//! fails the calls of that step (retryable) and the runner thread goes on; a call that alone outgrows the KV pool
+//! fails naming the pool's size. `wrap`, when set, wraps the backend made for `spec`.
 std::unique_ptr<EngineExecutor> make_engine_executor(const scheduler::InstanceSpec& spec,
                                                      const std::string& tokenizer_path, double kv_mb,
                                                      int max_batch_tokens, ExecutorSink sink, ClockFn clock,
-                                                     Logger* log);
+                                                     Logger* log, const BackendWrapper& wrap = {});
 //! An OpenAI-compatible server: `concurrency` worker threads, each with its own keep-alive connection; a call
 //! fails (retryably) after `call_timeout_s` in all or `idle_timeout_s` of silence. Its context window is the
 //! what the server's /models reports (0 when none).

@@ -16,6 +16,7 @@
 #include "common/json_writer.hpp"
 #include "common/status.hpp"
 #include "common/trace.hpp"
+#include "engine/backend.hpp"
 #include "runtime/executors.hpp"
 #include "runtime/metrics.hpp"
 
@@ -624,7 +625,12 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
     switch (spec.backend) {
       case scheduler::Backend::engine:
         ex = make_engine_executor(spec, m.opt.engine_tokenizer, m.opt.engine_kv_mb, m.opt.engine_max_batch_tokens,
-                                  sink, clock, log);
+                                  sink, clock, log,
+                                  m.opt.wrap_engine_backend
+                                      ? BackendWrapper([&m, i](std::unique_ptr<engine::Backend> b) {
+                                          return m.opt.wrap_engine_backend(i, std::move(b));
+                                        })
+                                      : BackendWrapper());
         break;
       case scheduler::Backend::remote:
         ex = make_remote_executor(spec, m.opt.remote_concurrency, m.opt.remote_call_timeout_s,

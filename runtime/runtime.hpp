@@ -20,6 +20,10 @@
 #include "scheduler/policy.hpp"
 #include "workloads/workload.hpp"
 
+namespace t2s::engine {
+class Backend;
+}
+
 namespace t2s::server {
 
 class MetricsRegistry;
@@ -44,6 +48,9 @@ struct RuntimeOptions {
   //! (recorded runs write them to iterations.jsonl).
   std::function<void(size_t instance, const scheduler::IterationShape& shape, double seconds, double t_s)>
       on_iteration;
+  //! When set, wraps the backend of engine instance `instance` (fault injection and instrumentation seam).
+  std::function<std::unique_ptr<engine::Backend>(size_t instance, std::unique_ptr<engine::Backend> made)>
+      wrap_engine_backend;
 };
 
 //! One LLM call as it ran, with why it went where it went.

@@ -11,12 +11,15 @@
 #include <boost/beast/websocket.hpp>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include <sys/socket.h>
 
 #include "common/status.hpp"
 
@@ -414,6 +417,24 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
     if (auto ct = req.find(http::field::content_type); ct != req.end()) r.content_type = std::string(ct->value());
     r.body = std::move(req.body());
     dispatch(r);
+    watch_client();
+  }
+
+  // While a handler works on a request nothing reads the socket, so a client that leaves would go unnoticed until
+  // the answer is written: wait for the socket to turn readable and peek. End of stream or an error means the
+  // client is gone (client_gone(), so long work for it can stop; a client that only half-closes its side is taken
+  // as gone too); bytes mean a next request, left for the reader.
+  void watch_client() {
+    if (watching_) return;
+    watching_ = true;
+    stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->watching_ = false;
+      if (ec) return;
+      char byte;
+      // MSG_DONTWAIT: the reader may have taken the bytes that woke this wait; never block the strand for more.
+      ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) self->close_socket();
+    });
   }
 
   void dispatch(const HttpRequest& r);
@@ -517,7 +538,8 @@ class HttpSession final : public Closable, public std::enable_shared_from_this<H
   std::optional<http::request_parser<http::string_body>> parser_;
   std::deque<std::string> outq_;
   size_t queued_ = 0;  // bytes in outq_
-  bool writing_ = false, response_done_ = false, keep_alive_ = true, handed_off_ = false, first_request_ = true;
+  bool writing_ = false, response_done_ = false, keep_alive_ = true, handed_off_ = false, first_request_ = true,
+       watching_ = false;
   std::shared_ptr<std::atomic<bool>> gone_;
 };
 

@@ -107,12 +107,12 @@ std::string error_frame(const std::string& id, const std::string& code, const st
   w.String("error");
   if (!id.empty()) {
     w.Key("id");
-    write_json_string(w, id);
+    write_json_text(w, id);
   }
   w.Key("code");
-  write_json_string(w, code);
+  write_json_text(w, code);
   w.Key("message");
-  write_json_string(w, message);
+  write_json_text(w, message);
   w.EndObject();
   return sb.GetString();
 }
@@ -124,7 +124,7 @@ std::string accepted_frame(const std::string& id, uint64_t workflow) {
   w.Key("type");
   w.String("accepted");
   w.Key("id");
-  write_json_string(w, id);
+  write_json_text(w, id);
   w.Key("workflow");
   w.Uint64(workflow);
   w.EndObject();
@@ -138,7 +138,7 @@ std::string stage_frame(const std::string& id, const agents::StageEvent& e, doub
   w.Key("type");
   w.String("stage");
   w.Key("id");
-  write_json_string(w, id);
+  write_json_text(w, id);
   w.Key("stage");
   auto name = agents::stage_kind_name(e.kind);
   w.String(name.data(), static_cast<rapidjson::SizeType>(name.size()));
@@ -152,7 +152,7 @@ std::string stage_frame(const std::string& id, const agents::StageEvent& e, doub
   w.Int(e.calls);
   if (!e.detail.empty()) {
     w.Key("detail");
-    write_json_string(w, e.detail);
+    write_json_text(w, e.detail);
   }
   w.EndObject();
   return sb.GetString();
@@ -165,27 +165,27 @@ std::string result_frame(const std::string& id, const agents::WorkflowOutcome& o
   w.Key("type");
   w.String("result");
   w.Key("id");
-  write_json_string(w, id);
+  write_json_text(w, id);
   w.Key("workflow");
   w.Uint64(o.workflow_id);
   w.Key("sql");
-  write_json_string(w, o.sql);
+  write_json_text(w, o.sql);
   // A query that did not run is not an answer: the frame says so, with SQLite's reason.
   w.Key("executed");
   w.Bool(o.sql_executed);
   if (!o.sql_executed) {
     w.Key("error");
-    write_json_string(w, o.sql_error.empty() ? std::string("the query did not execute") : o.sql_error);
+    write_json_text(w, o.sql_error.empty() ? std::string("the query did not execute") : o.sql_error);
   }
   w.Key("columns");
   w.StartArray();
-  for (const auto& c : o.columns) write_json_string(w, c);
+  for (const auto& c : o.columns) write_json_text(w, c);
   w.EndArray();
   w.Key("rows");
   w.StartArray();
   for (const auto& row : o.rows) {
     w.StartArray();
-    for (const auto& v : row) write_json_string(w, v);
+    for (const auto& v : row) write_json_text(w, v);
     w.EndArray();
   }
   w.EndArray();

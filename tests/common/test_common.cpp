@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <iconv.h>
 #include <sstream>
 
 #include "common/json.hpp"
+#include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "common/rng.hpp"
 #include "common/stats.hpp"
@@ -114,4 +116,54 @@ TEST_CASE("logger is quiet below its level and writes logfmt", "[common]") {
   CHECK(out.str().find("event=\"slow call\"") != std::string::npos);
   CHECK(out.str().find("instance=a100-0") != std::string::npos);
   CHECK_THROWS_AS(parse_log_level("loud"), InputError);
+}
+
+namespace {
+// Whether glibc's iconv (an independent decoder) accepts `s` as UTF-8.
+bool iconv_accepts_utf8(const std::string& s) {
+  iconv_t cd = iconv_open("UTF-32LE", "UTF-8");
+  REQUIRE(cd != reinterpret_cast<iconv_t>(-1));
+  std::string in = s;
+  std::string out(4 * s.size() + 8, '\0');
+  char* ip = in.data();
+  char* op = out.data();
+  size_t il = in.size(), ol = out.size();
+  size_t rc = iconv(cd, &ip, &il, &op, &ol);
+  iconv_close(cd);
+  return rc != static_cast<size_t>(-1) && il == 0;
+}
+bool well_formed(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = t2s::utf8_sequence_length(std::string_view(s).substr(i));
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("JSON text for clients is well-formed UTF-8: invalid bytes become U+FFFD, valid text is unchanged",
+          "[common]") {
+  for (const char* ok : {"plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF"})
+    CHECK(t2s::valid_utf8(ok) == ok);
+  CHECK(t2s::valid_utf8("a\xFF" "b") == "a\xEF\xBF\xBD" "b");
+  CHECK(t2s::valid_utf8("\xC0\xAF") == "\xEF\xBF\xBD\xEF\xBF\xBD");          // overlong '/'
+  CHECK(t2s::valid_utf8("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  CHECK(t2s::valid_utf8("\xF4\x90\x80\x80").size() == 12);                  // past U+10FFFF
+  CHECK(t2s::valid_utf8("x\xE2\x82") == "x\xEF\xBF\xBD\xEF\xBF\xBD");       // cut short
+  // Against glibc's decoder on random bytes biased to the multi-byte ranges.
+  t2s::Rng rng(5);
+  for (int k = 0; k < 20000; ++k) {
+    std::string s(1 + rng.uniform_int(0, 6), '\0');
+    for (auto& c : s) c = static_cast<char>(rng.uniform() < 0.3 ? rng.uniform_int(0, 127) : rng.uniform_int(128, 255));
+    INFO(k);
+    CHECK(well_formed(s) == iconv_accepts_utf8(s));
+    const std::string fixed = t2s::valid_utf8(s);
+    CHECK(iconv_accepts_utf8(fixed));
+    if (well_formed(s)) CHECK(fixed == s);
+  }
+  rapidjson::StringBuffer sb;
+  t2s::JsonWriter w(sb);
+  t2s::write_json_text(w, "SELECT \xFF");
+  CHECK(std::string(sb.GetString()) == "\"SELECT \xEF\xBF\xBD\"");
 }
