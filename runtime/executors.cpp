@@ -43,10 +43,11 @@ struct Job {
   std::vector<std::string> stop;
   int prompt_tokens_hint = 0;
   double admitted_s = 0;
+  std::vector<int> tokens;  // engine instances: the prompt, tokenized on the submitting thread
 };
 
 Job make_job(const agents::LlmCall& c, double now) {
-  return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now};
+  return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now, {}};
 }
 
 agents::LlmResult cancelled_result(uint64_t id, double started, double now) {
@@ -101,8 +102,12 @@ class EngineExecutorImpl final : public EngineExecutor {
   ~EngineExecutorImpl() override { stop(); }
 
   void start(const agents::LlmCall& call, const agents::Response*, double now_s) override {
+    Job j = make_job(call, now_s);
+    // Tokenized on the caller's thread (engine-serve's HTTP handler, the runtime's loop), not the engine's: a long
+    // prompt must not stall the batch every other call is decoding in.
+    j.tokens = lm_.tokenizer->encode(j.prompt, true);
     std::lock_guard lk(mu_);
-    inbox_.push_back(make_job(call, now_s));
+    inbox_.push_back(std::move(j));
     cv_.notify_one();
   }
   void cancel(uint64_t call_id) override {
@@ -179,7 +184,7 @@ class EngineExecutorImpl final : public EngineExecutor {
       while (!jobs.empty() && static_cast<int>(active.size()) < capacity_) {
         Job j = std::move(jobs.front());
         jobs.pop_front();
-        auto tokens = lm_.tokenizer->encode(j.prompt, true);
+        auto tokens = std::move(j.tokens);
         engine::GenerationParams gp;
         gp.max_tokens = std::max(1, j.max_tokens);
         gp.sampling.temperature = static_cast<float>(j.temperature);

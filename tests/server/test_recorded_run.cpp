@@ -237,7 +237,9 @@ TEST_CASE("recorded run: the agent on two stories260K engine instances, recorded
   CHECK(out.metrics.completed == 2);
   CHECK(out.metrics.llm_calls == real.metrics.llm_calls);
   // Loose on purpose: both engines share this machine's cores with each other and with whatever else runs (the
-  // measured gaps are in docs/harness.md); this catches a replay that is off by a factor (a lost SQL stage, an
-  // unfitted instance, a DAG run sequentially), not the last 15%.
-  CHECK(out.metrics.latency_p50_s == Approx(real.metrics.latency_p50_s).epsilon(0.5));
+  // measured gaps are in docs/harness.md; a concurrent job once put the real run 63% faster than its fit); this
+  // catches a replay that is off by a factor (a lost SQL stage, an unfitted instance, a DAG run sequentially), not
+  // the last 15%.
+  CHECK(out.metrics.latency_p50_s < 2.0 * real.metrics.latency_p50_s);
+  CHECK(out.metrics.latency_p50_s > 0.5 * real.metrics.latency_p50_s);
 }
