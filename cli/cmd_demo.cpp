@@ -1,10 +1,14 @@
 // `t2s demo`: the synthetic benchmark replayed under every registered policy on the demo cluster, with a table,
 // metrics, Perfetto traces and an offline HTML report in out/demo/; then a short real part: a few dozen of its
 // questions answered by t2s's own model on two embedded CPU engine instances under three policies, on the wall clock.
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/sim_flags.hpp"
@@ -133,42 +137,84 @@ void run_demo(const DemoOpts& o) {
   const double sustained_lo = 0.25 * capacity, sustained_hi = 2.0 * capacity;
   const double scale_lo = 1.0, scale_hi = 16.0;
   ProgressBar bar("demo", policies.size() * (1 + fractions.size() + scales.size() + 1));
-  std::vector<scheduler::RunMetrics> all;
-  for (const auto& p : policies) {
+  std::mutex bar_mu;
+  auto advance = [&] {
+    std::lock_guard lk(bar_mu);
+    bar.advance();
+  };
+  // Each policy's runs are independent and deterministic (same setup, own policy state and agent kit), so policies
+  // run on worker threads; results are gathered per policy and merged in policy order, so the output is the same
+  // whatever the thread count.
+  struct PolicyRuns {
+    scheduler::RunMetrics base;
+    std::vector<scheduler::RunMetrics> rate_runs, scale_runs;
+    double finite_max = 0;
+    scheduler::SustainedRate sustained;
+    std::optional<double> min_scale;
+  };
+  std::vector<PolicyRuns> results(policies.size());
+  auto run_one = [&](size_t k) {
+    const std::string& p = policies[k];
+    PolicyRuns& r = results[k];
     TraceWriter trace;
     auto base = scheduler::run_policy(setup, registry, p, base_rate, base_slo, &trace);
     trace.write(o.out + "/traces/" + p + ".json");
     json::write_file(o.out + "/metrics/" + p + ".json", scheduler::metrics_json(base.metrics));
-    report.base.push_back(base.metrics);
-    all.push_back(base.metrics);
-    bar.advance();
+    r.base = base.metrics;
+    advance();
     std::vector<std::pair<double, double>> points;
     for (double f : fractions) {
       auto run = scheduler::run_policy(setup, registry, p, f * capacity, base_slo);
       points.emplace_back(run.metrics.rate, run.metrics.slo_attainment);
-      report.rate_sweep.push_back(run.metrics);
-      all.push_back(std::move(run.metrics));
-      bar.advance();
+      r.rate_runs.push_back(std::move(run.metrics));
+      advance();
     }
-    report.max_rate_at_slo[p] = scheduler::max_rate_from_points(points, o.slo_target);
-    for (double s : scales) {
+    r.finite_max = scheduler::max_rate_from_points(points, o.slo_target);
+    for (double sc : scales) {
       char text[32];
-      std::snprintf(text, sizeof text, "%g", s);
-      auto run = scheduler::run_policy(setup, registry, p, base_rate, text);
-      report.scale_sweep.push_back(run.metrics);
-      all.push_back(std::move(run.metrics));
-      bar.advance();
+      std::snprintf(text, sizeof text, "%g", sc);
+      r.scale_runs.push_back(scheduler::run_policy(setup, registry, p, base_rate, text).metrics);
+      advance();
     }
     // Honest capacity: long runs judged on their last arrivals, and the tightest SLO met at the base rate.
-    const auto s = scheduler::max_sustained_rate(setup, registry, p, sustained_lo, sustained_hi, base_slo,
-                                                 sustained_opt);
-    sustained.max_sustained_rate[p] = s.rate;
-    sustained.delivered_wf_per_s[p] = s.delivered_wf_per_s;
-    sustained.workflows[p] = s.workflows;
-    sustained.length_capped[p] = s.length_capped;
-    sustained.min_slo_scale[p] =
+    r.sustained = scheduler::max_sustained_rate(setup, registry, p, sustained_lo, sustained_hi, base_slo, sustained_opt);
+    r.min_scale =
         scheduler::min_slo_scale(setup, registry, p, base_rate, scale_lo, scale_hi, o.slo_target, o.search_steps);
-    bar.advance();
+    advance();
+  };
+  const size_t workers = std::max<size_t>(1, std::min<size_t>(policies.size(), std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  std::vector<std::thread> pool;
+  for (size_t w = 0; w < workers; ++w)
+    pool.emplace_back([&] {
+      for (size_t k; (k = next.fetch_add(1)) < policies.size();) {
+        try {
+          run_one(k);
+        } catch (...) {
+          std::lock_guard lk(failure_mu);
+          if (!failure) failure = std::current_exception();
+          next = policies.size();  // stop handing out work
+        }
+      }
+    });
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  std::vector<scheduler::RunMetrics> all;
+  for (size_t k = 0; k < policies.size(); ++k) {
+    const std::string& p = policies[k];
+    auto& r = results[k];
+    report.base.push_back(r.base);
+    all.push_back(r.base);
+    for (auto& m : r.rate_runs) report.rate_sweep.push_back(m), all.push_back(std::move(m));
+    report.max_rate_at_slo[p] = r.finite_max;
+    for (auto& m : r.scale_runs) report.scale_sweep.push_back(m), all.push_back(std::move(m));
+    sustained.max_sustained_rate[p] = r.sustained.rate;
+    sustained.delivered_wf_per_s[p] = r.sustained.delivered_wf_per_s;
+    sustained.workflows[p] = r.sustained.workflows;
+    sustained.length_capped[p] = r.sustained.length_capped;
+    sustained.min_slo_scale[p] = r.min_scale;
   }
   report.sustained = sustained;
   bar.finish();

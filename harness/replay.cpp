@@ -1,6 +1,7 @@
 #include "harness/replay.hpp"
 
 #include <cmath>
+#include <mutex>
 #include <unordered_map>
 
 #include "agents/oracle.hpp"
@@ -13,12 +14,18 @@ namespace {
 
 // Memoises a deterministic execution backend: the demo and compare replay the same questions many times, and the
 // same (question, query) always gives the same outcome. Only the first execution's measured time is kept; the
-// simulator prices tool stages by its own model, so results stay deterministic.
+// simulator prices tool stages by its own model, so results stay deterministic. One lock around every lookup and
+// miss: runs of one setup may go on several threads (`t2s demo` runs policies in parallel), the inner backend's
+// connections are not shared-safe, and after the first run almost every lookup hits.
 class MemoExecution final : public agents::ExecutionBackend {
  public:
   explicit MemoExecution(std::unique_ptr<agents::ExecutionBackend> inner) : inner_(std::move(inner)) {}
-  const sqlexec::Schema& schema(const std::string& db_id) override { return inner_->schema(db_id); }
+  const sqlexec::Schema& schema(const std::string& db_id) override {
+    std::lock_guard lk(mu_);
+    return inner_->schema(db_id);
+  }
   agents::ExecOutcome execute(const workloads::Question& q, std::string_view sql) override {
+    std::lock_guard lk(mu_);
     auto key = q.id + '\n' + std::string(sql);
     auto it = exec_.find(key);
     if (it == exec_.end()) it = exec_.emplace(std::move(key), inner_->execute(q, sql)).first;
@@ -26,6 +33,7 @@ class MemoExecution final : public agents::ExecutionBackend {
   }
   std::vector<agents::ValueMatch> match_values(const std::string& db_id, const std::vector<std::string>& keywords,
                                                size_t limit) override {
+    std::lock_guard lk(mu_);
     std::string key = db_id + '\n' + std::to_string(limit);
     for (const auto& k : keywords) key += '\n' + k;
     auto it = values_.find(key);
@@ -33,6 +41,7 @@ class MemoExecution final : public agents::ExecutionBackend {
     return it->second;
   }
   std::optional<bool> correct(const workloads::Question& q, std::string_view sql) override {
+    std::lock_guard lk(mu_);
     auto key = q.id + '\n' + std::string(sql);
     auto it = correct_.find(key);
     if (it == correct_.end()) it = correct_.emplace(std::move(key), inner_->correct(q, sql)).first;
@@ -41,6 +50,7 @@ class MemoExecution final : public agents::ExecutionBackend {
   bool simulated() const override { return inner_->simulated(); }
 
  private:
+  std::mutex mu_;
   std::unique_ptr<agents::ExecutionBackend> inner_;
   std::unordered_map<std::string, agents::ExecOutcome> exec_;
   std::unordered_map<std::string, std::vector<agents::ValueMatch>> values_;
