@@ -1,8 +1,14 @@
 #pragma once
 //! Helpers for tests: where the shared data lives and scratch folders.
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
 #include <string>
+#include <utility>
 
 #include <unistd.h>
 
@@ -45,5 +51,18 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+//! Every file under `dir` with its size and content hash (std::hash of the bytes): what "nothing was written
+//! there" compares.
+inline std::map<std::string, std::pair<uintmax_t, size_t>> folder_state(const std::filesystem::path& dir) {
+  std::map<std::string, std::pair<uintmax_t, size_t>> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    out[e.path().string()] = {e.file_size(), std::hash<std::string>{}(bytes)};
+  }
+  return out;
+}
 
 }  // namespace t2s::test

@@ -557,18 +557,6 @@ TEST_CASE("faults: engine-serve stops generating for a non-streamed request whos
 
 namespace {
 
-// Every file under `dir` with its size and content hash: what "nothing was written there" compares.
-std::map<std::string, std::pair<uintmax_t, size_t>> folder_state(const std::filesystem::path& dir) {
-  std::map<std::string, std::pair<uintmax_t, size_t>> out;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    out[e.path().string()] = {e.file_size(), std::hash<std::string>{}(bytes)};
-  }
-  return out;
-}
-
 // A small shop database with enough rows to span many pages.
 void build_shop(const std::string& path) {
   sqlite3* db = nullptr;
@@ -645,7 +633,7 @@ TEST_CASE("faults: serve --db-dir with a truncated, a deleted and a locked datab
   fs::copy_file(db("shop"), db("locked"));
   std::ofstream(db("junk"), std::ios::binary) << std::string(8192, '\x5a');  // not SQLite at all: not served
   const std::string model = write_serve_model(dir);
-  auto before = folder_state(dir.path() / "dbs");
+  auto before = t2s::test::folder_state(dir.path() / "dbs");
 
   ServeConfig cfg;
   cfg.db_dir = dir.file("dbs");
@@ -691,7 +679,7 @@ TEST_CASE("faults: serve --db-dir with a truncated, a deleted and a locked datab
   CHECK(again.outcome["shop"].llm_calls > 0);
   check_released(svc.runtime());
   svc.stop();
-  CHECK(folder_state(dir.path() / "dbs") == before);
+  CHECK(t2s::test::folder_state(dir.path() / "dbs") == before);
 }
 
 TEST_CASE("faults: serve: a WebSocket client gone mid-workflow has its workflow and calls cancelled; another client "

@@ -138,22 +138,6 @@ TEST_CASE("serve: questions over WebSocket on the synthetic databases, page, tim
   svc.stop();
 }
 
-namespace {
-
-// Every file under `dir` with its size and content hash (std::hash of the bytes): what "unchanged" means.
-std::map<std::string, std::pair<uintmax_t, size_t>> folder_state(const std::filesystem::path& dir) {
-  std::map<std::string, std::pair<uintmax_t, size_t>> out;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    out[e.path().string()] = {e.file_size(), std::hash<std::string>{}(bytes)};
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("serve --db-dir: a user's folder is served read-only, and an answer that did not execute says so",
           "[server]") {
   namespace fs = std::filesystem;
@@ -171,7 +155,7 @@ TEST_CASE("serve --db-dir: a user's folder is served read-only, and an answer th
   std::string model = dir.file("model/m.bin");
   t2s::engine::write_random_llama2c_checkpoint(model, {48, 96, 2, 6, 2, 300, 256, false}, 3, 0.3f);
   t2s::engine::write_synthetic_llama2c_vocab(dir.file("model/tok512.bin"), 300);
-  const auto before = folder_state(dir.path() / "dbs");
+  const auto before = t2s::test::folder_state(dir.path() / "dbs");
 
   ServeConfig cfg;
   cfg.db_dir = dir.file("dbs");
@@ -210,7 +194,7 @@ TEST_CASE("serve --db-dir: a user's folder is served read-only, and an answer th
     }
   }
   // Nothing was written into the user's folder: same files, same bytes (no journal, WAL or generated benchmark).
-  CHECK(folder_state(dir.path() / "dbs") == before);
+  CHECK(t2s::test::folder_state(dir.path() / "dbs") == before);
 }
 
 TEST_CASE("serve: the default cluster follows --responder and whether the bundled model exists", "[server]") {
