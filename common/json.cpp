@@ -1,5 +1,7 @@
 #include "common/json.hpp"
 
+#include <algorithm>
+
 #include <rapidjson/error/en.h>
 #include <rapidjson/prettywriter.h>
 
@@ -29,7 +31,55 @@ void write_file(const std::string& path, std::string_view text) {
   if (!out) throw std::runtime_error("short write to '" + path + "'");
 }
 
+namespace {
+
+// RapidJSON 1.1.0's full-precision number parser (kept: trace files round-trip doubles exactly) reads out of bounds
+// (diyfp.h GetCachedPowerByIndex) on a long mantissa with a large negative exponent, as fuzz_cluster_file found
+// (tests/fuzz/corpus/fuzz_cluster_file/rapidjson-diyfp-oob). Numbers within these limits keep its decimal exponent in
+// the table's range (at most 25 + 19 + 300 < 348 below it); every double t2s writes fits (17 significant digits,
+// at most 6 leading zeros). Outside strings, a '-' or digit can only start a number in valid JSON.
+constexpr int kMaxNumberDigits = 25;
+constexpr int kMaxNumberExponent = 300;
+
+void check_numbers(std::string_view t, const std::string& what) {
+  bool in_string = false;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      continue;
+    }
+    if (c != '-' && (c < '0' || c > '9')) continue;
+    const size_t start = i;
+    int digits = 0, exponent = 0;
+    if (t[i] == '-') ++i;
+    auto digit = [&](size_t k) { return k < t.size() && t[k] >= '0' && t[k] <= '9'; };
+    while (digit(i)) ++digits, ++i;
+    if (i < t.size() && t[i] == '.')
+      for (++i; digit(i); ++i) ++digits;
+    if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+      ++i;
+      if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+      for (; digit(i); ++i) exponent = std::min(exponent * 10 + (t[i] - '0'), 100000);
+    }
+    if (digits > kMaxNumberDigits || exponent > kMaxNumberExponent)
+      throw InputError(what + ": the number at offset " + std::to_string(start) + " has " +
+                       (digits > kMaxNumberDigits ? std::to_string(digits) + " digits (at most " +
+                                                        std::to_string(kMaxNumberDigits) + " are read)"
+                                                  : "an exponent beyond +-" + std::to_string(kMaxNumberExponent)));
+    i = i > start ? i - 1 : start;  // the loop's ++i moves past the number
+  }
+}
+
+}  // namespace
+
 rapidjson::Document parse(std::string_view text, const std::string& what) {
+  check_numbers(text, what);
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseFullPrecisionFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
