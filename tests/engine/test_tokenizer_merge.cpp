@@ -1,5 +1,6 @@
-// The heap-based BPE merge loops against references: SentencePiece against run.c's rescanning loop (written out
-// below as it stood before), byte-level BPE against tests/reference/bpe_reference.py, on random and real texts.
+// The heap-based BPE merge loops against references: SentencePiece against run.c's rescanning loop
+// (tests/reference/run_c_encode.hpp, as it stood before), byte-level BPE against tests/reference/bpe_reference.py,
+// on random and real texts.
 #include <catch2/catch.hpp>
 
 #include <climits>
@@ -10,56 +11,12 @@
 #include "common/rng.hpp"
 #include "engine/llama2c.hpp"
 #include "engine/tokenizer.hpp"
+#include "tests/reference/run_c_encode.hpp"
 #include "tests/support.hpp"
 
 using namespace t2s::engine;
 
 namespace {
-
-// run.c's encoder: one token per code point in the vocabulary (else its byte tokens), then merge the best-scoring
-// adjacent pair (the leftmost on ties) until none scores above -1e10. Quadratic; the reference.
-std::vector<int> run_c_encode(const std::vector<std::string>& pieces, const std::vector<float>& scores,
-                              const std::string& text) {
-  auto find = [&](const std::string& s) {
-    for (size_t i = 0; i < pieces.size(); ++i)
-      if (pieces[i] == s) return static_cast<int>(i);
-    return -1;
-  };
-  std::vector<int> work;
-  if (!text.empty() && find(" ") >= 0) work.push_back(find(" "));
-  for (size_t i = 0; i < text.size();) {
-    size_t start = i++;
-    while (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xc0) == 0x80 && i - start < 4) ++i;
-    std::string cp = text.substr(start, i - start);
-    int id = find(cp);
-    if (id >= 0) {
-      work.push_back(id);
-    } else {
-      char b[8];
-      for (char c : cp) {
-        std::snprintf(b, sizeof b, "<0x%02X>", static_cast<unsigned char>(c));
-        work.push_back(find(b));
-      }
-    }
-  }
-  while (true) {
-    float best = -1e10f;
-    int best_id = -1;
-    size_t best_i = 0;
-    for (size_t i = 0; i + 1 < work.size(); ++i) {
-      int id = find(pieces[static_cast<size_t>(work[i])] + pieces[static_cast<size_t>(work[i + 1])]);
-      if (id >= 0 && scores[static_cast<size_t>(id)] > best) {
-        best = scores[static_cast<size_t>(id)];
-        best_id = id;
-        best_i = i;
-      }
-    }
-    if (best_id < 0) break;
-    work[best_i] = best_id;
-    work.erase(work.begin() + static_cast<std::ptrdiff_t>(best_i) + 1);
-  }
-  return work;
-}
 
 std::string random_text(t2s::Rng& rng, const std::string& alphabet, size_t n) {
   std::string s;
@@ -92,7 +49,7 @@ TEST_CASE("SentencePiece merging equals run.c's loop on random vocabularies with
     for (int t = 0; t < 10; ++t) {
       std::string text = random_text(rng, alphabet + "\xc3\xa9", static_cast<size_t>(rng.uniform_int(0, 200)));
       INFO("trial " << trial << " text '" << text << "'");
-      CHECK(tok.encode(text, false) == run_c_encode(pieces, scores, text));
+      CHECK(tok.encode(text, false) == t2s::test::RunCEncoder(pieces, scores).encode(text));
     }
   }
 }
@@ -108,7 +65,7 @@ TEST_CASE("SentencePiece merging equals run.c's loop on tok512 and long stories"
   for (int t = 0; t < 5; ++t) texts.push_back(random_text(rng, "abcdefghijklmnopqrstuvwxyz  .,TO", 500));
   for (const auto& text : texts) {
     INFO(text.substr(0, 60));
-    CHECK(tok.encode(text, false) == run_c_encode(v.pieces, v.scores, text));
+    CHECK(tok.encode(text, false) == t2s::test::RunCEncoder(v.pieces, v.scores).encode(text));
   }
 }
 
