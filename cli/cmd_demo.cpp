@@ -60,6 +60,7 @@ std::string run_real_part(const DemoOpts& o, const scheduler::ReplaySetup& setup
                 ro.questions, std::filesystem::path(model).filename().string().c_str(), r.standalone_latency_s,
                 r.work_per_question_s, r.rate, 100 * ro.load, r.deadline_s, ro.slo_scale);
   report.real_note = note;
+  json::write_file(o.out + "/real/cluster.json", r.cluster_json + "\n");  // `t2s replay --cluster` reruns on it
   for (size_t i = 0; i < r.runs.size(); ++i) {
     const auto& run = r.runs[i];
     json::write_file(o.out + "/real/metrics/" + ro.policies[i] + ".json",
@@ -246,11 +247,7 @@ void run_demo(const DemoOpts& o) {
   if (!report.real.empty()) {
     std::cout << "\nreal part (wall clock): " << report.real_note << "\n";
     std::cout << scheduler::format_table(report.real, "rr-fcfs");
-    for (const auto& m : report.real)
-      std::printf("  %-14s EX %.3f (first candidate %.3f), %.1f LLM calls per question, %llu answers not executed\n",
-                  m.policy.c_str(), m.ex_accuracy.value_or(0), m.ex_first_candidate.value_or(0),
-                  static_cast<double>(m.llm_calls) / static_cast<double>(std::max<size_t>(1, m.workflows)),
-                  static_cast<unsigned long long>(m.answers_not_executed));
+    for (const auto& m : report.real) std::cout << m.policy << ":\n" << scheduler::format_answer_summary(m);
   } else {
     std::cout << "\n" << real_skipped << "\n";
   }

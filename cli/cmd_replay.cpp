@@ -1,6 +1,5 @@
 // `t2s replay`: one workload under one policy, in the simulator (--backend sim) or for real through the runtime
 // (--backend engine|remote); writes metrics.json and trace.json either way.
-#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -16,29 +15,6 @@
 #include "workloads/recorded.hpp"
 
 namespace t2s::cli {
-
-namespace {
-
-//! What the answers were worth: final vs first-candidate accuracy, calls per question, queries that never ran, and
-//! the engine instances' token rates while busy.
-void print_answer_summary(const scheduler::RunMetrics& m) {
-  const double n = static_cast<double>(std::max<size_t>(1, m.workflows));
-  if (m.ex_accuracy)
-    std::printf("execution accuracy %.3f (greedy first candidate %.3f; revise + selection add %+.3f)\n", *m.ex_accuracy,
-                m.ex_first_candidate.value_or(0), *m.ex_accuracy - m.ex_first_candidate.value_or(0));
-  std::printf("per question: %.1f LLM calls, %.1f SQLite executions; %llu of %zu completed answers did not execute\n",
-              static_cast<double>(m.llm_calls) / n, static_cast<double>(m.sql_executions) / n,
-              static_cast<unsigned long long>(m.answers_not_executed), m.completed);
-  for (const auto& i : m.instances) {
-    const double busy = i.utilization * m.makespan_s;
-    if (!(busy > 0)) continue;
-    std::printf("instance %s: %llu calls, busy %.1f s, %.0f prefill + %.0f decode tokens/s while busy\n", i.name.c_str(),
-                static_cast<unsigned long long>(i.calls), busy, static_cast<double>(i.prefill_tokens) / busy,
-                static_cast<double>(i.decode_tokens) / busy);
-  }
-}
-
-}  // namespace
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
@@ -125,7 +101,7 @@ void add_replay_command(CLI::App& app) {
                     run.prediction.calls, run.prediction.mean_abs_rel, run.prediction.p50_abs_rel,
                     run.prediction.p95_abs_rel);
       std::cout << line;
-      print_answer_summary(run.metrics);
+      std::cout << scheduler::format_answer_summary(run.metrics);
       std::cout << "wrote " << o->out << "/metrics.json, recorded.json (" << run.recorded->questions.size()
                 << " workflows), iterations.jsonl (" << run.iterations.size() << " iterations)"
                 << (o->no_trace ? "" : " and trace.json") << "\n";

@@ -285,6 +285,31 @@ double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<Cal
   return total;
 }
 
+std::string format_answer_summary(const RunMetrics& m) {
+  std::string out;
+  char line[320];
+  const double n = static_cast<double>(std::max<size_t>(1, m.workflows));
+  if (m.ex_accuracy) {
+    std::snprintf(line, sizeof line, "execution accuracy %.3f (greedy first candidate %.3f; revise + selection add %+.3f)\n",
+                  *m.ex_accuracy, m.ex_first_candidate.value_or(0), *m.ex_accuracy - m.ex_first_candidate.value_or(0));
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "per question: %.1f LLM calls, %.1f SQLite executions; %llu of %zu completed answers did not execute\n",
+                static_cast<double>(m.llm_calls) / n, static_cast<double>(m.sql_executions) / n,
+                static_cast<unsigned long long>(m.answers_not_executed), m.completed);
+  out += line;
+  for (const auto& i : m.instances) {
+    const double busy = i.utilization * m.makespan_s;
+    if (!(busy > 0)) continue;
+    std::snprintf(line, sizeof line, "instance %s: %llu calls, busy %.1f s, %.0f prefill + %.0f decode tokens/s while busy\n",
+                  i.name.c_str(), static_cast<unsigned long long>(i.calls), busy,
+                  static_cast<double>(i.prefill_tokens) / busy, static_cast<double>(i.decode_tokens) / busy);
+    out += line;
+  }
+  return out;
+}
+
 std::string format_table(const std::vector<RunMetrics>& runs, const std::string& baseline) {
   std::string out;
   char line[512];

@@ -113,5 +113,9 @@ double capacity_bound_wf_per_s(const ClusterSpec& cluster, const std::vector<Cal
 
 //! A side-by-side table of runs with ratios against `baseline` (same rate), for the terminal.
 std::string format_table(const std::vector<RunMetrics>& runs, const std::string& baseline = "rr-fcfs");
+//! What a run's answers were worth, as lines of text: final vs greedy-first-candidate accuracy (when scored), LLM calls
+//! and SQLite executions per question, completed answers whose query did not execute, and each busy instance's
+//! prefill and decode tokens per busy second.
+std::string format_answer_summary(const RunMetrics& m);
 
 }  // namespace t2s::scheduler
