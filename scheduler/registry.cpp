@@ -19,11 +19,10 @@ PolicyRegistry default_policy_registry() {
 const std::vector<std::string>& policy_param_names() {
   // tests/scheduler checks this list against every param("...") and flag("...") in scheduler/*.cpp.
   static const std::vector<std::string> names = {
-      "adapt", "adapt_weight", "admission", "affinity", "alpha", "batch_aware", "batch_knee", "beta", "chunk",
-      "chunk_floor", "chunk_rule", "chunk_wait", "externality", "free_slack", "hexgen_form", "home_prefill",
-      "home_tolerance", "hopeless_frac", "inflation_weight", "locality_slack", "offload", "offload_gate",
-      "offload_home", "prefill_externality", "prefill_spread", "priority_wait", "remaining_q", "scan_limit", "slack",
-      "stage", "step_stretch"};
+      "adapt", "adapt_weight", "admission", "affinity", "alpha", "batch_aware", "batch_knee", "beta", "chunk_floor",
+      "chunk_rule", "chunk_wait", "externality", "free_slack", "hexgen_form", "home_prefill", "hopeless_frac",
+      "inflation_weight", "locality_slack", "offload_home", "prefill_externality", "prefill_spread", "priority_wait",
+      "remaining_q", "scan_limit", "slack", "stage", "step_stretch"};
   return names;
 }
 

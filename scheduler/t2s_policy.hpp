@@ -26,18 +26,13 @@ struct T2sParams {
   bool chunk_wait = true;    //!< prefill under a chunk cap is stretched by the decode steps it interleaves with
   size_t scan_limit = 128;    //!< priority_wait scans at most this many waiting calls per instance; longer queues
                               //!< use the O(1) FCFS counters (bounds a decision's cost)
-  double offload = 0;        //!< > 0: when the earliest-completion instance is congested, a call goes to the slowest
-                             //!< instance that still meets its latest completion (deadline − inflated remaining work)
-                             //!< with this margin (× its best completion delay); 0 = always the earliest completion
   bool offload_home = false;  //!< home whole workflows on a slower instance when that ends them no later than the
-                              //!< fast path at its observed stretch (× 1 + home_tolerance); later calls stay home
-                              //!< while they meet the deadline there (`offload` is then the margin)
+                              //!< fast path at its observed stretch; later calls stay home while they meet the
+                              //!< deadline there
   double externality = 0;    //!< > 0: the dispatcher adds this × added_decode_delay_s (the delay a call's decode
                              //!< steps cause the calls already running there) to an instance's completion estimate
   double prefill_externality = 0;  //!< the same for added_prefill_delay_s (the delay its prefill causes them)
   bool home_prefill = true;   //!< the home's slowness also counts its prefill ratio (the rest may be prefill-heavy)
-  double home_tolerance = 0.0;  //!< how much later than the fast path a homed workflow may be expected to end
-  double offload_gate = 0.5;  //!< congestion: the best completion delay exceeds (1 + gate) × the call's standalone time
   double inflation_weight = 0.02;  //!< EWMA weight of one finished call in the learned latency inflation
   double remaining_q = 0.5;  //!< remaining work = mean + q·(p90 − mean) of the workflow's remaining-work estimate
   double hopeless_frac = 0.5;  //!< hopeless when now + t_exec + hopeless_frac·R_mean > deadline
@@ -48,9 +43,8 @@ struct T2sParams {
                               //!< ÷ this, so short prompts trickle in beside the decoders (at least 8 tokens)
   double free_slack = 0.1;   //!< > 0 (with prefill_spread): the prompts may share at least the prefill tokens that
                              //!< lengthen the decode step by ≤ this fraction (cost model: free while memory-bound)
-  int chunk = 0;             //!< fixed prefill chunk cap in tokens (0 = derived from step_stretch)
   double step_stretch = 2.0;  //!< chunk cap such that a decode step with prefill lasts ≤ this × a plain one
-                              //!< (0 with chunk 0 = the instance's own chunking)
+                              //!< (0 = the instance's own chunking)
   double adapt_weight = 0.02;  //!< EWMA weight of one observed iteration
   double batch_knee = 0.05;  //!< > 0: the running batch stops growing at the size beyond which decode throughput would
                              //!< grow by less than this fraction (cost model): under overload calls queue, where
@@ -123,7 +117,7 @@ class T2sDispatcher : public GlobalDispatcher {
   void dispatch(std::span<const agents::LlmCall* const> calls, const ClusterView& view,
                 std::span<DispatchDecision> out) override;
   void reset() override;
-  //! Learns the latency inflation from finished calls (used by offload).
+  //! Learns the latency inflation and each instance's estimate bias from finished calls (used by offload_home).
   void observe(const PolicyEvent& event) override;
   //! Estimated completion (absolute s) of `call` on instance `inst` with nothing else placed in this offer.
   double estimate(const agents::LlmCall& call, const InstanceState& inst, double now);
@@ -159,23 +153,21 @@ class T2sDispatcher : public GlobalDispatcher {
   std::vector<size_t> order_;    // scratch of one dispatch() call
   std::vector<double> done_;     // scratch: completion estimate per instance
   std::vector<CallTimeProfile> standalone_;  // per instance, for the inflation's standalone reference
-  std::vector<double> bias_;     // per instance: observed ÷ predicted completion delay (EWMA), for offload
+  std::vector<double> bias_;     // per instance: observed ÷ predicted completion delay (EWMA), for offload_home
   struct Pending {
     size_t instance;
     double dispatched_s;
     double predicted_s;
     bool fast_path;  // placed by earliest completion (feeds the inflation)
   };
-  std::unordered_map<uint64_t, Pending> pending_;  // offload: calls placed, awaiting their finish
+  std::unordered_map<uint64_t, Pending> pending_;  // offload_home: calls placed, awaiting their finish
   std::unordered_map<uint64_t, size_t> home_;      // offload_home: workflow → the slower instance it lives on
-  size_t offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j);
   size_t home_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j);
   double remaining_work(const agents::LlmCall& call) const;        // R_q of the call's workflow
-  double biased_completion(size_t j, double now) const;           // done_[j] corrected by j's learned bias
 };
 
 //! Local queue of `t2s`: hopeful calls by least laxity (ties: queue order), then hopeless ones oldest workflow
-//! first; FCFS when `slack` is off. Caps prefill chunks at `chunk` tokens. Learns the instance's speed factor
+//! first; FCFS when `slack` is off. Caps prefill chunks (step_stretch, prefill_spread or chunk_rule). Learns the instance's speed factor
 //! from iteration events when `adapt` is on. State: its profile, and its slot of the shared speed factors.
 class T2sLocal : public LocalQueuePolicy {
  public:

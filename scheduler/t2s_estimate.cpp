@@ -1,3 +1,5 @@
+// `t2s`'s dispatcher: the completion estimate on every instance, stage-level placement, workflow homing, and the
+// delay a call adds to the calls already running (externality).
 #include "scheduler/t2s_policy.hpp"
 
 #include <algorithm>
@@ -6,101 +8,6 @@
 #include <numeric>
 
 namespace t2s::scheduler {
-
-T2sParams T2sParams::from(const PolicyContext& c) {
-  T2sParams p;
-  auto flag = [&](const char* key, bool def) { return c.param(key, def ? 1.0 : 0.0) != 0.0; };
-  p.batch_aware = flag("batch_aware", p.batch_aware);
-  p.stage = flag("stage", p.stage);
-  p.affinity = flag("affinity", p.affinity);
-  p.slack = flag("slack", p.slack);
-  p.admission = flag("admission", p.admission);
-  p.adapt = flag("adapt", p.adapt);
-  p.priority_wait = flag("priority_wait", p.priority_wait);
-  p.chunk_wait = flag("chunk_wait", p.chunk_wait);
-  p.offload = std::max(0.0, c.param("offload", p.offload));
-  p.offload_gate = std::max(0.0, c.param("offload_gate", p.offload_gate));
-  p.offload_home = flag("offload_home", p.offload_home);
-  p.externality = std::max(0.0, c.param("externality", p.externality));
-  p.prefill_externality = std::max(0.0, c.param("prefill_externality", p.prefill_externality));
-  p.home_tolerance = std::max(0.0, c.param("home_tolerance", p.home_tolerance));
-  p.home_prefill = flag("home_prefill", p.home_prefill);
-  p.inflation_weight = std::clamp(c.param("inflation_weight", p.inflation_weight), 0.0, 1.0);
-  p.scan_limit = static_cast<size_t>(std::max(0.0, c.param("scan_limit", static_cast<double>(p.scan_limit))));
-  p.remaining_q = std::clamp(c.param("remaining_q", p.remaining_q), 0.0, 2.0);
-  p.hopeless_frac = std::max(0.0, c.param("hopeless_frac", p.hopeless_frac));
-  p.chunk = std::max(0, static_cast<int>(c.param("chunk", p.chunk)));
-  p.chunk_floor = std::max(1, static_cast<int>(c.param("chunk_floor", p.chunk_floor)));
-  p.prefill_spread = std::max(0.0, c.param("prefill_spread", p.prefill_spread));
-  p.free_slack = std::max(0.0, c.param("free_slack", p.free_slack));
-  p.chunk_rule = std::clamp(static_cast<int>(c.param("chunk_rule", p.chunk_rule)), 0, 1);
-  p.step_stretch = std::max(0.0, c.param("step_stretch", p.step_stretch));
-  p.adapt_weight = std::clamp(c.param("adapt_weight", p.adapt_weight), 0.0, 1.0);
-  p.batch_knee = std::clamp(c.param("batch_knee", p.batch_knee), 0.0, 0.99);
-  return p;
-}
-
-int throughput_knee_batch(const CostModel& cost, int max_running, double mean_context, double loss) {
-  const double ctx = std::max(1.0, mean_context);
-  auto rate = [&](int b) { return b / cost.decode_step_s(b, static_cast<int64_t>(b * ctx)); };
-  if (max_running <= 1) return 1;
-  const double target = (1.0 - loss) * rate(max_running);
-  if (rate(1) >= target) return 1;
-  int lo = 1, hi = max_running;  // rate(lo) < target <= rate(hi); the rate grows with the batch
-  while (hi - lo > 1) {
-    const int mid = lo + (hi - lo) / 2;
-    (rate(mid) >= target ? hi : lo) = mid;
-  }
-  return hi;
-}
-
-double stretch_chunk_tokens(const T2sParams& p, double step_s, double prefill_per_token_s) {
-  return std::max(static_cast<double>(p.chunk_floor), (p.step_stretch - 1.0) * step_s / prefill_per_token_s);
-}
-
-int free_prefill_tokens(const CostModel& cost, int decoders, int64_t context, double slack, int limit) {
-  IterationShape shape;
-  shape.decode_seqs = std::max(1, decoders);
-  shape.decode_context = std::max<int64_t>(context, shape.decode_seqs);
-  const double bound = (1.0 + slack) * cost.iteration_s(shape);
-  auto fits = [&](int tokens) {
-    IterationShape s = shape;
-    s.prefill_tokens = tokens;
-    s.prefill_attn = static_cast<double>(tokens) * (1024.0 + tokens / 2.0);  // a chunk part-way into a prompt
-    return cost.iteration_s(s) <= bound;
-  };
-  if (limit < 1 || !fits(1)) return 0;
-  if (fits(limit)) return limit;
-  int lo = 1, hi = limit;  // fits(lo), !fits(hi)
-  while (hi - lo > 1) {
-    const int mid = lo + (hi - lo) / 2;
-    (fits(mid) ? lo : hi) = mid;
-  }
-  return lo;
-}
-
-double spread_chunk_tokens(const T2sParams& p, const InstanceState& inst, double cap) {
-  if (p.prefill_spread <= 0) return cap;
-  int64_t left = 0;
-  size_t prompts = 0;
-  int decoders = 0;
-  for (const auto& r : inst.running) {
-    if (!r.prefill_done())
-      left += r.call->prompt_tokens - r.prefilled, ++prompts;
-    else
-      ++decoders;
-  }
-  const size_t scan = std::min(inst.waiting.size(), p.scan_limit);
-  for (size_t w = 0; w < scan; ++w) left += inst.waiting[w].call->prompt_tokens, ++prompts;
-  if (prompts == 0) return cap;
-  double spread = std::ceil(static_cast<double>(left) / static_cast<double>(prompts) / p.prefill_spread);
-  if (p.free_slack > 0 && inst.cost) {
-    // Prompt tokens that ride along almost for free (the iteration stays memory-bound) are not held back.
-    const int free = free_prefill_tokens(*inst.cost, decoders, inst.running_context, p.free_slack, 1024);
-    spread = std::max(spread, std::ceil(static_cast<double>(free) / static_cast<double>(prompts)));
-  }
-  return std::max(8.0, std::min(cap, spread));
-}
 
 double added_decode_delay_s(const agents::LlmCall& call, const InstanceState& inst) {
   if (inst.running.empty() || !inst.cost) return 0.0;
@@ -123,33 +30,6 @@ double added_prefill_delay_s(const agents::LlmCall& call, const InstanceState& i
   with_prompt.prefill_attn = with_prompt.prefill_tokens * (cached_tokens + with_prompt.prefill_tokens / 2.0);
   return b * std::max(0.0, inst.cost->iteration_s(with_prompt) - inst.cost->iteration_s(plain));
 }
-
-LaxityKey laxity_key(const agents::LlmCall& call, double exec_s, double now, const T2sParams& p) {
-  const double mean = std::max(0.0, call.remaining_mean_s);
-  const double p90 = std::max(mean, call.remaining_p90_s);
-  const double rest = mean + p.remaining_q * (p90 - mean);
-  LaxityKey k;
-  k.latest_start = call.deadline_s - exec_s - rest;
-  k.hopeless = p.admission && now + exec_s + p.hopeless_frac * mean > call.deadline_s;
-  return k;
-}
-
-namespace {
-// True when `a` should be admitted before `b` (both keys on the same instance): hopeful before hopeless; hopeful
-// by latest start; hopeless by workflow arrival (oldest first, bounding their latency); then queue order and id.
-bool before(const LaxityKey& ka, const QueuedCall& a, const LaxityKey& kb, const QueuedCall& b) {
-  if (ka.hopeless != kb.hopeless) return !ka.hopeless;
-  if (!ka.hopeless) {
-    if (ka.latest_start != kb.latest_start) return ka.latest_start < kb.latest_start;
-  } else if (a.call->arrival_s != b.call->arrival_s) {
-    return a.call->arrival_s < b.call->arrival_s;
-  }
-  if (a.enqueued_s != b.enqueued_s) return a.enqueued_s < b.enqueued_s;
-  return a.call->id < b.call->id;
-}
-}  // namespace
-
-// ---- dispatcher ----
 
 void T2sDispatcher::reset() {
   profiles_.clear();
@@ -211,10 +91,7 @@ void T2sDispatcher::snapshot(const InstanceState& inst, double now, QueueSnapsho
   if (p_.batch_aware && p_.chunk_wait && snap.running_step > 0 && prof.prefill_per_token_s > 0) {
     const int chosen = p_.chunk_rule == 1 && inst.index < shared_->chunk.size() ? shared_->chunk[inst.index] : 0;
     const double stretch_cap = stretch_chunk_tokens(p_, snap.running_step, prof.prefill_per_token_s);
-    snap.chunk = p_.chunk > 0          ? p_.chunk
-                 : chosen > 0          ? chosen
-                 : p_.step_stretch > 1 ? spread_chunk_tokens(p_, inst, stretch_cap)
-                                       : 0.0;
+    snap.chunk = chosen > 0 ? chosen : p_.step_stretch > 1 ? spread_chunk_tokens(p_, inst, stretch_cap) : 0.0;
   }
   if (p_.batch_knee > 0 && inst.spec && snap.running_step > 0) {
     const double runs = static_cast<double>(inst.running.size());
@@ -351,9 +228,8 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
     size_t best_j = argmin_instance(n, [&](size_t j) { return done_[j]; });
     const size_t fastest = best_j;
     if (p_.offload_home) best_j = home_choice(call, view, best_j);
-    else if (p_.offload > 0) best_j = offload_choice(call, view, best_j);
     out[i].instance = static_cast<int>(best_j);
-    if (p_.offload > 0 || p_.offload_home)
+    if (p_.offload_home)
       pending_[call.id] = {best_j, view.now, done_[best_j] - view.now, best_j == fastest};
     auto& pl = placed_[best_j];
     const auto& prof = profiles_.get(view.instance(best_j));
@@ -363,28 +239,6 @@ void T2sDispatcher::dispatch(std::span<const agents::LlmCall* const> calls, cons
     ++pl.calls;
     if (call.prefix_id != 0) pl.prefixes.push_back(call.prefix_id);
   }
-}
-
-size_t T2sDispatcher::offload_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j) {
-  // Fast instances are the scarce resource under load. When the earliest-completion instance is congested
-  // (its completion delay well above the call's standalone time), the call goes to the slowest instance that
-  // still finishes it by its latest completion: deadline − remaining work inflated by the observed queueing
-  // stretch − a margin of `offload` × the best completion delay. Feasibility uses each instance's learned estimate
-  // bias (observed ÷ predicted completion delay): the queue model is optimistic on an instance that starts taking
-  // bulk work, and the bias says by how much.
-  const size_t n = view.size();
-  const auto& best_prof = profiles_.get(view.instance(best_j));
-  const double alone = shared_->factor(best_j) * best_prof.seconds(call.prompt_tokens, call.expected_output_tokens);
-  const double delay = done_[best_j] - view.now;
-  if (alone <= 0 || delay <= (1.0 + p_.offload_gate) * alone) return best_j;
-  const double latest = call.deadline_s - shared_->inflation * remaining_work(call) - p_.offload * delay;
-  size_t choice = best_j;
-  double slowest = best_prof.prefill_per_token_s * shared_->factor(best_j);
-  for (size_t j = 0; j < n; ++j) {
-    const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
-    if (speed > slowest && biased_completion(j, view.now) <= latest) slowest = speed, choice = j;
-  }
-  return choice;
 }
 
 size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView& view, size_t best_j) {
@@ -423,9 +277,8 @@ size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView
   auto home_done = [&](size_t j) {
     return view.now + std::max(1.0, j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - view.now) + slowness(j) * rest;
   };
-  const double margin = p_.offload * (done_[best_j] - view.now);
   if (auto it = home_.find(call.workflow_id); it != home_.end()) {
-    if (it->second < n && home_done(it->second) <= call.deadline_s - margin) return it->second;
+    if (it->second < n && home_done(it->second) <= call.deadline_s) return it->second;
     home_.erase(it);  // the home can no longer carry it: back to the fast path for good
     return best_j;
   }
@@ -438,7 +291,7 @@ size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView
     if (j == best_j || !view.instance(j).waiting.empty()) continue;
     const double speed = profiles_.get(view.instance(j)).prefill_per_token_s * shared_->factor(j);
     const double done = home_done(j);
-    if (speed > slowest && done <= call.deadline_s - margin && done - view.now <= (1.0 + p_.home_tolerance) * (fast_done - view.now))
+    if (speed > slowest && done <= call.deadline_s && done <= fast_done)
       slowest = speed, choice = j;
   }
   if (choice != best_j) home_[call.workflow_id] = choice;
@@ -448,133 +301,6 @@ size_t T2sDispatcher::home_choice(const agents::LlmCall& call, const ClusterView
 double T2sDispatcher::remaining_work(const agents::LlmCall& call) const {
   const double mean = std::max(0.0, call.remaining_mean_s);
   return mean + p_.remaining_q * (std::max(mean, call.remaining_p90_s) - mean);
-}
-
-double T2sDispatcher::biased_completion(size_t j, double now) const {
-  return now + (j < bias_.size() ? bias_[j] : 1.0) * (done_[j] - now);
-}
-
-// ---- local queue ----
-
-void T2sLocal::reset() {
-  profile_ = {};
-  if (index_ < shared_->speed.size()) shared_->speed[index_] = 1.0;
-}
-
-int T2sLocal::next(const InstanceState& inst, double now) {
-  // Bound first: observe() calibrates against this instance's cost model.
-  if (profile_.source != inst.cost) profile_ = profile_call_time(*inst.cost);
-  if (inst.waiting.empty()) return -1;
-  const double f = p_.adapt ? shared_->factor(index_) : 1.0;
-  if (p_.batch_knee > 0 && !inst.running.empty() && inst.spec && at_knee(inst)) return -1;
-  if (!p_.slack) return 0;
-  auto key = [&](const agents::LlmCall& c) {
-    return laxity_key(c, f * profile_.seconds(c.prompt_tokens, c.expected_output_tokens), now, p_);
-  };
-  size_t best = 0;
-  LaxityKey best_key = key(*inst.waiting[0].call);
-  for (size_t i = 1; i < inst.waiting.size(); ++i) {
-    const LaxityKey k = key(*inst.waiting[i].call);
-    if (before(k, inst.waiting[i], best_key, inst.waiting[best])) {
-      best = i;
-      best_key = k;
-    }
-  }
-  return static_cast<int>(best);
-}
-
-bool T2sLocal::at_knee(const InstanceState& inst) const {
-  const double runs = static_cast<double>(inst.running.size());
-  return static_cast<int>(runs) >=
-         throughput_knee_batch(*inst.cost, inst.spec->max_running, inst.running_context / runs, p_.batch_knee);
-}
-
-int T2sLocal::prefill_chunk_tokens(const InstanceState& inst) const {
-  if (p_.chunk > 0 || p_.step_stretch <= 0 || !inst.cost) return p_.chunk;
-  // Largest chunk whose prefill keeps a decode step within step_stretch × its plain duration: decoding calls
-  // (short tool calls above all) then never wait long behind a long prompt.
-  const int seqs = std::max<int>(1, static_cast<int>(inst.running.size()));
-  const int64_t ctx = inst.running.empty() ? 4096 : inst.running_context;
-  const double step = inst.cost->decode_step_s(seqs, ctx);
-  const double per_token = profile_.source == inst.cost ? profile_.prefill_per_token_s
-                                                        : profile_call_time(*inst.cost).prefill_per_token_s;
-  if (per_token <= 0) return 0;
-  if (p_.chunk_rule == 1) {
-    const int c = delay_minimizing_chunk(inst, step, per_token);
-    if (shared_->chunk.size() <= index_) shared_->chunk.resize(index_ + 1, 0);
-    shared_->chunk[index_] = c;
-    return c;
-  }
-  return static_cast<int>(spread_chunk_tokens(p_, inst, stretch_chunk_tokens(p_, step, per_token)));
-}
-
-int T2sLocal::delay_minimizing_chunk(const InstanceState& inst, double step, double per_token) const {
-  // Total delay a chunk cap c causes, summed over the calls on the instance:
-  //   decoders: call i with k_i tokens left shares iterations with each prompt f (P_f tokens left to prefill)
-  //             until it ends, so it waits per_token × min(P_f, k_i·c) for it;
-  //   prompts:  prompt f needs P_f / c iterations, each carrying a decode step.
-  // J(c) = per_token·Σ_f Σ_i min(P_f, k_i·c) + step·Σ_f P_f / c, evaluated on powers of two from chunk_floor.
-  // With k sorted and prefix sums, Σ_i min(P, k_i·c) = c·Σ_{k_i < P/c} k_i + P·#{k_i ≥ P/c}.
-  left_.clear();
-  prompts_.clear();
-  for (const auto& r : inst.running) {
-    if (r.prefill_done())
-      left_.push_back(std::max(1, r.call->expected_output_tokens - r.decoded));
-    else
-      prompts_.push_back(r.call->prompt_tokens - r.prefilled);
-  }
-  const size_t scan = std::min(inst.waiting.size(), p_.scan_limit);
-  for (size_t w = 0; w < scan; ++w) prompts_.push_back(inst.waiting[w].call->prompt_tokens);
-  if (prompts_.empty()) return p_.chunk_floor;
-  std::sort(left_.begin(), left_.end());
-  prefix_.assign(left_.size() + 1, 0);
-  for (size_t i = 0; i < left_.size(); ++i) prefix_[i + 1] = prefix_[i] + left_[i];
-  const int64_t longest = *std::max_element(prompts_.begin(), prompts_.end());
-  int best_c = p_.chunk_floor;
-  double best_j = std::numeric_limits<double>::infinity();
-  for (int64_t c = p_.chunk_floor;; c *= 2) {
-    const int64_t cap = std::min<int64_t>(c, longest);
-    double j = 0;
-    for (const int64_t P : prompts_) {
-      // decoders with k_i·cap < P wait k_i·cap tokens, the others the whole prompt
-      const int64_t threshold = (P + cap - 1) / cap;  // k_i < threshold  ⇔  k_i·cap < P
-      const size_t below = static_cast<size_t>(std::lower_bound(left_.begin(), left_.end(), threshold) - left_.begin());
-      j += per_token * (static_cast<double>(cap) * static_cast<double>(prefix_[below]) +
-                        static_cast<double>(P) * static_cast<double>(left_.size() - below));
-      j += step * std::ceil(static_cast<double>(P) / static_cast<double>(cap));
-    }
-    if (j < best_j) best_j = j, best_c = static_cast<int>(cap);
-    if (cap >= longest) break;
-  }
-  return best_c;
-}
-
-void T2sLocal::observe(const PolicyEvent& e) {
-  if (!p_.adapt || e.kind != PolicyEvent::Kind::iteration || !e.shape || !profile_.source || e.iteration_s <= 0)
-    return;
-  const double predicted = profile_.source->iteration_s(*e.shape);
-  if (predicted <= 0) return;
-  if (shared_->speed.size() <= index_) shared_->speed.resize(index_ + 1, 1.0);
-  double& s = shared_->speed[index_];
-  const double ratio = std::clamp(e.iteration_s / predicted, 0.05, 20.0);
-  s += p_.adapt_weight * (ratio - s);
-}
-
-void register_t2s_policies(PolicyRegistry& r) {
-  r.add("t2s",
-        "ours: stage-level min-completion placement (batch/context/prefix-aware, online-calibrated), least-laxity "
-        "local order over distribution-aware remaining work with admission control, prefill chunk cap; knobs "
-        "batch_aware stage affinity slack admission adapt remaining_q hopeless_frac chunk adapt_weight",
-        [](const PolicyContext& c) {
-          const T2sParams params = T2sParams::from(c);
-          auto shared = std::make_shared<T2sShared>();
-          Policy p;
-          p.dispatcher = std::make_unique<T2sDispatcher>(params, shared);
-          const size_t n = c.cluster ? c.cluster->instances.size() : 0;
-          shared->speed.assign(n, 1.0);
-          for (size_t i = 0; i < n; ++i) p.local.push_back(std::make_unique<T2sLocal>(params, shared, i));
-          return p;
-        });
 }
 
 }  // namespace t2s::scheduler
