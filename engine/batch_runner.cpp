@@ -105,7 +105,7 @@ void BatchRunner::free_blocks(Seq& s) {
   s.prefix_checked = false;
 }
 
-StepReport BatchRunner::step() {
+StepReport BatchRunner::step(const StepLimits& limits) {
   StepReport rep;
   auto t0 = std::chrono::steady_clock::now();
   b_tokens_.clear();
@@ -114,6 +114,7 @@ StepReport BatchRunner::step() {
   b_logit_rows_.clear();
   b_logit_seq_.clear();
   const int budget = opt_.max_batch_tokens;
+  const int chunk_cap = limits.prefill_chunk_tokens > 0 ? limits.prefill_chunk_tokens : budget;
   std::vector<Ran>& ran = ran_;
   ran.clear();
   auto add_rows = [&](Seq& s, int n, bool is_decode) {
@@ -166,7 +167,7 @@ StepReport BatchRunner::step() {
     if (remaining < 1) continue;
     if (std::any_of(ran.begin(), ran.end(), [&](const Ran& r) { return r.s == &s; })) continue;  // decoded above
     if (std::find(rep.stalled.begin(), rep.stalled.end(), s.id) != rep.stalled.end()) continue;
-    int n = std::min(remaining, budget - rows);
+    int n = std::min({remaining, budget - rows, chunk_cap});
     int covered = ensure_blocks(s, s.computed + n) - s.computed;
     if (covered <= 0) {
       rep.stalled.push_back(s.id);

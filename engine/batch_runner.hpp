@@ -66,6 +66,11 @@ struct StepReport {
   std::vector<TokenEvent> events;   //!< tokens produced this step, in batch order
 };
 
+//! Per-iteration limits the caller's scheduling policy sets (the local queue's chunk cap).
+struct StepLimits {
+  int prefill_chunk_tokens = 0;  //!< prompt/recompute rows per call in this step at most (0: the token budget)
+};
+
 //! Runner options.
 struct RunnerOptions {
   int max_batch_tokens = 256;  //!< token budget per iteration (≤ the backend's)
@@ -99,8 +104,9 @@ class BatchRunner {
   //! are reused immediately.
   Expected<SequenceId> admit(std::vector<int> prompt, const GenerationParams& params);
   //! Runs one iteration: one decode row for every running call that has a sampled token to extend, then prefill
-  //! chunks in admission order until the token budget is spent. Finished calls stay queryable until release().
-  StepReport step();
+  //! chunks in admission order (each at most `limits.prefill_chunk_tokens`) until the token budget is spent.
+  //! Finished calls stay queryable until release().
+  StepReport step(const StepLimits& limits = {});
   //! Frees a running call's KV (full blocks stay in the prefix cache); resume() recomputes it later.
   void preempt(SequenceId id);
   //! Makes a preempted call runnable again (its prompt and generated tokens are recomputed, reusing cached blocks).

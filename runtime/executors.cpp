@@ -1,6 +1,7 @@
 #include "runtime/executors.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -115,6 +116,7 @@ class EngineExecutorImpl final : public EngineExecutor {
     cancels_.insert(call_id);
     cv_.notify_one();
   }
+  void set_prefill_chunk_cap(int tokens) override { chunk_cap_.store(std::max(0, tokens), std::memory_order_relaxed); }
   int capacity() const override { return capacity_; }
   int kv_blocks() const override { return backend_->num_kv_blocks(); }
   int context_tokens() const override { return backend_->max_context(); }
@@ -134,6 +136,21 @@ class EngineExecutorImpl final : public EngineExecutor {
     uint64_t call_id;
     double started_s;
   };
+
+  // The progress of `ids` (those still active) for the runtime's instance state.
+  void report_progress(const std::map<engine::SequenceId, Active>& active, const std::vector<engine::SequenceId>& ids) {
+    if (!sink_.progress || ids.empty()) return;
+    std::vector<CallProgress> out;
+    out.reserve(ids.size());
+    for (auto sid : ids) {
+      auto it = active.find(sid);
+      if (it == active.end()) continue;
+      const auto info = runner_->info(sid);
+      out.push_back({it->second.call_id, info.prompt_tokens, std::min(info.computed_tokens, info.prompt_tokens),
+                     info.generated_tokens});
+    }
+    if (!out.empty()) sink_.progress(std::move(out));
+  }
 
   // `error` set: the call is cancelled in the runner (its KV freed) and reported failed with that reason.
   void report_finished(engine::SequenceId sid, const Active& a, const std::string& error = {}, bool retryable = false) {
@@ -219,7 +236,7 @@ class EngineExecutorImpl final : public EngineExecutor {
       }
       engine::StepReport rep;
       try {
-        rep = runner_->step();
+        rep = runner_->step(engine::StepLimits{chunk_cap_.load(std::memory_order_relaxed)});
       } catch (const std::exception& e) {
         // A backend that throws (device error, bad_alloc) fails the batch it was running, not the process: those
         // calls end retryable (the runtime tries another instance), their KV is freed, and this thread goes on.
@@ -234,6 +251,11 @@ class EngineExecutorImpl final : public EngineExecutor {
       // The runner reports total attended positions; attribute them to decode context (the dominant term).
       shape.decode_context = rep.context_tokens;
       if (rep.sequences > 0) sink_.sample(shape, rep.seconds);
+      if (sink_.progress) {
+        std::vector<engine::SequenceId> ran;
+        for (const auto& c : rep.calls) ran.push_back(c.id);
+        report_progress(active, ran);
+      }
       for (const auto& ev : rep.events) {
         if (!ev.text.empty() && sink_.token)
           if (auto a = active.find(ev.id); a != active.end()) sink_.token(a->second.call_id, ev.text);
@@ -248,7 +270,9 @@ class EngineExecutorImpl final : public EngineExecutor {
       if (!rep.stalled.empty() && rep.sequences == 0) {
         auto running = runner_->running();
         if (running.size() > 1) {
+          // The newest call goes, as the simulator's batch does (vLLM's rule); it is recomputed later.
           runner_->preempt(running.back());
+          report_progress(active, {running.back()});
         } else if (running.size() == 1) {
           if (auto it = active.find(running.front()); it != active.end()) {
             auto info = runner_->info(running.front());
@@ -285,6 +309,7 @@ class EngineExecutorImpl final : public EngineExecutor {
   std::unique_ptr<engine::Backend> backend_;
   std::unique_ptr<engine::BatchRunner> runner_;
   int capacity_ = 1;
+  std::atomic<int> chunk_cap_{0};  // the runtime's local policy sets it from the loop thread
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> inbox_;

@@ -22,12 +22,23 @@ namespace t2s::server {
 //! Wraps an engine instance's backend before its runner uses it (fault injection, instrumentation).
 using BackendWrapper = std::function<std::unique_ptr<engine::Backend>(std::unique_ptr<engine::Backend>)>;
 
+//! Where one admitted call stands after an engine iteration.
+struct CallProgress {
+  uint64_t call_id = 0;     //!< the call
+  int prompt_tokens = 0;    //!< its prompt as the engine tokenized it
+  int prompt_computed = 0;  //!< prompt positions whose KV exists now (falls back after a preemption)
+  int generated = 0;        //!< output tokens sampled so far
+};
+
 //! Where executors report (from their own threads).
 struct ExecutorSink {
   //! A call ended; `retryable` when another instance might succeed (connection lost, server error).
   std::function<void(uint64_t call_id, agents::LlmResult result, bool retryable)> done;
   //! A measured unit of work for the online cost model (an engine iteration, or one whole remote call).
   std::function<void(const scheduler::IterationShape& shape, double seconds)> sample;
+  //! After an engine iteration, before the done() of the calls it finished: the calls whose progress changed
+  //! (optional), so the runtime's instance state follows the engine's.
+  std::function<void(std::vector<CallProgress> progress)> progress;
   //! Newly generated text of a call (optional; engine executors stream through it).
   std::function<void(uint64_t call_id, const std::string& text)> token;
 };
@@ -40,6 +51,9 @@ class InstanceExecutor {
   virtual void start(const agents::LlmCall& call, const agents::Response* response, double now_s) = 0;
   //! Cancels a started call; its done() then reports cancelled unless it already ended.
   virtual void cancel(uint64_t call_id) = 0;
+  //! The local queue policy's prefill chunk cap (tokens per call per iteration; 0: the token budget). Engine
+  //! executors obey it from their next iteration; remote servers chunk by their own rule, responders by the model.
+  virtual void set_prefill_chunk_cap(int tokens) { (void)tokens; }
   //! Calls that may run at once.
   virtual int capacity() const = 0;
   //! KV blocks of the instance (0 when unknown).

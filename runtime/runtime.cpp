@@ -92,6 +92,7 @@ struct Runtime::Impl final : agents::LlmClient {
   std::vector<std::unique_ptr<InstanceExecutor>> exec;
   std::vector<double> unhealthy_until;
   std::vector<scheduler::HeldCall> held;
+  std::vector<int> chunk_cap;  // per instance: the cap last handed to its executor
   bool held_timer_armed = false;
   struct Rec {
     std::unique_ptr<agents::LlmCall> call;
@@ -327,6 +328,7 @@ struct Runtime::Impl final : agents::LlmClient {
     auto& s = inst[i];
     auto& ex = *exec[i];
     double t = now();
+    std::vector<std::pair<const agents::LlmCall*, const agents::Response*>> to_start;
     while (static_cast<int>(s.running.size()) < ex.capacity() && !s.waiting.empty()) {
       int idx = policy.local[i]->next(s, t);
       if (idx < 0 || idx >= static_cast<int>(s.waiting.size())) break;
@@ -355,11 +357,10 @@ struct Runtime::Impl final : agents::LlmClient {
           s.kv_blocks_used += pb;
         }
       }
+      rc.prefilled = rc.cached_tokens;
       rc.kv_blocks = need;
       s.kv_blocks_used += need;
-      s.running_prefill_left += c->prompt_tokens - rc.cached_tokens;
-      s.running_decode_left += c->expected_output_tokens;
-      s.running_context += c->prompt_tokens;
+      count_running(s, rc, +1);
       s.running.push_back(rc);
       r.state = 2;
       r.kv_blocks = need;
@@ -370,11 +371,52 @@ struct Runtime::Impl final : agents::LlmClient {
         r.response = responder->respond(*c);
         resp = &*r.response;
       }
-      ex.start(*c, resp, t);
+      to_start.emplace_back(c, resp);
       std::lock_guard lk(rec_mu);
       live_calls[c->id] = r.rec;
     }
+    // The cap for the batch these calls join goes out before they do, so their first iteration obeys it.
+    update_chunk_cap(i);
+    for (const auto& [c, resp] : to_start) ex.start(*c, resp, t);
     publish(i);
+  }
+
+  // Adds (sign +1) or removes (-1) a running call's share of its instance's counters: prompt left to prefill,
+  // output left to decode, context (the whole prompt from admission on, as the cost model's decode step sees it,
+  // plus the tokens generated).
+  static void count_running(scheduler::InstanceState& s, const scheduler::RunningCall& rc, int sign) {
+    const auto& c = *rc.call;
+    s.running_prefill_left += sign * std::max(0, c.prompt_tokens - rc.prefilled);
+    s.running_decode_left += sign * std::max(0, c.expected_output_tokens - rc.decoded);
+    s.running_context += sign * (c.prompt_tokens + rc.decoded);
+  }
+
+  // Engine progress (on the loop): each running call's prefilled/decoded follow the engine, so the local policy's
+  // chunk cap and the dispatcher's estimates see the batch as it is, as the simulator's do.
+  void on_progress(size_t i, const std::vector<CallProgress>& progress) {
+    auto& s = inst[i];
+    for (const auto& p : progress) {
+      for (auto& rc : s.running) {
+        if (rc.call->id != p.call_id) continue;
+        count_running(s, rc, -1);
+        // The agent counted the prompt with the same tokenizer; if the two ever differ, "prompt done" is the
+        // engine's word.
+        rc.prefilled = p.prompt_computed >= p.prompt_tokens ? rc.call->prompt_tokens
+                                                            : std::min(p.prompt_computed, rc.call->prompt_tokens - 1);
+        rc.decoded = p.generated;
+        count_running(s, rc, +1);
+        break;
+      }
+    }
+    update_chunk_cap(i);
+  }
+
+  // The local policy's prefill chunk cap for instance `i` now, handed to its executor when it changed.
+  void update_chunk_cap(size_t i) {
+    const int cap = policy.local[i]->prefill_chunk_tokens(inst[i]);
+    if (cap == chunk_cap[i]) return;
+    chunk_cap[i] = cap;
+    exec[i]->set_prefill_chunk_cap(cap);
   }
 
   void remove_running(size_t i, const agents::LlmCall* c) {
@@ -382,9 +424,7 @@ struct Runtime::Impl final : agents::LlmClient {
     for (auto it = s.running.begin(); it != s.running.end(); ++it) {
       if (it->call != c) continue;
       s.kv_blocks_used -= it->kv_blocks;
-      s.running_prefill_left -= c->prompt_tokens - it->cached_tokens;
-      s.running_decode_left -= c->expected_output_tokens;
-      s.running_context -= c->prompt_tokens;
+      count_running(s, *it, -1);
       if (c->prefix_id != 0 && c->prefix_tokens > 0) s.prefix_cache.release(c->prefix_id);
       s.running.erase(it);
       return;
@@ -602,6 +642,7 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
     throw InputError("policy '" + m.policy.name + "' does not match the cluster's " + std::to_string(n) + " instances");
   m.inst.resize(n);
   m.unhealthy_until.assign(n, 0);
+  m.chunk_cap.assign(n, 0);
   m.samples.resize(n);
   m.new_samples.assign(n, 0);
   m.snap.resize(n);
@@ -620,6 +661,9 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
     };
     sink.sample = [&m, i](const scheduler::IterationShape& s, double sec) {
       m.post([&m, i, s, sec] { m.on_sample(i, s, sec); });
+    };
+    sink.progress = [&m, i](std::vector<CallProgress> p) {
+      m.post([&m, i, p = std::move(p)] { m.on_progress(i, p); });
     };
     std::unique_ptr<InstanceExecutor> ex;
     switch (spec.backend) {

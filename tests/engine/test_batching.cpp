@@ -1,6 +1,7 @@
 // Block manager, batch runner and batch invariance (alone vs batched, prefix-cache hits, preemption).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "engine/backend.hpp"
@@ -110,6 +111,39 @@ TEST_CASE("greedy output is identical alone and inside a batch of 8 mixed-length
       INFO("call " << i << " threads " << threads);
       CHECK(h.runner->info(ids[i]).output == alone[i]);
     }
+  }
+}
+
+TEST_CASE("a per-step prefill chunk cap bounds every call's prefill rows and does not change the output",
+          "[engine]") {
+  t2s::test::TinyModel tiny;
+  const int n = 12;
+  std::vector<std::vector<int>> prompts;
+  for (int i = 0; i < 4; ++i) prompts.push_back(prompt_of(40 + i * 13, i));
+  std::vector<std::vector<int>> alone;
+  for (auto& p : prompts) alone.push_back(solo(tiny.lm, p, n));
+  for (int cap : {0, 5, 16}) {
+    Harness h(tiny.lm, 1, 64, 128);
+    std::vector<SequenceId> ids;
+    for (auto& p : prompts) ids.push_back(h.runner->admit(p, greedy(n)).value());
+    int largest_chunk = 0, over_cap = 0;
+    while (h.runner->has_work()) {
+      const auto r = h.runner->step(StepLimits{cap});
+      for (const auto& c : r.calls)
+        if (!c.decode) {
+          largest_chunk = std::max(largest_chunk, c.rows);
+          over_cap += cap > 0 && c.rows > cap;
+        }
+    }
+    INFO("cap " << cap);
+    CHECK(over_cap == 0);
+    // The cap binds: without it prompts go in chunks as large as the budget leaves (> 16), with it in chunks of
+    // exactly `cap`.
+    if (cap > 0)
+      CHECK(largest_chunk == cap);
+    else
+      CHECK(largest_chunk > 16);
+    for (size_t i = 0; i < ids.size(); ++i) CHECK(h.runner->info(ids[i]).output == alone[i]);
   }
 }
 

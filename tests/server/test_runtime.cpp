@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <future>
+#include <mutex>
 #include <sstream>
 
 using namespace t2s;
@@ -359,4 +360,94 @@ TEST_CASE("runtime: at the deadline a workflow ends at once, its running and que
   CHECK(prom.find("# TYPE t2s_sql_executions_total counter") != std::string::npos);
   CHECK(prom.find("# TYPE t2s_llm_calls_redispatched_total counter") != std::string::npos);
   CHECK(prom.find("# TYPE t2s_instance_queue_depth gauge") != std::string::npos);
+}
+
+namespace {
+
+// FCFS with a fixed prefill chunk cap; records the progress of the running calls it is shown.
+struct CappedFcfs final : scheduler::LocalQueuePolicy {
+  int cap = 0;
+  int max_mid_prefill = 0;  // largest `prefilled` seen on a call that had not finished its prompt yet
+  int max_decoded = 0;
+  explicit CappedFcfs(int c) : cap(c) {}
+  int next(const scheduler::InstanceState& inst, double) override { return inst.waiting.empty() ? -1 : 0; }
+  int prefill_chunk_tokens(const scheduler::InstanceState& inst) const override {
+    auto* self = const_cast<CappedFcfs*>(this);
+    for (const auto& r : inst.running) {
+      if (!r.prefill_done()) self->max_mid_prefill = std::max(max_mid_prefill, r.prefilled);
+      self->max_decoded = std::max(max_decoded, r.decoded);
+    }
+    return cap;
+  }
+};
+
+struct CapRun {
+  std::vector<std::string> texts;
+  int max_prefill = 0, mid_prefill = 0, decoded = 0;
+};
+
+CapRun run_with_cap(const t2s::test::TinyModel& tiny, int cap, const std::vector<std::string>& prompts) {
+  scheduler::InstanceSpec eng;
+  eng.name = "embedded";
+  eng.backend = scheduler::Backend::engine;
+  eng.model_file = tiny.dir.file("m.bin");
+  eng.max_running = 8;
+  scheduler::ClusterSpec cluster{"embedded", {eng}};
+  auto policy = make_policy("rr-fcfs", cluster);
+  auto local = std::make_unique<CappedFcfs>(cap);
+  CappedFcfs* seen = local.get();
+  policy.local[0] = std::move(local);
+  RuntimeOptions ro;
+  ro.engine_tokenizer = tiny.dir.file("t.bin");
+  std::mutex mu;
+  CapRun out;
+  ro.on_iteration = [&](size_t, const scheduler::IterationShape& s, double, double) {
+    std::lock_guard lk(mu);
+    out.max_prefill = std::max(out.max_prefill, s.prefill_tokens);
+  };
+  Runtime rt(cluster, std::move(policy), ro, nullptr);
+  std::vector<agents::LlmCall> calls;
+  std::vector<std::promise<agents::LlmResult>> done(prompts.size());
+  std::vector<agents::LlmClient::Callback> cbs;
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    agents::LlmCall c;
+    c.id = rt.next_call_id();
+    c.workflow_id = 1;
+    c.prompt = prompts[k];
+    c.prompt_tokens = rt.llm().count_tokens(prompts[k]);
+    c.max_output_tokens = c.expected_output_tokens = 12;
+    calls.push_back(c);
+    cbs.push_back([&done, k](const agents::LlmResult& r) { done[k].set_value(r); });
+  }
+  rt.llm().submit(calls, cbs);
+  for (auto& p : done) {
+    auto f = p.get_future();
+    REQUIRE(f.wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+    auto r = f.get();
+    REQUIRE(r.ok);
+    out.texts.push_back(r.text);
+  }
+  rt.stop();
+  out.mid_prefill = seen->max_mid_prefill;
+  out.decoded = seen->max_decoded;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("runtime: an engine instance obeys the local policy's prefill chunk cap, and its running calls follow the "
+          "engine's progress", "[server]") {
+  t2s::test::TinyModel tiny;
+  const std::vector<std::string> prompts = {" the quick brown fox jumps over the lazy dog and runs far away home",
+                                            " ab cd ef gh ij kl mn op qr st uv wx yz ab cd ef gh ij kl mn op",
+                                            " hello there, a longer prompt than the chunk cap of eight tokens"};
+  const auto free = run_with_cap(tiny, 0, prompts);
+  const auto capped = run_with_cap(tiny, 8, prompts);
+  // Three calls of a few dozen tokens: uncapped, some iteration prefills more than 3 x 8 tokens; capped, none does.
+  CHECK(free.max_prefill > 24);
+  CHECK(capped.max_prefill <= 24);
+  // The policy saw calls part-way through their prompt (chunks of 8) and decoding: progress reached the runtime.
+  CHECK(capped.mid_prefill >= 8);
+  CHECK(capped.decoded >= 1);
+  CHECK(capped.texts == free.texts);  // chunking does not change greedy output
 }
