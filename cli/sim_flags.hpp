@@ -32,7 +32,8 @@ inline const CLI::Validator FiniteNumber(
 struct SimFlags {
   std::string workload = "synthetic", data, questions, cluster = "hetero-paper", arrival = "poisson";
   std::string backend = "sim", responder, slo = "3";
-  double rate = 0.2, oracle_error_scale = 1.0;
+  double rate = 0.2, oracle_error_scale = 1.0, candidate_temperature = 0.7;
+  int candidates = 2;
   uint64_t seed = 1;
   size_t limit = 0, workflows = 0;
   std::vector<std::string> params;
@@ -61,6 +62,15 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
   cmd->add_option("--oracle-error-scale", f.oracle_error_scale, "0 = the oracle never errs, 1 = calibrated default")
       ->check(FiniteNumber)
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--candidates", f.candidates,
+                  "Text-to-SQL agent: parallel candidate calls per question (the first greedy, the rest sampled)")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_option("--candidate-temperature", f.candidate_temperature,
+                  "Text-to-SQL agent: sampling temperature of candidates after the first and of revisions")
+      ->check(FiniteNumber)
+      ->check(CLI::Range(0.0, 2.0))
       ->capture_default_str();
   cmd->add_option("--seed", f.seed, "seed of arrivals, workflows and responders")->capture_default_str();
   cmd->add_option("--limit", f.limit, "use the first N questions of the workload (0 = all)")
@@ -121,6 +131,8 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
   if (setup.responder != "oracle" && setup.responder != "trace" && setup.responder != "model")
     throw InputError("--responder: unknown value '" + f.responder + "' (expected oracle, trace or model)");
   setup.oracle_error_scale = f.oracle_error_scale;
+  setup.agent_candidates = f.candidates;
+  setup.candidate_temperature = f.candidate_temperature;
   if (f.oracle_error_scale < 0) throw InputError("--oracle-error-scale must be >= 0");
   setup.seed = f.seed;
   setup.workflows = f.workflows;

@@ -123,6 +123,8 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
                      "' is answered by the oracle in simulation (trace needs a hexgen-trace workload)");
   agents::AgentOptions agent;
   agent.seed = setup.seed;
+  agent.candidates = setup.agent_candidates;
+  agent.candidate_temperature = setup.candidate_temperature;
   agent.backend = setup.execution;
   kit.factory = agents::make_text2sql_factory(setup.workload, agent);
   agents::OracleOptions oracle;

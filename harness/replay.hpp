@@ -36,6 +36,8 @@ struct ReplaySetup {
   std::string responder = "oracle";    //!< "oracle" | "trace" | "model" (engine/remote: the instances' real model)
   bool measured_prefix = false;        //!< recorded runs: replay measured cache hits (TraceFactoryOptions)
   double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
+  int agent_candidates = 2;            //!< Text-to-SQL agent: parallel candidate calls (AgentOptions::candidates)
+  double candidate_temperature = 0.7;  //!< Text-to-SQL agent: AgentOptions::candidate_temperature
   uint64_t seed = 1;                   //!< arrivals, responders, workflows
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)
   std::map<std::string, double> params;  //!< policy knobs

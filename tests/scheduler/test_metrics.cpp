@@ -170,3 +170,28 @@ TEST_CASE("the HTML report inlines Chart.js and its data and needs nothing onlin
   CHECK(section.find("t2s&lt;b&gt;") != std::string::npos);
   CHECK(section.find("<td>88%</td><td>75%</td><td>15.0</td><td>1</td>") != std::string::npos);
 }
+
+TEST_CASE("the replay setup's agent options reach the Text-to-SQL agent: --candidates sets the candidate calls",
+          "[scheduler]") {
+  test::TempDir dir("candidates");
+  workloads::WorkloadSpec ws;
+  ws.seed = 3;
+  ws.limit = 2;
+  ws.cache_dir = dir.file("cache");
+  auto reg = default_policy_registry();
+  auto candidate_dispatches = [&](int candidates) {
+    ReplaySetup setup = make_setup(ws, "hetero-small", "sim");
+    setup.agent_candidates = candidates;
+    TraceWriter trace;
+    auto out = run_policy(setup, reg, "rr-fcfs", 1.0, "", &trace);
+    REQUIRE(out.metrics.completed == 2);
+    const std::string text = trace.to_json();
+    size_t n = 0;
+    for (size_t at = text.find("\"dispatch candidate_generation\""); at != std::string::npos;
+         at = text.find("\"dispatch candidate_generation\"", at + 1))
+      ++n;
+    return n;
+  };
+  CHECK(candidate_dispatches(2) == 4);  // 2 workflows x 2 candidates
+  CHECK(candidate_dispatches(5) == 10);
+}
