@@ -42,8 +42,9 @@ void add_replay_command(CLI::App& app) {
                   "engine with --cluster local: the model file of the local instances (default: t2s's bundled "
                   "models/t2s-sql.gguf, else the shared data's llama2c/stories260K.bin)");
   cmd->add_option("--fit", o->fit,
-                  "sim: iterations.jsonl of a recorded run (or any JSON lines of measured iterations with 'instance'): "
-                  "each named instance's cost model is fitted on its own iterations before simulating");
+                  "iterations.jsonl of a recorded run (or any JSON lines of measured iterations with 'instance'): "
+                  "sim: each named instance's cost model is fitted on its own iterations before simulating; "
+                  "engine/remote: each named instance's online cost model starts from them (warm start)");
   cmd->add_option("--recorded-prefix", o->recorded_prefix,
                   "--workload recorded: 'declared' replays the prefix ids the scheduler saw; 'measured' gives each "
                   "call, under one prefix id per recorded instance, the prompt tokens that instance served from its "
@@ -55,7 +56,6 @@ void add_replay_command(CLI::App& app) {
     if (o->sim.backend == "engine" && cmd->get_option("--cluster")->count() == 0) o->sim.cluster = "local";
     if (!o->model.empty() && o->sim.backend != "engine")
       throw InputError("--model applies to --backend engine (the local cluster's model)");
-    if (!o->fit.empty() && o->sim.backend != "sim") throw InputError("--fit applies to --backend sim");
     auto setup = setup_from_flags(o->sim);
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
@@ -85,6 +85,15 @@ void add_replay_command(CLI::App& app) {
       ro.record = true;
       ro.time_limit_s = o->time_limit_s;
       ro.runtime.engine_tokenizer = o->tokenizer;
+      if (!o->fit.empty()) {
+        ro.runtime.initial_samples = scheduler::samples_by_instance(scheduler::load_iteration_log(o->fit));
+        for (const auto& [name, v] : ro.runtime.initial_samples) {
+          bool known = false;
+          for (const auto& in : setup.cluster.instances) known = known || in.name == name;
+          std::cout << "  " << (name.empty() ? std::string("(unnamed)") : name) << ": " << v.size()
+                    << (known ? " iterations seed its online cost model\n" : " iterations, no such instance: ignored\n");
+        }
+      }
       server::resolve_engine_models(setup.cluster, o->sim.cluster, o->model, ro.runtime);
       auto run = server::run_policy_realtime(setup, registry, o->policy, o->sim.rate, "", ro);
       json::write_file(o->out + "/metrics.json", server::realtime_metrics_json(run, setup.backend, o->time_limit_s));

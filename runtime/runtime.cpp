@@ -19,6 +19,7 @@
 #include "engine/backend.hpp"
 #include "runtime/executors.hpp"
 #include "runtime/metrics.hpp"
+#include "scheduler/iteration_log.hpp"
 
 namespace t2s::server {
 
@@ -585,7 +586,8 @@ struct Runtime::Impl final : agents::LlmClient {
     if (++new_samples[i] < opt.refit_every) return;
     new_samples[i] = 0;
     std::vector<scheduler::IterationSample> v(q.begin(), q.end());
-    auto fit = scheduler::fit_iteration_model(v);
+    // The simulator's replay of a recorded run fits the same way (engine samples price prefill attention as context).
+    auto fit = scheduler::fit_instance_iterations(v);
     if (fit.ok()) {
       costs[i]->set_fitted(*fit);
       std::lock_guard lk(rec_mu);
@@ -650,6 +652,17 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
     const auto& spec = m.cluster.instances[i];
     auto cm = std::make_unique<scheduler::CostModel>(spec);
     if (spec.gpu.name.empty() || spec.model.name.empty()) cm->set_fitted(prior_model(spec.backend));
+    if (auto it = m.opt.initial_samples.find(spec.name); it != m.opt.initial_samples.end() && !it->second.empty()) {
+      const auto& v = it->second;
+      const size_t keep = std::min(v.size(), m.opt.refit_window);
+      m.samples[i].assign(v.end() - static_cast<std::ptrdiff_t>(keep), v.end());
+      const std::vector<scheduler::IterationSample> seed(m.samples[i].begin(), m.samples[i].end());
+      auto fit = scheduler::fit_instance_iterations(seed);
+      if (!fit.ok())
+        throw InputError("instance '" + spec.name + "': its initial iterations do not fit a cost model (" +
+                         fit.error().message() + ")");
+      cm->set_fitted(*fit);
+    }
     m.costs.push_back(std::move(cm));
   }
   auto clock = [&m] { return m.now(); };

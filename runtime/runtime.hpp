@@ -51,6 +51,9 @@ struct RuntimeOptions {
   //! When set, wraps the backend of engine instance `instance` (fault injection and instrumentation seam).
   std::function<std::unique_ptr<engine::Backend>(size_t instance, std::unique_ptr<engine::Backend> made)>
       wrap_engine_backend;
+  //! Measured iterations per instance name (a previous run's iterations.jsonl): they seed that instance's refit
+  //! window (the newest `refit_window`), and its cost model starts fitted on them instead of the prior.
+  std::map<std::string, std::vector<scheduler::IterationSample>> initial_samples;
 };
 
 //! One LLM call as it ran, with why it went where it went.

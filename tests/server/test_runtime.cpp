@@ -7,6 +7,7 @@
 #include "agents/trace_workflow.hpp"
 #include "runtime/metrics.hpp"
 #include "runtime/runtime.hpp"
+#include "scheduler/iteration_log.hpp"
 #include "scheduler/policy.hpp"
 #include "tests/scheduler/deadline_workflow.hpp"
 #include "tests/server/fake_openai.hpp"
@@ -450,4 +451,39 @@ TEST_CASE("runtime: an engine instance obeys the local policy's prefill chunk ca
   CHECK(capped.mid_prefill >= 8);
   CHECK(capped.decoded >= 1);
   CHECK(capped.texts == free.texts);  // chunking does not change greedy output
+}
+
+TEST_CASE("runtime: initial iterations warm-start an instance's cost model (replay --fit on a real run)", "[server]") {
+  t2s::test::TinyModel tiny;
+  scheduler::InstanceSpec eng;
+  eng.name = "embedded";
+  eng.backend = scheduler::Backend::engine;
+  eng.model_file = tiny.dir.file("m.bin");
+  eng.max_running = 4;
+  scheduler::ClusterSpec cluster{"embedded", {eng}};
+  // Iterations of a known linear model, ten times slower than the CPU prior: 20 ms + 500 µs per prompt token +
+  // 10 ms per decoding sequence + 10 µs per attended position.
+  std::vector<scheduler::IterationSample> seed;
+  for (int k = 0; k < 64; ++k) {
+    scheduler::IterationSample s;
+    s.shape.prefill_tokens = (k % 4) * 32;
+    s.shape.decode_seqs = 1 + k % 3;
+    s.shape.decode_context = 100 + 37 * k;
+    s.seconds = 0.02 + 5e-4 * s.shape.prefill_tokens + 1e-2 * s.shape.decode_seqs + 1e-5 * s.shape.decode_context;
+    seed.push_back(s);
+  }
+  RuntimeOptions cold;
+  cold.engine_tokenizer = tiny.dir.file("t.bin");
+  RuntimeOptions warm = cold;
+  warm.initial_samples["embedded"] = seed;
+  Runtime a(cluster, make_policy("rr-fcfs", cluster), cold, nullptr);
+  Runtime b(cluster, make_policy("rr-fcfs", cluster), warm, nullptr);
+  scheduler::CostModel expected(eng);
+  expected.set_fitted(scheduler::fit_instance_iterations(seed).value());
+  CHECK(b.reference_seconds(200, 20) == Approx(expected.standalone_s(200, 20)).epsilon(1e-9));
+  CHECK(a.reference_seconds(200, 20) < 0.5 * expected.standalone_s(200, 20));  // the prior
+  // Iterations that cannot be fitted are refused by name.
+  RuntimeOptions bad = cold;
+  bad.initial_samples["embedded"] = {seed[0]};
+  CHECK_THROWS_WITH(Runtime(cluster, make_policy("rr-fcfs", cluster), bad, nullptr), Catch::Contains("embedded"));
 }
