@@ -6,7 +6,8 @@
 # Usage: bench/recorded/run.sh CLUSTER.json [POLICY...]      (default policies: t2s rr-fcfs)
 # Environment: T2S (default ./build/t2s), OUT (default out/recorded), WORKLOAD (default synthetic), LIMIT (questions,
 #   default 8), RATE (workflows/s, default 0.5), SLO (default abs:30), TIME_LIMIT (s, default 170), SEED (default 1),
-#   TOKENIZER (llama2.c tokenizer for .bin models; default beside the model).
+#   TOKENIZER (llama2.c tokenizer for .bin models; default beside the model), FIT (an earlier run's iterations.jsonl:
+#   the real run's online cost models start from it, `replay --fit`).
 # The cluster file must name engine instances (e.g. two instances of one model with different `threads`, or two
 # models); the same file is given to the simulated replay.
 set -euo pipefail
@@ -19,6 +20,7 @@ t2s=${T2S:-./build/t2s}
 out=${OUT:-out/recorded}
 tok=()
 [[ -n "${TOKENIZER:-}" ]] && tok=(--tokenizer "$TOKENIZER")
+[[ -n "${FIT:-}" ]] && tok+=(--fit "$FIT")
 for p in "${policies[@]}"; do
   real=$out/$p/real sim=$out/$p/sim
   mkdir -p "$real" "$sim"
