@@ -387,13 +387,18 @@ struct CapRun {
   int max_prefill = 0, mid_prefill = 0, decoded = 0;
 };
 
-CapRun run_with_cap(const t2s::test::TinyModel& tiny, int cap, const std::vector<std::string>& prompts) {
+// One embedded engine instance ("embedded") of the tiny model.
+scheduler::ClusterSpec tiny_engine_cluster(const t2s::test::TinyModel& tiny, int max_running) {
   scheduler::InstanceSpec eng;
   eng.name = "embedded";
   eng.backend = scheduler::Backend::engine;
   eng.model_file = tiny.dir.file("m.bin");
-  eng.max_running = 8;
-  scheduler::ClusterSpec cluster{"embedded", {eng}};
+  eng.max_running = max_running;
+  return {"embedded", {eng}};
+}
+
+CapRun run_with_cap(const t2s::test::TinyModel& tiny, int cap, const std::vector<std::string>& prompts) {
+  const auto cluster = tiny_engine_cluster(tiny, 8);
   auto policy = make_policy("rr-fcfs", cluster);
   auto local = std::make_unique<CappedFcfs>(cap);
   CappedFcfs* seen = local.get();
@@ -455,12 +460,7 @@ TEST_CASE("runtime: an engine instance obeys the local policy's prefill chunk ca
 
 TEST_CASE("runtime: initial iterations warm-start an instance's cost model (replay --fit on a real run)", "[server]") {
   t2s::test::TinyModel tiny;
-  scheduler::InstanceSpec eng;
-  eng.name = "embedded";
-  eng.backend = scheduler::Backend::engine;
-  eng.model_file = tiny.dir.file("m.bin");
-  eng.max_running = 4;
-  scheduler::ClusterSpec cluster{"embedded", {eng}};
+  const auto cluster = tiny_engine_cluster(tiny, 4);
   // Iterations of a known linear model, ten times slower than the CPU prior: 20 ms + 500 µs per prompt token +
   // 10 ms per decoding sequence + 10 µs per attended position.
   std::vector<scheduler::IterationSample> seed;
@@ -478,7 +478,7 @@ TEST_CASE("runtime: initial iterations warm-start an instance's cost model (repl
   warm.initial_samples["embedded"] = seed;
   Runtime a(cluster, make_policy("rr-fcfs", cluster), cold, nullptr);
   Runtime b(cluster, make_policy("rr-fcfs", cluster), warm, nullptr);
-  scheduler::CostModel expected(eng);
+  scheduler::CostModel expected(cluster.instances[0]);
   expected.set_fitted(scheduler::fit_instance_iterations(seed).value());
   CHECK(b.reference_seconds(200, 20) == Approx(expected.standalone_s(200, 20)).epsilon(1e-9));
   CHECK(a.reference_seconds(200, 20) < 0.5 * expected.standalone_s(200, 20));  // the prior
