@@ -51,14 +51,15 @@ std::string run_real_part(const DemoOpts& o, const scheduler::ReplaySetup& setup
   for (const auto& p : ro.policies)
     if (!registry.has(p)) registry.make(p, {});  // throws the InputError listing the names
   auto r = server::run_real_demo(setup, registry, ro, &std::cerr);
-  char note[512];
+  char note[768];
   std::snprintf(note, sizeof note,
                 "%zu questions of the same workload answered by %s on two embedded CPU engine instances (2 threads "
                 "and 1 thread), SQL executed on SQLite; calibration: a question alone takes %.2f s and %.2f s of LLM "
                 "service; offered %.3f workflows/s (%.0f%% of 2 instances / that work), deadline %.2f s after arrival "
-                "(%.0f x the standalone latency); every policy sees the same arrivals.",
+                "(%.0f x the standalone latency); every policy sees the same arrivals, with the cost models of %zu "
+                "instance(s) fitted on the calibration's iterations from the start.",
                 ro.questions, std::filesystem::path(model).filename().string().c_str(), r.standalone_latency_s,
-                r.work_per_question_s, r.rate, 100 * ro.load, r.deadline_s, ro.slo_scale);
+                r.work_per_question_s, r.rate, 100 * ro.load, r.deadline_s, ro.slo_scale, r.warm_instances);
   report.real_note = note;
   json::write_file(o.out + "/real/cluster.json", r.cluster_json + "\n");  // `t2s replay --cluster` reruns on it
   for (size_t i = 0; i < r.runs.size(); ++i) {

@@ -7,6 +7,7 @@
 #include "common/json.hpp"
 #include "common/status.hpp"
 #include "scheduler/instance.hpp"
+#include "scheduler/iteration_log.hpp"
 
 namespace t2s::server {
 
@@ -62,6 +63,8 @@ RealDemoResult run_real_demo(const scheduler::ReplaySetup& setup, const schedule
   // Calibration: questions alone on an idle cluster give the standalone latency (deadlines) and the LLM work per
   // question (capacity ≈ instances ÷ work, an upper bound since the slower instance is counted as fast).
   double latency = 0, work = 0;
+  std::vector<scheduler::IterationRecord> measured;  // the calibration's iterations: the policy runs start from them
+  ro.record = true;
   for (size_t i = 0; i < o.calibration; ++i) {
     scheduler::ReplaySetup one = rs;
     one.workload.questions = {rs.workload.questions[i * rs.workload.questions.size() / o.calibration]};
@@ -70,8 +73,15 @@ RealDemoResult run_real_demo(const scheduler::ReplaySetup& setup, const schedule
     if (run.metrics.completed != 1) throw std::runtime_error("demo real part: a calibration question did not complete");
     latency += run.metrics.latency_p50_s / static_cast<double>(o.calibration);
     work += run.stats.llm_busy_s / static_cast<double>(o.calibration);
+    measured.insert(measured.end(), run.iterations.begin(), run.iterations.end());
     if (progress) *progress << "t2s demo (real): calibration " << i + 1 << "/" << o.calibration << "\n";
   }
+  // Every policy run starts with each instance's cost model fitted on what the calibration measured there (a warm
+  // start, as `t2s replay --fit`): from the CPU prior, t2s misjudged which instance is fast (docs/harness.md).
+  ro.record = false;
+  for (auto& [name, samples] : scheduler::samples_by_instance(measured))
+    if (scheduler::fit_instance_iterations(samples).ok()) ro.runtime.initial_samples[name] = std::move(samples);
+  r.warm_instances = ro.runtime.initial_samples.size();
   r.standalone_latency_s = latency;
   r.work_per_question_s = work;
   const double capacity = static_cast<double>(rs.cluster.instances.size()) / std::max(work, 1e-3);

@@ -26,6 +26,7 @@ struct RealDemoResult {
   double work_per_question_s = 0;     //!< mean LLM service seconds a question needs (calibration)
   double rate = 0;                    //!< offered workflows/s
   double deadline_s = 0;              //!< relative deadline of every question
+  size_t warm_instances = 0;          //!< instances whose cost model started fitted on the calibration's iterations
   std::vector<RealtimeRunOutput> runs;  //!< one per policy, in options.policies order
 };
 

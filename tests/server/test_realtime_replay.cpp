@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "harness/real_demo.hpp"
 #include "harness/realtime_replay.hpp"
 #include "runtime/engine_models.hpp"
 #include "scheduler/policy.hpp"
@@ -207,4 +208,30 @@ TEST_CASE("realtime replay: t2s's bundled model answers questions of an unseen s
   REQUIRE(run.metrics.ex_accuracy);
   CHECK(*run.metrics.ex_accuracy >= 0.25);  // 6 of these 12 on this machine
   CHECK(run.metrics.answers_not_executed <= 3);
+}
+
+TEST_CASE("demo real part: calibrates on the bundled model and warm-starts every policy run from the calibration's "
+          "iterations", "[server][slow]") {
+  const std::string model = std::string(T2S_SOURCE_DIR) + "/models/" + server::kBundledModelFile;
+  REQUIRE(std::filesystem::is_regular_file(model));
+  t2s::test::TempDir dir("real-demo");
+  workloads::WorkloadSpec ws;
+  ws.seed = 5;
+  ws.cache_dir = dir.file("cache");
+  auto setup = scheduler::make_setup(ws, "hetero-small", "sim");
+  server::RealDemoOptions o;
+  o.model_file = model;
+  o.questions = 4;
+  o.calibration = 2;
+  o.policies = {"t2s", "rr-fcfs"};
+  o.time_limit_s = 120;
+  auto registry = scheduler::default_policy_registry();
+  auto r = server::run_real_demo(setup, registry, o);
+  CHECK(r.standalone_latency_s > 0);
+  CHECK(r.rate > 0);
+  CHECK(r.deadline_s == Approx(3 * r.standalone_latency_s));
+  CHECK(r.warm_instances >= 1);  // at least the instance the calibration questions ran on
+  REQUIRE(r.runs.size() == 2);
+  for (const auto& run : r.runs) CHECK(run.metrics.completed == 4);
+  CHECK(r.cluster_json.find("\"cpu-2t\"") != std::string::npos);
 }
