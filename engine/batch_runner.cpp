@@ -334,6 +334,11 @@ SequenceInfo BatchRunner::info(SequenceId id) const {
   return i;
 }
 
+SequenceCounts BatchRunner::counts(SequenceId id) const {
+  const Seq& s = get(id);
+  return {s.prompt_len, s.computed, static_cast<int>(s.output.size())};
+}
+
 std::vector<SequenceId> BatchRunner::running() const {
   std::vector<SequenceId> out;
   for (auto& s : seqs_)

@@ -91,6 +91,13 @@ struct SequenceInfo {
   std::vector<int> output;     //!< generated token ids
 };
 
+//! A call's position counts, without its text (cheap enough to ask every step).
+struct SequenceCounts {
+  int prompt_tokens = 0;     //!< prompt length
+  int computed_tokens = 0;   //!< positions whose KV is in the cache
+  int generated_tokens = 0;  //!< sampled so far
+};
+
 //! The continuous-batching engine loop over one backend. Not thread-safe: one owner thread drives it.
 class BatchRunner {
  public:
@@ -117,6 +124,8 @@ class BatchRunner {
   void release(SequenceId id);
   //! Progress of a call (throws std::out_of_range for an unknown id).
   SequenceInfo info(SequenceId id) const;
+  //! The counts of info() without copying the text and token ids (throws std::out_of_range for an unknown id).
+  SequenceCounts counts(SequenceId id) const;
   //! Calls in admission order that are Running.
   std::vector<SequenceId> running() const;
   //! Calls in admission order that are Preempted.

@@ -145,9 +145,9 @@ class EngineExecutorImpl final : public EngineExecutor {
     for (auto sid : ids) {
       auto it = active.find(sid);
       if (it == active.end()) continue;
-      const auto info = runner_->info(sid);
-      out.push_back({it->second.call_id, info.prompt_tokens, std::min(info.computed_tokens, info.prompt_tokens),
-                     info.generated_tokens});
+      const auto n = runner_->counts(sid);
+      out.push_back({it->second.call_id, n.prompt_tokens, std::min(n.computed_tokens, n.prompt_tokens),
+                     n.generated_tokens});
     }
     if (!out.empty()) sink_.progress(std::move(out));
   }

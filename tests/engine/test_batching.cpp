@@ -143,7 +143,14 @@ TEST_CASE("a per-step prefill chunk cap bounds every call's prefill rows and doe
       CHECK(largest_chunk == cap);
     else
       CHECK(largest_chunk > 16);
-    for (size_t i = 0; i < ids.size(); ++i) CHECK(h.runner->info(ids[i]).output == alone[i]);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto info = h.runner->info(ids[i]);
+      CHECK(info.output == alone[i]);
+      const auto n = h.runner->counts(ids[i]);
+      CHECK(n.prompt_tokens == info.prompt_tokens);
+      CHECK(n.computed_tokens == info.computed_tokens);
+      CHECK(n.generated_tokens == info.generated_tokens);
+    }
   }
 }
 
