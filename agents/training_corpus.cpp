@@ -1,5 +1,7 @@
 #include "agents/training_corpus.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 
@@ -91,7 +93,156 @@ void check_seeds(const CorpusOptions& opt) {
 // A SQLite error message rather than one of the agent's own findings ("the query ran but …").
 bool is_sqlite_error(const std::string& e) { return !e.empty() && e.rfind("the query ran", 0) != 0; }
 
+bool is_alnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// A made-up literal of the same shape as `v`: each run of letters becomes pronounceable letters of about the same
+// length with the same case pattern at its start, each digit a random digit (a leading non-zero stays non-zero, so a
+// number keeps its magnitude), everything else as it was.
+std::string fresh_literal(const std::string& v, Rng& rng) {
+  static constexpr std::string_view consonants = "bcdfghjklmnprstvwz", vowels = "aeiou";
+  std::string out;
+  for (size_t i = 0; i < v.size();) {
+    const char c = v[i];
+    if (std::isalpha(static_cast<unsigned char>(c))) {
+      size_t j = i;
+      while (j < v.size() && std::isalpha(static_cast<unsigned char>(v[j]))) ++j;
+      const bool all_upper = j - i > 1 && std::all_of(v.begin() + static_cast<long>(i), v.begin() + static_cast<long>(j),
+                                                     [](char x) { return std::isupper(static_cast<unsigned char>(x)); });
+      const size_t len = std::max<size_t>(1, j - i + static_cast<size_t>(rng.uniform_int(-1, 1)));
+      for (size_t k = 0; k < len; ++k) {
+        const auto& set = k % 2 == 0 ? consonants : vowels;
+        char x = set[static_cast<size_t>(rng.uniform_int(0, static_cast<int64_t>(set.size()) - 1))];
+        if (all_upper || (k == 0 && std::isupper(static_cast<unsigned char>(c))))
+          x = static_cast<char>(std::toupper(static_cast<unsigned char>(x)));
+        out += x;
+      }
+      i = j;
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      const bool lead = i == 0 || !std::isdigit(static_cast<unsigned char>(v[i - 1]));
+      out += static_cast<char>('0' + (lead && c != '0' ? rng.uniform_int(1, 9) : rng.uniform_int(0, 9)));
+      ++i;
+    } else {
+      out += c;
+      ++i;
+    }
+  }
+  return out == v ? out + "x" : out;
+}
+
+// Replaces every occurrence of `from` in `s` that is not part of a longer word or number.
+void replace_whole(std::string& s, const std::string& from, const std::string& to) {
+  if (from.empty()) return;
+  std::string out;
+  size_t at = 0;
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + 1)) {
+    if (p < at) continue;
+    const size_t e = p + from.size();
+    const bool left = p == 0 || !is_alnum(s[p - 1]) || !is_alnum(from.front());
+    const bool right = e == s.size() || !is_alnum(s[e]) || !is_alnum(from.back());
+    // "1.5" must not match inside "21.55": a digit run continues across a decimal point.
+    const bool decimal_run = (p >= 2 && s[p - 1] == '.' && std::isdigit(static_cast<unsigned char>(s[p - 2]))) ||
+                             (e + 1 < s.size() && s[e] == '.' && std::isdigit(static_cast<unsigned char>(s[e + 1])));
+    if (!left || !right || (std::isdigit(static_cast<unsigned char>(from.front())) && decimal_run)) continue;
+    out.append(s, at, p - at);
+    out += to;
+    at = e;
+  }
+  out.append(s, at, std::string::npos);
+  s = std::move(out);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
+
+std::vector<std::string> question_literals(const std::string& prompt) {
+  const auto at = prompt.rfind("\nQuestion: ");
+  if (at == std::string::npos) return {};
+  const auto begin = at + 11, end = prompt.find('\n', begin);
+  const std::string q = prompt.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+  std::vector<std::string> out;
+  auto add = [&](std::string v) {
+    if (!v.empty() && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(std::move(v));
+  };
+  std::string rest;  // the question without its quoted values
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (q[i] != '"') {
+      rest += q[i];
+      continue;
+    }
+    const auto close = q.find('"', i + 1);
+    if (close == std::string::npos) break;
+    add(q.substr(i + 1, close - i - 1));
+    rest += ' ';
+    i = close;
+  }
+  for (size_t i = 0; i < rest.size();) {
+    if (!std::isdigit(static_cast<unsigned char>(rest[i])) || (i > 0 && is_alnum(rest[i - 1]))) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < rest.size() && std::isdigit(static_cast<unsigned char>(rest[j]))) ++j;
+    if (j + 1 < rest.size() && rest[j] == '.' && std::isdigit(static_cast<unsigned char>(rest[j + 1])))
+      for (++j; j < rest.size() && std::isdigit(static_cast<unsigned char>(rest[j]));) ++j;
+    if (j - i >= 2 && (j == rest.size() || !std::isalpha(static_cast<unsigned char>(rest[j])))) add(rest.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::vector<CorpusExample> vary_literals(const std::vector<CorpusExample>& examples, int copies, uint64_t seed) {
+  std::vector<CorpusExample> out;
+  for (const auto& e : examples) {
+    const auto literals = question_literals(e.prompt);
+    if (literals.empty()) continue;
+    Rng rng(seed ^ stable_hash(e.question_id + "/" + std::to_string(e.seed) + "/" + e.stage + "/" + e.prompt));
+    for (int c = 0; c < copies; ++c) {
+      CorpusExample v = e;
+      // Each word of a literal gets its own fresh word, and the words are replaced on their own too after the whole
+      // literals: the keyword teacher lists "Indie" and "Works" of "Indie Works" separately. Longer literals first,
+      // so that "New Salem" is replaced before a literal "Salem" could cut into it.
+      auto order = literals;
+      std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+      std::vector<std::pair<std::string, std::string>> wholes, words;
+      for (const auto& lit : order) {
+        std::string to;
+        std::vector<std::pair<std::string, std::string>> parts;
+        for (size_t i = 0; i < lit.size();) {
+          size_t j = i;
+          if (is_alnum(lit[i])) {
+            while (j < lit.size() && is_alnum(lit[j])) ++j;
+            const std::string w = lit.substr(i, j - i), fresh = fresh_literal(w, rng);
+            to += fresh;
+            parts.emplace_back(w, fresh);
+          } else {
+            to += lit[i];
+            j = i + 1;
+          }
+          i = j;
+        }
+        wholes.emplace_back(lit, to);
+        // Only distinctive words stand alone ("of" or "a" in a value must not be replaced everywhere).
+        if (parts.size() > 1)
+          for (const auto& [w, fresh] : parts)
+            if (w.size() >= 3 && (std::isupper(static_cast<unsigned char>(w[0])) || std::isdigit(static_cast<unsigned char>(w[0]))))
+              words.emplace_back(w, fresh);
+      }
+      for (const auto* pairs : {&wholes, &words})
+        for (const auto& [lit, to] : *pairs)
+          for (auto* s : {&v.prompt, &v.answer, &v.gold_sql, &v.error}) {
+            replace_whole(*s, lit, to);
+            // Keyword answers and SQL may spell a value in lower case.
+            if (lower(lit) != lit) replace_whole(*s, lower(lit), lower(to));
+          }
+      out.push_back(std::move(v));
+    }
+  }
+  return out;
+}
 
 std::vector<CorpusExample> build_training_corpus(const CorpusOptions& opt, CorpusSummary* summary) {
   check_seeds(opt);

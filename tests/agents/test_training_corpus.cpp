@@ -150,3 +150,54 @@ TEST_CASE("training corpus: JSONL round trip", "[agents][corpus]") {
     CHECK(a[i].seed == b[i].seed);
   }
 }
+
+TEST_CASE("training corpus: literals of the question and their fresh copies", "[agents][corpus]") {
+  const std::string prompt =
+      "Schema:\n  city TEXT, -- e.g. 'Newport', 'Salem', 'New Salem'\n  area INTEGER -- e.g. 1900, 19000, 21.55\n"
+      "Example: Question: What is the revenue of \"Acme\" in 2022?\n"
+      "Question: Which stores in \"New Salem\" or \"Salem\" have area above 1900 or 21.5, top 3 of model B747?\n"
+      "Answer:";
+  CHECK(question_literals(prompt) == std::vector<std::string>{"New Salem", "Salem", "1900", "21.5"});
+  CHECK(question_literals("no question line").empty());
+
+  CorpusExample e;
+  e.stage = "candidate_generation";
+  e.question_id = "synthetic:retail:1";
+  e.prompt = prompt;
+  e.answer = "```sql\nSELECT name FROM stores WHERE city IN ('New Salem', 'Salem') AND (area > 1900 OR area > 21.5)"
+             " LIMIT 3\n```";
+  CorpusExample kw = e;  // the keyword teacher lists a value's capitalised words on their own too
+  kw.answer = "[\"New Salem\", \"New\", \"Salem\", \"stores\", \"1900\"]";
+  e.gold_sql = "SELECT 1";
+  CorpusExample none = e;
+  none.prompt = "Question: How many stores are there?\n";
+  const auto v = vary_literals({e, none}, 2, 9);
+  REQUIRE(v.size() == 2);  // the question without literals gets no copies
+  CHECK(v[0].prompt != v[1].prompt);
+  for (const auto& c : v) {
+    const auto lit = question_literals(c.prompt);
+    REQUIRE(lit.size() == 4);
+    // Each fresh literal is used in the answer exactly where the old one was, and the old ones are gone from it.
+    CHECK(c.answer == "```sql\nSELECT name FROM stores WHERE city IN ('" + lit[0] + "', '" + lit[1] +
+                          "') AND (area > " + lit[2] + " OR area > " + lit[3] + ") LIMIT 3\n```");
+    CHECK(lit[0] != "New Salem");
+    CHECK(lit[0].find(' ') != std::string::npos);  // two words stay two words
+    CHECK(std::isupper(static_cast<unsigned char>(lit[1][0])));
+    CHECK(lit[2].size() == 4);
+    CHECK(lit[2][0] != '0');
+    CHECK((lit[3].size() == 4 && lit[3][2] == '.'));
+    // Consistent across the prompt: the schema's samples follow; longer numbers and other words are untouched.
+    CHECK(c.prompt.find("'" + lit[1] + "', '" + lit[0] + "'") != std::string::npos);
+    CHECK(c.prompt.find(lit[2] + ", 19000, 21.55") != std::string::npos);
+    CHECK(c.prompt.find("'Newport'") != std::string::npos);
+    CHECK(c.prompt.find("top 3 of model B747") != std::string::npos);
+    CHECK(c.prompt.find("\"Acme\" in 2022") != std::string::npos);  // the example line is not the question
+  }
+  CHECK(vary_literals({e}, 2, 9)[1].prompt == v[1].prompt);  // deterministic for the seed
+  const auto k = vary_literals({kw}, 1, 9)[0];
+  const auto lit = question_literals(k.prompt);
+  const auto space = lit[0].find(' ');
+  CHECK(k.answer == "[\"" + lit[0] + "\", \"" + lit[0].substr(0, space) + "\", \"" + lit[1] + "\", \"stores\", \"" +
+                        lit[2] + "\"]");
+  CHECK(vary_literals({e}, 1, 10)[0].prompt != v[0].prompt);
+}
