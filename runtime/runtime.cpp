@@ -19,6 +19,7 @@
 #include "engine/backend.hpp"
 #include "runtime/executors.hpp"
 #include "runtime/metrics.hpp"
+#include "scheduler/cluster_core.hpp"
 #include "scheduler/iteration_log.hpp"
 
 namespace t2s::server {
@@ -89,10 +90,9 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // ---- scheduling state (loop thread only)
   std::vector<std::unique_ptr<scheduler::CostModel>> costs;
-  std::vector<scheduler::InstanceState> inst;
+  std::unique_ptr<scheduler::ClusterCore> core;  // queues, running batches, counters, held calls; every policy hook
   std::vector<std::unique_ptr<InstanceExecutor>> exec;
   std::vector<double> unhealthy_until;
-  std::vector<scheduler::HeldCall> held;
   std::vector<int> chunk_cap;  // per instance: the cap last handed to its executor
   bool held_timer_armed = false;
   struct Rec {
@@ -239,29 +239,31 @@ struct Runtime::Impl final : agents::LlmClient {
   // ------------------------------------------------------------------ dispatch
   bool healthy(size_t i, double t) const { return unhealthy_until[i] <= t; }
 
-  void offer(const std::vector<uint64_t>& ids) {
+  size_t n_instances() const { return core->instances().size(); }
+
+  // Asks the dispatcher about calls `ids`; a call it holds keeps the time it was first held (`was_held`: the held
+  // list these calls came from, when offered again).
+  void offer(const std::vector<uint64_t>& ids, const std::vector<scheduler::HeldCall>* was_held = nullptr) {
     if (ids.empty()) return;
     double t = now();
     std::vector<const agents::LlmCall*> ptrs;
     for (auto id : ids) ptrs.push_back(calls.at(id).call.get());
     std::vector<scheduler::DispatchDecision> out(ptrs.size());
-    scheduler::ClusterView view{t, &inst, &held};
     auto d0 = Clock::now();
-    policy.dispatcher->dispatch(ptrs, view, out);
+    core->dispatch(ptrs, t, out);
     decision_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - d0).count() /
                           static_cast<double>(ptrs.size()));
-    std::vector<bool> touched(inst.size(), false);
+    std::vector<bool> touched(n_instances(), false);
     double retry = std::numeric_limits<double>::infinity();
     for (size_t k = 0; k < ptrs.size(); ++k) {
       int target = out[k].instance;
-      if (target >= static_cast<int>(inst.size())) target = scheduler::DispatchDecision::kHold;
       if (target >= 0 && !healthy(static_cast<size_t>(target), t)) {
         // The policy chose an instance that just failed: use the healthy one with the earliest completion.
         int best = -1;
         double best_t = 0;
-        for (size_t j = 0; j < inst.size(); ++j) {
+        for (size_t j = 0; j < n_instances(); ++j) {
           if (!healthy(j, t)) continue;
-          double e = costs[j]->estimate_completion_s(*ptrs[k], inst[j], t);
+          double e = costs[j]->estimate_completion_s(*ptrs[k], core->instances()[j], t);
           if (best < 0 || e < best_t) best = static_cast<int>(j), best_t = e;
         }
         target = best;
@@ -271,7 +273,11 @@ struct Runtime::Impl final : agents::LlmClient {
         }
       }
       if (target < 0) {
-        held.push_back({ptrs[k], t});
+        double since = t;
+        if (was_held)
+          for (const auto& h : *was_held)
+            if (h.call == ptrs[k]) since = h.held_since_s;
+        core->hold(ptrs[k], since);
         calls.at(ptrs[k]->id).state = 0;
         retry = std::min(retry, out[k].retry_at_s);
         continue;
@@ -280,7 +286,7 @@ struct Runtime::Impl final : agents::LlmClient {
       touched[static_cast<size_t>(target)] = true;
     }
     if (std::isfinite(retry)) arm_held_timer(retry);
-    for (size_t i = 0; i < inst.size(); ++i)
+    for (size_t i = 0; i < n_instances(); ++i)
       if (touched[i]) pump(i);
   }
 
@@ -294,25 +300,23 @@ struct Runtime::Impl final : agents::LlmClient {
   }
 
   void offer_held() {
-    if (held.empty()) return;
+    if (core->held().empty()) return;
+    const auto was_held = core->take_held();
     std::vector<uint64_t> ids;
-    for (auto& h : held) ids.push_back(h.call->id);
-    held.clear();
-    offer(ids);
+    for (const auto& h : was_held) ids.push_back(h.call->id);
+    offer(ids, &was_held);
   }
 
   void enqueue(Rec& r, size_t i, double t) {
     auto& c = *r.call;
-    auto& s = inst[i];
-    s.waiting.push_back({r.call.get(), t, false});
-    s.waiting_prompt_tokens += c.prompt_tokens;
-    s.waiting_output_tokens += c.expected_output_tokens;
+    core->enqueue(i, r.call.get(), t);
     r.state = 1;
     r.rec.instance = static_cast<int>(i);
     r.rec.attempts++;
     r.rec.dispatched_s = t;
-    r.rec.alt_completion_s.assign(inst.size(), 0);
-    for (size_t j = 0; j < inst.size(); ++j) r.rec.alt_completion_s[j] = costs[j]->estimate_completion_s(c, inst[j], t);
+    r.rec.alt_completion_s.assign(n_instances(), 0);
+    for (size_t j = 0; j < n_instances(); ++j)
+      r.rec.alt_completion_s[j] = costs[j]->estimate_completion_s(c, core->instances()[j], t);
     r.rec.est_completion_s = r.rec.alt_completion_s[i];
     r.rec.slack_s = c.deadline_s - (r.rec.est_completion_s + c.remaining_mean_s);
     std::lock_guard lk(rec_mu);
@@ -326,13 +330,13 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // Admits waiting calls of instance `i` in the local policy's order while it has room.
   void pump(size_t i) {
-    auto& s = inst[i];
+    auto& s = core->driver_state(i);
     auto& ex = *exec[i];
     double t = now();
     std::vector<std::pair<const agents::LlmCall*, const agents::Response*>> to_start;
     while (static_cast<int>(s.running.size()) < ex.capacity() && !s.waiting.empty()) {
-      int idx = policy.local[i]->next(s, t);
-      if (idx < 0 || idx >= static_cast<int>(s.waiting.size())) break;
+      const int idx = core->next(i, t);
+      if (idx < 0) break;
       const agents::LlmCall* c = s.waiting[static_cast<size_t>(idx)].call;
       auto& r = calls.at(c->id);
       int need = blocks_for(i, c->prompt_tokens + c->expected_output_tokens);
@@ -340,10 +344,7 @@ struct Runtime::Impl final : agents::LlmClient {
         s.kv_blocks_used -= s.prefix_cache.evict(s.kv_blocks_used + need - s.kv_blocks_total);
         if (s.kv_blocks_used + need > s.kv_blocks_total && !s.running.empty()) break;  // wait for memory
       }
-      double enq = s.waiting[static_cast<size_t>(idx)].enqueued_s;
-      s.waiting.erase(s.waiting.begin() + idx);
-      s.waiting_prompt_tokens -= c->prompt_tokens;
-      s.waiting_output_tokens -= c->expected_output_tokens;
+      const double enq = core->take_waiting(i, static_cast<size_t>(idx)).enqueued_s;
       scheduler::RunningCall rc;
       rc.call = c;
       rc.enqueued_s = enq;
@@ -360,9 +361,7 @@ struct Runtime::Impl final : agents::LlmClient {
       }
       rc.prefilled = rc.cached_tokens;
       rc.kv_blocks = need;
-      s.kv_blocks_used += need;
-      count_running(s, rc, +1);
-      s.running.push_back(rc);
+      core->start_running(i, rc);
       r.state = 2;
       r.kv_blocks = need;
       r.rec.started_s = t;
@@ -382,30 +381,19 @@ struct Runtime::Impl final : agents::LlmClient {
     publish(i);
   }
 
-  // Adds (sign +1) or removes (-1) a running call's share of its instance's counters: prompt left to prefill,
-  // output left to decode, context (the whole prompt from admission on, as the cost model's decode step sees it,
-  // plus the tokens generated).
-  static void count_running(scheduler::InstanceState& s, const scheduler::RunningCall& rc, int sign) {
-    const auto& c = *rc.call;
-    s.running_prefill_left += sign * std::max(0, c.prompt_tokens - rc.prefilled);
-    s.running_decode_left += sign * std::max(0, c.expected_output_tokens - rc.decoded);
-    s.running_context += sign * (c.prompt_tokens + rc.decoded);
-  }
-
   // Engine progress (on the loop): each running call's prefilled/decoded follow the engine, so the local policy's
   // chunk cap and the dispatcher's estimates see the batch as it is, as the simulator's do.
   void on_progress(size_t i, const std::vector<CallProgress>& progress) {
-    auto& s = inst[i];
+    const auto& running = core->instances()[i].running;
     for (const auto& p : progress) {
-      for (auto& rc : s.running) {
-        if (rc.call->id != p.call_id) continue;
-        count_running(s, rc, -1);
+      for (size_t r = 0; r < running.size(); ++r) {
+        const auto& c = *running[r].call;
+        if (c.id != p.call_id) continue;
         // The agent counted the prompt with the same tokenizer; if the two ever differ, "prompt done" is the
         // engine's word.
-        rc.prefilled = p.prompt_computed >= p.prompt_tokens ? rc.call->prompt_tokens
-                                                            : std::min(p.prompt_computed, rc.call->prompt_tokens - 1);
-        rc.decoded = p.generated;
-        count_running(s, rc, +1);
+        const int prefilled =
+            p.prompt_computed >= p.prompt_tokens ? c.prompt_tokens : std::min(p.prompt_computed, c.prompt_tokens - 1);
+        core->set_progress(i, r, prefilled, p.generated);
         break;
       }
     }
@@ -414,33 +402,17 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // The local policy's prefill chunk cap for instance `i` now, handed to its executor when it changed.
   void update_chunk_cap(size_t i) {
-    const int cap = policy.local[i]->prefill_chunk_tokens(inst[i]);
+    const int cap = core->prefill_chunk_tokens(i);
     if (cap == chunk_cap[i]) return;
     chunk_cap[i] = cap;
     exec[i]->set_prefill_chunk_cap(cap);
   }
 
   void remove_running(size_t i, const agents::LlmCall* c) {
-    auto& s = inst[i];
-    for (auto it = s.running.begin(); it != s.running.end(); ++it) {
-      if (it->call != c) continue;
-      s.kv_blocks_used -= it->kv_blocks;
-      count_running(s, *it, -1);
-      if (c->prefix_id != 0 && c->prefix_tokens > 0) s.prefix_cache.release(c->prefix_id);
-      s.running.erase(it);
-      return;
-    }
-  }
-
-  void remove_waiting(size_t i, const agents::LlmCall* c) {
-    auto& s = inst[i];
-    for (auto it = s.waiting.begin(); it != s.waiting.end(); ++it)
-      if (it->call == c) {
-        s.waiting_prompt_tokens -= c->prompt_tokens;
-        s.waiting_output_tokens -= c->expected_output_tokens;
-        s.waiting.erase(it);
-        return;
-      }
+    const int r = core->running_position(i, c);
+    if (r < 0) return;
+    core->take_running(i, static_cast<size_t>(r));
+    if (c->prefix_id != 0 && c->prefix_tokens > 0) core->driver_state(i).prefix_cache.release(c->prefix_id);
   }
 
   void cancel_on_loop(uint64_t id) {
@@ -453,11 +425,10 @@ struct Runtime::Impl final : agents::LlmClient {
       return;
     }
     if (r.state == 1) {
-      remove_waiting(static_cast<size_t>(r.rec.instance), r.call.get());
+      core->remove_waiting(static_cast<size_t>(r.rec.instance), r.call.get());
       publish(static_cast<size_t>(r.rec.instance));
     } else {
-      held.erase(std::remove_if(held.begin(), held.end(), [&](const auto& h) { return h.call->id == id; }),
-                 held.end());
+      core->drop_held(id);
     }
     agents::LlmResult res;
     res.call_id = id;
@@ -525,16 +496,8 @@ struct Runtime::Impl final : agents::LlmClient {
       if (exec[static_cast<size_t>(i)]->kind() == "responder") rec.predicted_service_s /= opt.responder_speed;
       rec.measured_service_s = rec.finished_s - rec.started_s;
     }
-    if (i >= 0 && (res.ok || !res.cancelled)) {
-      scheduler::PolicyEvent ev;
-      ev.kind = scheduler::PolicyEvent::Kind::call_finished;
-      ev.now = now();
-      ev.call = &c;
-      ev.result = &res;
-      ev.instance = static_cast<size_t>(i);
-      policy.dispatcher->observe(ev);
-      policy.local[static_cast<size_t>(i)]->observe(ev);
-    }
+    // Failed and cancelled calls too (the result says which), held ones to the dispatcher only: as in simulation.
+    core->call_finished(r.state == 0 ? -1 : i, c, res, now());
     {
       std::lock_guard lk(rec_mu);
       live_calls.erase(c.id);
@@ -573,16 +536,9 @@ struct Runtime::Impl final : agents::LlmClient {
     auto& q = samples[i];
     q.push_back({shape, seconds});
     while (q.size() > opt.refit_window) q.pop_front();
-    inst[i].iterations++;
-    inst[i].busy_s += seconds;
-    scheduler::PolicyEvent ev;
-    ev.kind = scheduler::PolicyEvent::Kind::iteration;
-    ev.now = now();
-    ev.instance = i;
-    ev.shape = &shape;
-    ev.iteration_s = seconds;
-    policy.dispatcher->observe(ev);
-    policy.local[i]->observe(ev);
+    core->driver_state(i).iterations++;
+    core->driver_state(i).busy_s += seconds;
+    core->iteration(i, shape, seconds, now());
     if (++new_samples[i] < opt.refit_every) return;
     new_samples[i] = 0;
     std::vector<scheduler::IterationSample> v(q.begin(), q.end());
@@ -596,7 +552,7 @@ struct Runtime::Impl final : agents::LlmClient {
   }
 
   void publish(size_t i) {
-    auto& s = inst[i];
+    const auto& s = core->instances()[i];
     std::lock_guard lk(rec_mu);
     auto& sn = snap[i];
     sn.waiting = s.waiting.size();
@@ -642,7 +598,7 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
   if (n == 0) throw InputError("cluster '" + m.cluster.name + "' has no instances");
   if (!m.policy.dispatcher || m.policy.local.size() != n)
     throw InputError("policy '" + m.policy.name + "' does not match the cluster's " + std::to_string(n) + " instances");
-  m.inst.resize(n);
+  m.core = std::make_unique<scheduler::ClusterCore>(m.cluster, m.policy);
   m.unhealthy_until.assign(n, 0);
   m.chunk_cap.assign(n, 0);
   m.samples.resize(n);
@@ -700,18 +656,19 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
         ex = make_responder_executor(spec, *m.costs[i], m.opt.responder_speed, sink, clock);
         break;
     }
-    auto& s = m.inst[i];
-    s.index = i;
-    s.spec = &m.cluster.instances[i];
-    s.cost = m.costs[i].get();
-    s.kv_blocks_total = ex->kv_blocks();
     m.snap[i].name = spec.name;
     m.snap[i].kind = ex->kind();
     m.snap[i].capacity = ex->capacity();
-    m.snap[i].kv_total = s.kv_blocks_total;
+    m.snap[i].kv_total = ex->kv_blocks();
     m.exec.push_back(std::move(ex));
   }
-  m.policy.reset();
+  std::vector<const scheduler::CostModel*> seen;
+  std::vector<int> kv;
+  for (size_t i = 0; i < n; ++i) {
+    seen.push_back(m.costs[i].get());
+    kv.push_back(m.exec[i]->kv_blocks());
+  }
+  m.core->reset(seen, kv);  // the policy too
   m.loop_thread = std::thread([&m] { m.loop(); });
   for (int k = 0; k < std::max(1, m.opt.sql_threads); ++k) m.sql_threads.emplace_back([&m] { m.sql_worker(); });
 }
@@ -793,6 +750,16 @@ void Runtime::run_tool(uint64_t workflow_id, agents::StageKind kind, std::functi
 
 void Runtime::record_workflow(uint64_t id, const std::string& label, double arrival_s, double deadline_s,
                               double finished_s, bool ok) {
+  if (finished_s >= 0) {
+    // Policies that keep per-workflow state (PLAS's attained service, t2s's homes) drop it here, as in simulation.
+    auto tell = [this, id, arrival_s, deadline_s, finished_s, ok] {
+      impl_->core->workflow_finished(id, finished_s - arrival_s, ok && finished_s <= deadline_s, impl_->now());
+    };
+    if (impl_->on_loop())
+      tell();
+    else
+      impl_->post(std::move(tell));
+  }
   std::lock_guard lk(impl_->rec_mu);
   auto& w = impl_->workflows[id];
   w.id = id;
@@ -806,6 +773,13 @@ void Runtime::record_workflow(uint64_t id, const std::string& label, double arri
 
 void Runtime::record_stage(const agents::StageEvent& e) {
   auto& m = *impl_;
+  if (e.done) {
+    auto tell = [&m, e] { m.core->stage_finished(e, m.now()); };
+    if (m.on_loop())
+      tell();
+    else
+      m.post(std::move(tell));
+  }
   std::lock_guard lk(m.rec_mu);
   auto key = std::make_pair(e.workflow_id, e.stage_index);
   if (!e.done) {
@@ -1120,6 +1094,22 @@ std::string Runtime::trace_json() const {
 }
 
 // ------------------------------------------------------------------ replay
+namespace {
+// Stage events reach the runtime (timeline and trace spans, the policy's stage_finished), then the caller's observer.
+class StageRelay final : public agents::WorkflowObserver {
+ public:
+  StageRelay(Runtime& rt, agents::WorkflowObserver* next) : rt_(rt), next_(next) {}
+  void on_stage(const agents::StageEvent& e) override {
+    rt_.record_stage(e);
+    if (next_) next_->on_stage(e);
+  }
+
+ private:
+  Runtime& rt_;
+  agents::WorkflowObserver* next_;
+};
+}  // namespace
+
 RealtimeReplay replay_realtime(Runtime& rt, const workloads::Workload& workload,
                                const std::vector<workloads::Arrival>& arrivals, agents::WorkflowFactory& factory,
                                double time_limit_s, agents::WorkflowObserver* observer) {
@@ -1134,9 +1124,12 @@ RealtimeReplay replay_realtime(Runtime& rt, const workloads::Workload& workload,
     std::condition_variable cv;
     size_t done = 0;
     std::vector<std::unique_ptr<agents::Workflow>> handles;
+    std::unique_ptr<agents::WorkflowObserver> relay;  // lives as long as the last arrival's closure
   };
   auto state = std::make_shared<State>();
   state->handles.resize(arrivals.size());
+  state->relay = std::make_unique<StageRelay>(rt, observer);
+  observer = state->relay.get();
   double start = rt.now() + 0.05;
   out.start_s = start;
   auto wall0 = Clock::now();

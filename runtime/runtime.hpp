@@ -132,10 +132,11 @@ class Runtime final : public agents::AgentEnv {
   //! Stops executors and the loop (idempotent); pending calls end cancelled.
   void stop();
 
-  //! Records a workflow's life (for the timeline and trace); called by whoever runs workflows.
+  //! Records a workflow's life (for the timeline and trace); called by whoever runs workflows. Its end (finished_s
+  //! ≥ 0) also reaches the policy (workflow_finished), as the simulator reports it.
   void record_workflow(uint64_t workflow_id, const std::string& label, double arrival_s, double deadline_s,
                        double finished_s, bool ok);
-  //! Records a stage event (timeline stage bars).
+  //! Records a stage event (timeline stage bars); a stage's end also reaches the policy (stage_finished).
   void record_stage(const agents::StageEvent& event);
 
   //! The cluster.

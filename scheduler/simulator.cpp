@@ -1,5 +1,7 @@
 #include "scheduler/simulator.hpp"
 
+#include "scheduler/cluster_core.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -76,9 +78,8 @@ struct Simulator::Impl {
 
   std::vector<CostModel> costs;
   std::vector<CostModel> policy_costs;  // what policies see (== costs unless opt.policy_cost_error says otherwise)
-  std::vector<InstanceState> states;
+  ClusterCore core;  // queues, running batches, counters, held calls; every policy hook
   std::vector<Inst> insts;
-  std::vector<HeldCall> held;
   double retry_at_ = std::numeric_limits<double>::infinity();
 
   double now_ = 0;
@@ -109,7 +110,7 @@ struct Simulator::Impl {
   } observer;
 
   Impl(Simulator& s, const ClusterSpec& c, Policy& p, agents::Responder& r, SimOptions o)
-      : self(s), cluster(c), policy(p), responder(r), opt(o) {
+      : self(s), cluster(c), policy(p), responder(r), opt(o), core(cluster, p) {
     if (cluster.instances.empty()) throw InputError("simulator: the cluster has no instances");
     for (const auto& spec : cluster.instances) {
       // Without profiles an instance is simulated only by a fitted model and an explicit KV capacity (the
@@ -126,9 +127,6 @@ struct Simulator::Impl {
                          std::to_string(spec.tp) + " × " + spec.gpu.name);
     }
     for (size_t i = 0; i < cluster.instances.size(); ++i) policy_costs.push_back(misestimated(i));
-    if (policy.local.size() != cluster.instances.size())
-      throw std::logic_error("simulator: policy has " + std::to_string(policy.local.size()) +
-                             " local policies for " + std::to_string(cluster.instances.size()) + " instances");
     observer.impl = this;
   }
 
@@ -164,18 +162,18 @@ struct Simulator::Impl {
   }
 
   void reset_state() {
-    states.assign(cluster.instances.size(), InstanceState{});
-    insts.assign(cluster.instances.size(), Inst{});
-    for (size_t i = 0; i < states.size(); ++i) {
-      auto& st = states[i];
-      st.index = i;
-      st.spec = &cluster.instances[i];
-      st.cost = &policy_costs[i];
-      st.kv_blocks_total = costs[i].kv_capacity_blocks();
-      insts[i].stats.name = cluster.instances[i].name;
-      insts[i].stats.kv_blocks_total = st.kv_blocks_total;
+    std::vector<const CostModel*> seen;
+    std::vector<int> kv;
+    for (size_t i = 0; i < cluster.instances.size(); ++i) {
+      seen.push_back(&policy_costs[i]);
+      kv.push_back(costs[i].kv_capacity_blocks());
     }
-    held.clear();
+    core.reset(seen, kv);  // the policy too
+    insts.assign(cluster.instances.size(), Inst{});
+    for (size_t i = 0; i < insts.size(); ++i) {
+      insts[i].stats.name = cluster.instances[i].name;
+      insts[i].stats.kv_blocks_total = kv[i];
+    }
     retry_at_ = std::numeric_limits<double>::infinity();
     now_ = 0;
     seq_ = 0;
@@ -189,7 +187,6 @@ struct Simulator::Impl {
     workflows.clear();
     arrival_index.clear();
     result = SimResult{};
-    policy.reset();
   }
 
   // ---------- events ----------
@@ -218,8 +215,11 @@ struct Simulator::Impl {
       fn_cancelled[slot] = true;
     }
   }
+  InstanceState& state(size_t i) { return core.driver_state(i); }
+  size_t n_instances() const { return core.instances().size(); }
+
   void wake(size_t i) {
-    if (insts[i].wake_pending || states[i].busy) return;
+    if (insts[i].wake_pending || state(i).busy) return;
     insts[i].wake_pending = true;
     push(now_, EventType::wake, i);
   }
@@ -228,16 +228,9 @@ struct Simulator::Impl {
   void on_stage(const agents::StageEvent& e) {
     if (user_observer) user_observer->on_stage(e);
     if (e.done) {
-      PolicyEvent pe;
-      pe.kind = PolicyEvent::Kind::stage_finished;
-      pe.now = now_;
-      pe.workflow_id = e.workflow_id;
-      pe.stage_index = e.stage_index;
-      pe.stage_kind = e.kind;
-      pe.elapsed_s = e.elapsed_s;
-      policy.dispatcher->observe(pe);
+      core.stage_finished(e, now_);
       if (opt.trace)
-        opt.trace->complete(static_cast<int>(states.size()) + 2, static_cast<int>(e.workflow_id),
+        opt.trace->complete(static_cast<int>(n_instances()) + 2, static_cast<int>(e.workflow_id),
                             std::string(agents::stage_kind_name(e.kind)), "stage", e.t_s - e.elapsed_s, e.elapsed_s,
                             {TraceArg("stage_index", static_cast<int>(e.stage_index)), TraceArg("calls", e.calls),
                              TraceArg("detail", e.detail)});
@@ -245,44 +238,31 @@ struct Simulator::Impl {
   }
 
   // ---------- dispatch ----------
-  void apply_decisions(std::span<const agents::LlmCall* const> cs, std::span<const DispatchDecision> dec,
-                       bool from_held) {
-    std::vector<HeldCall> still_held;
-    for (size_t k = 0; k < cs.size(); ++k) {
-      auto it = calls.find(cs[k]->id);
-      if (it == calls.end()) continue;
-      CallState& c = *it->second;
-      const int target = dec[k].instance;
-      if (target >= 0 && static_cast<size_t>(target) < states.size()) {
-        enqueue(static_cast<size_t>(target), c);
-      } else {
-        if (target >= 0)
-          throw std::logic_error("policy '" + policy.name + "' chose instance " + std::to_string(target) +
-                                 " of " + std::to_string(states.size()));
-        double since = now_;
-        if (from_held)
-          for (const auto& h : held)
-            if (h.call == &c.call) since = h.held_since_s;
-        still_held.push_back({&c.call, since});
-        if (std::isfinite(dec[k].retry_at_s)) schedule_retry(dec[k].retry_at_s);
-      }
-    }
-    if (from_held)
-      held = std::move(still_held);
-    else
-      held.insert(held.end(), still_held.begin(), still_held.end());
-  }
-
-  void dispatch_group(std::vector<const agents::LlmCall*>& group, bool from_held) {
+  // Asks the dispatcher about `group`; a call it holds keeps the time it was first held (`was_held`: the held list
+  // these calls came from, when offered again).
+  void dispatch_group(std::vector<const agents::LlmCall*>& group, const std::vector<HeldCall>* was_held) {
     if (group.empty()) return;
     scratch_dec.assign(group.size(), DispatchDecision{});
-    ClusterView view{now_, &states, &held};
     auto t0 = Clock::now();
-    policy.dispatcher->dispatch(group, view, scratch_dec);
+    core.dispatch(group, now_, scratch_dec);
     const double us = us_since(t0) / static_cast<double>(group.size());
     for (size_t k = 0; k < group.size(); ++k) result.decision_us.push_back(us);
-    auto decisions = scratch_dec;  // apply_decisions may re-enter dispatch through offer_held (it does not today)
-    apply_decisions(group, decisions, from_held);
+    const auto decisions = scratch_dec;  // enqueue may not re-enter dispatch, but keep the decisions apart anyway
+    for (size_t k = 0; k < group.size(); ++k) {
+      auto it = calls.find(group[k]->id);
+      if (it == calls.end()) continue;
+      CallState& c = *it->second;
+      if (decisions[k].instance >= 0) {
+        enqueue(static_cast<size_t>(decisions[k].instance), c);
+        continue;
+      }
+      double since = now_;
+      if (was_held)
+        for (const auto& h : *was_held)
+          if (h.call == &c.call) since = h.held_since_s;
+      core.hold(&c.call, since);
+      if (std::isfinite(decisions[k].retry_at_s)) schedule_retry(decisions[k].retry_at_s);
+    }
   }
 
   // One pending retry timer at the earliest time asked for; a time not after now means "at the next millisecond",
@@ -299,22 +279,20 @@ struct Simulator::Impl {
   }
 
   void offer_held() {
-    if (held.empty()) return;
+    if (core.held().empty()) return;
+    const auto was_held = core.take_held();
     std::vector<const agents::LlmCall*> group;
-    for (const auto& h : held) group.push_back(h.call);
-    dispatch_group(group, true);
+    for (const auto& h : was_held) group.push_back(h.call);
+    dispatch_group(group, &was_held);
   }
 
   void enqueue(size_t i, CallState& c) {
     if (opt.trace) trace_dispatch(i, c);
-    auto& st = states[i];
     c.phase = Phase::queued;
     c.rec.instance = static_cast<int>(i);
     c.rec.queued_s = now_;
-    st.waiting.push_back(QueuedCall{&c.call, now_, false});
-    st.waiting_prompt_tokens += c.call.prompt_tokens;
-    st.waiting_output_tokens += c.call.expected_output_tokens;
-    if (st.busy)
+    core.enqueue(i, &c.call, now_);
+    if (state(i).busy)
       cut_group(i);
     else
       wake(i);
@@ -329,8 +307,8 @@ struct Simulator::Impl {
                                   TraceArg("call", static_cast<int64_t>(c.call.id)),
                                   TraceArg("instance", cluster.instances[i].name)};
     double chosen = 0;
-    for (size_t j = 0; j < states.size(); ++j) {
-      const double est = policy_costs[j].estimate_completion_s(c.call, states[j], now_);
+    for (size_t j = 0; j < n_instances(); ++j) {
+      const double est = policy_costs[j].estimate_completion_s(c.call, core.instances()[j], now_);
       if (j == i) chosen = est;
       args.emplace_back("est_" + cluster.instances[j].name + "_s", est);
     }
@@ -348,8 +326,8 @@ struct Simulator::Impl {
     while (j < in.group_k - 1 && in.group_start + in.group_ends[static_cast<size_t>(j)] < now_) ++j;
     if (j + 1 >= in.group_k) return;
     in.group_k = j + 1;
-    states[i].busy_until_s = in.group_start + in.group_ends[static_cast<size_t>(j)];
-    push(states[i].busy_until_s, EventType::iteration_end, i, ++in.gen);
+    state(i).busy_until_s = in.group_start + in.group_ends[static_cast<size_t>(j)];
+    push(state(i).busy_until_s, EventType::iteration_end, i, ++in.gen);
   }
 
   // ---------- KV ----------
@@ -365,38 +343,29 @@ struct Simulator::Impl {
   }
 
   void remove_running(size_t i, size_t r) {
-    auto& st = states[i];
     auto& in = insts[i];
-    const auto& rc = st.running[r];
     const auto& ax = in.aux[r];
-    st.kv_blocks_used -= rc.kv_blocks;
-    if (ax.shared_pid) st.prefix_cache.release(ax.shared_pid);
-    st.running_prefill_left -= std::max(0, rc.call->prompt_tokens - rc.prefilled);
-    st.running_decode_left -= std::max(0, rc.call->expected_output_tokens - rc.decoded);
-    st.running_context -= rc.prefilled + rc.decoded;
+    if (ax.shared_pid) state(i).prefix_cache.release(ax.shared_pid);
     in.slots[static_cast<size_t>(ax.slot)] = false;
-    st.running.erase(st.running.begin() + static_cast<std::ptrdiff_t>(r));
+    core.take_running(i, r);
     in.aux.erase(in.aux.begin() + static_cast<std::ptrdiff_t>(r));
   }
 
   void preempt(size_t i, size_t r) {
-    auto& st = states[i];
     CallState* cs = insts[i].aux[r].cs;
-    const double enq = st.running[r].enqueued_s;
+    const double enq = state(i).running[r].enqueued_s;
     remove_running(i, r);
     cs->phase = Phase::queued;
     cs->rec.preemptions++;
     insts[i].stats.preemptions++;
-    st.waiting.insert(st.waiting.begin(), QueuedCall{&cs->call, enq, true});
-    st.waiting_prompt_tokens += cs->call.prompt_tokens;
-    st.waiting_output_tokens += cs->call.expected_output_tokens;
+    core.requeue_front(i, &cs->call, enq);
   }
 
   // ---------- iterations ----------
   // Schedules the running batch for one step: decodes take one token, partial prefills a chunk. KV shortfalls evict
   // the prefix cache, then preempt from the back of the batch (recompute), as vLLM does. Returns tokens used.
   int schedule_running(size_t i, int budget, int chunk_cap) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& in = insts[i];
     const int bt = st.spec->block_tokens;
     int used = 0;
@@ -420,10 +389,8 @@ struct Simulator::Impl {
         preempt(i, r);
         continue;
       }
-      auto& rc2 = st.running[r];
-      rc2.kv_blocks += std::max(0, need);
-      st.kv_blocks_used += std::max(0, need);
-      if (rc2.prefill_done())
+      core.set_running_blocks(i, r, st.running[r].kv_blocks + std::max(0, need));
+      if (st.running[r].prefill_done())
         in.aux[r].decode = true;
       else
         in.aux[r].chunk = tokens;
@@ -435,21 +402,17 @@ struct Simulator::Impl {
 
   // Admits waiting calls in the local policy's order while budget, batch size and KV allow. Returns tokens used.
   int admit_waiting(size_t i, int budget, int chunk_cap, bool chunked, bool& blocked) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& in = insts[i];
-    auto& local = *policy.local[i];
     const int bt = st.spec->block_tokens;
     int used = 0;
     std::vector<std::pair<size_t, QueuedCall>> skipped;
     blocked = false;
     while (!st.waiting.empty() && static_cast<int>(st.running.size()) < st.spec->max_running && budget - used > 0) {
       auto t0 = Clock::now();
-      const int idx = local.next(st, now_);
+      const int idx = core.next(i, now_);
       result.decision_us.push_back(us_since(t0));
       if (idx < 0) break;
-      if (static_cast<size_t>(idx) >= st.waiting.size())
-        throw std::logic_error("policy '" + policy.name + "' picked waiting[" + std::to_string(idx) + "] of " +
-                               std::to_string(st.waiting.size()));
       const QueuedCall q = st.waiting[static_cast<size_t>(idx)];
       CallState* cs = calls.at(q.call->id).get();
       const auto& call = cs->call;
@@ -462,28 +425,22 @@ struct Simulator::Impl {
       if (fits && hit > 0) st.prefix_cache.acquire(call.prefix_id, now_);  // pin before evicting for this call
       bool kv_ok = fits && ensure_blocks(st, need);
       while (fits && !kv_ok) {
-        const int victim = local.preempt(st, idx, now_);
-        if (victim < 0 || static_cast<size_t>(victim) >= st.running.size()) break;
+        // The candidate's position now (each victim goes to the front of the queue, before it).
+        const int victim = core.preempt_victim(i, core.waiting_position(i, q.call), now_);
+        if (victim < 0) break;
         preempt(i, static_cast<size_t>(victim));
         kv_ok = ensure_blocks(st, need);
-        // The victim went to the front of the queue: `idx` moved by one.
       }
       if (!fits || !kv_ok) {
         if (fits && hit > 0) st.prefix_cache.release(call.prefix_id);
         blocked = true;
-        if (!local.allow_skip()) break;
-        // Find the call again (preemption may have shifted it) and set it aside for this iteration.
-        size_t pos = 0;
-        while (pos < st.waiting.size() && st.waiting[pos].call != q.call) ++pos;
-        skipped.emplace_back(pos, st.waiting[pos]);
-        st.waiting.erase(st.waiting.begin() + static_cast<std::ptrdiff_t>(pos));
+        if (!core.allow_skip(i)) break;
+        // Set it aside for this iteration (preemption may have shifted it).
+        const auto pos = static_cast<size_t>(core.waiting_position(i, q.call));
+        skipped.emplace_back(pos, core.take_waiting(i, pos));
         continue;
       }
-      size_t pos = 0;
-      while (pos < st.waiting.size() && st.waiting[pos].call != q.call) ++pos;
-      st.waiting.erase(st.waiting.begin() + static_cast<std::ptrdiff_t>(pos));
-      st.waiting_prompt_tokens -= call.prompt_tokens;
-      st.waiting_output_tokens -= call.expected_output_tokens;
+      core.take_waiting(i, static_cast<size_t>(core.waiting_position(i, q.call)));
       RunningCall rc;
       rc.call = &call;
       rc.cached_tokens = hit;
@@ -491,8 +448,7 @@ struct Simulator::Impl {
       rc.kv_blocks = need;
       rc.enqueued_s = q.enqueued_s;
       rc.started_s = now_;
-      st.kv_blocks_used += need;
-      st.running.push_back(rc);
+      core.start_running(i, rc);
       RunAux ax;
       ax.cs = cs;
       ax.shared_tokens = hit;
@@ -505,9 +461,6 @@ struct Simulator::Impl {
       in_slots[slot] = true;
       ax.slot = static_cast<int>(slot);
       in.aux.push_back(ax);
-      st.running_prefill_left += call.prompt_tokens - hit;
-      st.running_decode_left += std::max(0, call.expected_output_tokens);
-      st.running_context += hit;
       cs->phase = Phase::running;
       cs->rec.started_s = now_;
       cs->rec.cached_tokens = hit;
@@ -518,20 +471,18 @@ struct Simulator::Impl {
                              TraceArg("call", static_cast<int64_t>(call.id))});
       used += chunk;
     }
-    for (auto it = skipped.rbegin(); it != skipped.rend(); ++it)
-      st.waiting.insert(st.waiting.begin() + static_cast<std::ptrdiff_t>(std::min(it->first, st.waiting.size())),
-                        it->second);
+    for (auto it = skipped.rbegin(); it != skipped.rend(); ++it) core.insert_waiting(i, it->first, it->second);
     return used;
   }
 
   void start_iteration(size_t i) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& in = insts[i];
     in.wake_pending = false;
     if (st.busy || (st.running.empty() && st.waiting.empty())) return;
     const auto& spec = *st.spec;
     const int budget = spec.max_batch_tokens;
-    const int policy_chunk = policy.local[i]->prefill_chunk_tokens(st);
+    const int policy_chunk = core.prefill_chunk_tokens(i);
     const bool chunked = spec.chunked_prefill || policy_chunk > 0;
     const int chunk_cap = policy_chunk > 0 ? policy_chunk : (chunked ? budget : std::numeric_limits<int>::max());
     bool blocked = false;
@@ -585,22 +536,14 @@ struct Simulator::Impl {
     st.busy = true;
     st.busy_until_s = now_ + total;
     push(st.busy_until_s, EventType::iteration_end, i, ++in.gen);
-    if (!policy.local.empty()) {
-      PolicyEvent pe;
-      pe.kind = PolicyEvent::Kind::iteration;
-      pe.now = now_;
-      pe.instance = i;
-      pe.shape = &shape;
-      pe.iteration_s = in.group_ends[0];
-      policy.local[i]->observe(pe);
-    }
+    core.iteration(i, shape, in.group_ends[0], now_);
     const int peak = st.kv_blocks_used;
     in.stats.peak_kv_blocks = std::max(in.stats.peak_kv_blocks, peak);
   }
 
   // Largest k' ≤ k decode steps whose extra KV blocks fit (the first step's blocks are already allocated).
   int fit_kv_steps(size_t i, int k) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& in = insts[i];
     const int bt = st.spec->block_tokens;
     auto extra = [&](int steps) {
@@ -623,7 +566,7 @@ struct Simulator::Impl {
   }
 
   void end_iteration(size_t i, uint64_t gen) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& in = insts[i];
     if (gen != in.gen || !st.busy) return;
     const int steps = in.group_k;
@@ -641,33 +584,24 @@ struct Simulator::Impl {
       auto& ax = in.aux[r];
       CallState& cs = *ax.cs;
       if (ax.chunk > 0) {
-        rc.prefilled += ax.chunk;
-        st.running_prefill_left -= ax.chunk;
-        st.running_context += ax.chunk;
+        const int prefilled = rc.prefilled + ax.chunk;
+        // The iteration that completes the prefill samples the first output token.
+        const bool prompt_done = prefilled >= rc.call->prompt_tokens;
+        core.set_progress(i, r, prefilled, prompt_done ? 1 : rc.decoded);
         in.stats.prefill_tokens += static_cast<uint64_t>(ax.chunk);
-        if (rc.prefill_done()) {
-          // The iteration that completes the prefill samples the first output token.
-          rc.decoded = 1;
-          st.running_context += 1;
-          if (rc.call->expected_output_tokens >= 1) st.running_decode_left -= 1;
+        if (prompt_done) {
           in.stats.decode_tokens += 1;
           share_prefix(i, r);
         }
       } else if (ax.decode) {
-        const int before_left = std::max(0, rc.call->expected_output_tokens - rc.decoded);
-        rc.decoded += steps;
-        st.running_decode_left -= before_left - std::max(0, rc.call->expected_output_tokens - rc.decoded);
-        st.running_context += steps;
+        core.set_progress(i, r, rc.prefilled, rc.decoded + steps);
         in.stats.decode_tokens += static_cast<uint64_t>(steps);
       }
       ax.chunk = 0;
       ax.decode = false;
       // Trim the blocks allocated ahead for a group that was cut short.
       const int want = blocks_for(rc.prefilled + rc.decoded - ax.shared_tokens, bt);
-      if (want < rc.kv_blocks) {
-        st.kv_blocks_used -= rc.kv_blocks - want;
-        rc.kv_blocks = want;
-      }
+      if (want < rc.kv_blocks) core.set_running_blocks(i, r, want);
       if (rc.decoded >= cs.output_tokens || cs.cancel_requested) finished.push_back(r);
     }
     bool any_done = false;
@@ -686,7 +620,7 @@ struct Simulator::Impl {
 
   // After a call's prefill completes, its shared prefix becomes a prefix-cache entry (full blocks only).
   void share_prefix(size_t i, size_t r) {
-    auto& st = states[i];
+    auto& st = state(i);
     auto& ax = insts[i].aux[r];
     auto& rc = st.running[r];
     const auto& call = *rc.call;
@@ -699,7 +633,8 @@ struct Simulator::Impl {
     if (e) return;  // a shorter entry exists and is shared by others; keep it (no merging)
     if (full > rc.kv_blocks) return;
     st.prefix_cache.insert(call.prefix_id, full * bt, full, now_);
-    rc.kv_blocks -= full;
+    core.set_running_blocks(i, r, rc.kv_blocks - full);
+    st.kv_blocks_used += full;  // still allocated: the prefix cache holds them now
     ax.shared_tokens = full * bt;
     ax.shared_pid = call.prefix_id;
   }
@@ -739,14 +674,7 @@ struct Simulator::Impl {
                            TraceArg("cached_tokens", cs.rec.cached_tokens),
                            TraceArg("output_tokens", cs.rec.output_tokens), TraceArg("deadline_s", cs.call.deadline_s),
                            TraceArg("slack_s", cs.call.deadline_s - end)});
-    PolicyEvent pe;
-    pe.kind = PolicyEvent::Kind::call_finished;
-    pe.now = now_;
-    pe.call = &cs.call;
-    pe.result = &res;
-    pe.instance = static_cast<size_t>(std::max(0, cs.rec.instance));
-    policy.dispatcher->observe(pe);
-    if (cs.rec.instance >= 0) policy.local[static_cast<size_t>(cs.rec.instance)]->observe(pe);
+    core.call_finished(cs.rec.instance, cs.call, res, now_);
     result.calls.push_back(cs.rec);
     auto node = calls.extract(cs.call.id);
     auto done = std::move(node.mapped()->done);
@@ -769,15 +697,9 @@ struct Simulator::Impl {
       result.outcomes[k] = o;
       if (result.outcomes[k].finished_s == 0) result.outcomes[k].finished_s = now_;
       const auto& arr = (*arrivals)[k];
-      PolicyEvent pe;
-      pe.kind = PolicyEvent::Kind::workflow_finished;
-      pe.now = now_;
-      pe.workflow_id = wid;
-      pe.elapsed_s = now_ - arr.arrival_s;
-      pe.deadline_met = o.completed && now_ <= arr.deadline_s;
-      policy.dispatcher->observe(pe);
+      core.workflow_finished(wid, now_ - arr.arrival_s, o.completed && now_ <= arr.deadline_s, now_);
       if (opt.trace) {
-        const int pid = static_cast<int>(states.size()) + 2;
+        const int pid = static_cast<int>(n_instances()) + 2;
         opt.trace->complete(pid, static_cast<int>(wid), "workflow " + std::to_string(wid), "workflow", arr.arrival_s,
                             now_ - arr.arrival_s,
                             {TraceArg("question", o.question_id), TraceArg("deadline_s", arr.deadline_s),
@@ -803,12 +725,12 @@ struct Simulator::Impl {
     result.outcomes.assign(arr.size(), agents::WorkflowOutcome{});
     have_outcome.assign(arr.size(), false);
     if (opt.trace) {
-      for (size_t i = 0; i < states.size(); ++i) {
+      for (size_t i = 0; i < n_instances(); ++i) {
         opt.trace->process_name(static_cast<int>(i) + 1, "instance " + cluster.instances[i].name);
         opt.trace->thread_name(static_cast<int>(i) + 1, 0, "queue");
       }
-      opt.trace->process_name(static_cast<int>(states.size()) + 1, "sqlite");
-      opt.trace->process_name(static_cast<int>(states.size()) + 2, "workflows");
+      opt.trace->process_name(static_cast<int>(n_instances()) + 1, "sqlite");
+      opt.trace->process_name(static_cast<int>(n_instances()) + 2, "workflows");
     }
     for (size_t k = 0; k < arr.size(); ++k) push(arr[k].arrival_s, EventType::arrival, k);
     while (!events.empty()) {
@@ -892,7 +814,7 @@ void Simulator::run_tool(uint64_t workflow_id, agents::StageKind kind, std::func
   im->post(im->now_, [im, workflow_id, kind, elapsed, work = std::move(work), done = std::move(done)]() mutable {
     if (im->opt.run_tool_work && work) work();
     if (im->opt.trace)
-      im->opt.trace->complete(static_cast<int>(im->states.size()) + 1, static_cast<int>(workflow_id),
+      im->opt.trace->complete(static_cast<int>(im->n_instances()) + 1, static_cast<int>(workflow_id),
                               std::string(agents::stage_kind_name(kind)), "tool", im->now_, elapsed,
                               {TraceArg("workflow", static_cast<int64_t>(workflow_id))});
     im->post(im->now_ + elapsed, [done = std::move(done), elapsed] {
@@ -937,7 +859,7 @@ void Simulator::submit(std::vector<agents::LlmCall> calls, std::vector<Callback>
     group.push_back(&cs->call);
     im->calls.emplace(cs->call.id, std::move(cs));
   }
-  im->dispatch_group(group, false);
+  im->dispatch_group(group, nullptr);
 }
 
 void Simulator::cancel(uint64_t call_id) {
@@ -947,20 +869,17 @@ void Simulator::cancel(uint64_t call_id) {
   CallState& cs = *it->second;
   cs.cancel_requested = true;
   if (cs.phase == Phase::held) {
-    std::erase_if(im->held, [&](const HeldCall& h) { return h.call == &cs.call; });
+    im->core.drop_held(call_id);
     im->finish_call(cs, false, "cancelled", -1, im->now_);
   } else if (cs.phase == Phase::queued) {
-    auto& st = im->states[static_cast<size_t>(cs.rec.instance)];
-    std::erase_if(st.waiting, [&](const QueuedCall& q) { return q.call == &cs.call; });
-    st.waiting_prompt_tokens -= cs.call.prompt_tokens;
-    st.waiting_output_tokens -= cs.call.expected_output_tokens;
+    im->core.remove_waiting(static_cast<size_t>(cs.rec.instance), &cs.call);
     im->finish_call(cs, false, "cancelled", -1, im->now_);
   } else if (cs.phase == Phase::running) {
     im->cut_group(static_cast<size_t>(cs.rec.instance));  // ends at the next step boundary
   }
 }
 
-const std::vector<InstanceState>& Simulator::instances() const { return impl_->states; }
+const std::vector<InstanceState>& Simulator::instances() const { return impl_->core.instances(); }
 const CostModel& Simulator::cost_model(size_t i) const { return impl_->costs.at(i); }
 
 namespace {

@@ -1,0 +1,131 @@
+// The cluster core under both drivers: the same policies, audited at every hook (tests/scheduler/audit_policy.hpp),
+// run one scripted workload in the discrete-event simulator and for real in the runtime (simulated instances that
+// answer at modelled speed on the wall clock). Under each driver the state a policy is shown is consistent at every
+// hook, and the policy hears of every call, stage and workflow end exactly once.
+#include <catch2/catch.hpp>
+
+#include "runtime/runtime.hpp"
+#include "scheduler/simulator.hpp"
+#include "tests/scheduler/audit_policy.hpp"
+#include "tests/scheduler/script_workflow.hpp"
+
+using namespace t2s;
+using t2s::test::Script;
+
+namespace {
+
+constexpr size_t kWorkflows = 24;
+
+// Two instances of different speed; their small KV forces preemption in simulation.
+scheduler::ClusterSpec two_instances() {
+  scheduler::ClusterSpec c;
+  c.name = "two";
+  for (const auto& [name, gpu] : {std::pair{"a100", "A100-80G"}, std::pair{"l40s", "L40S"}}) {
+    scheduler::InstanceSpec s;
+    s.name = name;
+    s.gpu = scheduler::gpu_profile(gpu);
+    s.model = scheduler::model_profile("llama-3.1-8b");
+    s.max_running = 6;
+    c.instances.push_back(s);
+  }
+  c.instances[0].kv_blocks = 350;
+  c.instances[1].kv_blocks = 300;
+  return c;
+}
+
+// Keyword stage, two candidates sharing a prefix, a SQL stage, one revise.
+std::vector<Script> scripts() {
+  std::vector<Script> out;
+  for (int k = 0; k < 3; ++k)
+    out.push_back({{{{300, 12}}},
+                   {{{1800 + 200 * k, 90, 77, 1500}, {1700, 70 + 10 * k, 77, 1500}}},
+                   {{}},
+                   {{{1200, 40 + 5 * k}}}});
+  return out;
+}
+
+size_t calls_per_run() {
+  size_t n = 0;
+  auto s = scripts();
+  for (size_t k = 0; k < kWorkflows; ++k)
+    for (const auto& st : s[k % s.size()]) n += st.calls.size();
+  return n;
+}
+
+workloads::Workload questions() {
+  workloads::Workload w;
+  w.questions.resize(kWorkflows);
+  for (size_t i = 0; i < kWorkflows; ++i) w.questions[i].id = "q" + std::to_string(i);
+  return w;
+}
+
+std::vector<workloads::Arrival> arrivals(double gap_s, double budget_s) {
+  std::vector<workloads::Arrival> a;
+  for (size_t i = 0; i < kWorkflows; ++i)
+    a.push_back({i + 1, i, gap_s * static_cast<double>(i), gap_s * static_cast<double>(i) + budget_s});
+  return a;
+}
+
+scheduler::Policy audited_policy(const std::string& name, const scheduler::ClusterSpec& c,
+                                 const std::shared_ptr<test::PolicyAudit>& audit) {
+  scheduler::PolicyContext ctx;
+  ctx.cluster = &c;
+  return test::audited(scheduler::default_policy_registry().make(name, ctx), audit);
+}
+
+void check_audit(test::PolicyAudit& a, size_t stages_per_workflow) {
+  for (const auto& p : a.problems) FAIL_CHECK(p);
+  CHECK(a.dispatch_hooks > 0);
+  CHECK(a.next_hooks > 0);
+  CHECK(a.chunk_hooks > 0);
+  CHECK(a.max_running_seen >= 2);
+  CHECK(a.dispatched.size() == calls_per_run());
+  CHECK(a.call_finished.size() == calls_per_run());
+  for (const auto& [id, n] : a.call_finished) {
+    INFO("call " << id);
+    CHECK(n == 1);
+    CHECK(a.dispatched.count(id) == 1);
+  }
+  CHECK(a.workflow_finished.size() == kWorkflows);
+  for (const auto& [id, n] : a.workflow_finished) CHECK(n == 1);
+  CHECK(a.events[scheduler::PolicyEvent::Kind::stage_finished] == kWorkflows * stages_per_workflow);
+}
+
+}  // namespace
+
+TEST_CASE("cluster core: under the simulator and the runtime, every hook sees consistent state and every end is "
+          "reported once", "[server][cluster-core]") {
+  const auto cluster = two_instances();
+  const auto w = questions();
+  for (const std::string name : {"t2s", "rr-fcfs", "hexgen"}) {
+    INFO(name);
+    {
+      INFO("simulator");
+      auto audit = std::make_shared<test::PolicyAudit>();
+      auto policy = audited_policy(name, cluster, audit);
+      test::ScriptResponder resp;
+      scheduler::Simulator sim(cluster, policy, resp);
+      test::ScriptFactory f(scripts());
+      auto r = sim.run(w, arrivals(0.1, 60), f, nullptr);
+      for (const auto& o : r.outcomes) CHECK(o.completed);
+      check_audit(*audit, 4);
+      CHECK(audit->events[scheduler::PolicyEvent::Kind::iteration] > 0);
+      uint64_t preemptions = 0;
+      for (const auto& is : r.instances) preemptions += is.preemptions;
+      CHECK(preemptions > 0);
+    }
+    {
+      INFO("runtime");
+      auto audit = std::make_shared<test::PolicyAudit>();
+      server::RuntimeOptions ro;
+      ro.responder_speed = 40;  // modelled seconds pass 40x faster on the wall clock
+      server::Runtime rt(cluster, audited_policy(name, cluster, audit), ro,
+                         std::make_shared<test::ScriptResponder>());
+      test::ScriptFactory f(scripts());
+      auto r = server::replay_realtime(rt, w, arrivals(0.1 / 40, 60), f, 60);
+      rt.stop();
+      for (const auto& o : r.outcomes) CHECK(o.completed);
+      check_audit(*audit, 4);
+    }
+  }
+}
