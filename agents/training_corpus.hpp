@@ -60,17 +60,6 @@ struct CorpusSummary {
 //! (seed, question, call). Throws InputError for a forbidden seed.
 std::vector<CorpusExample> build_training_corpus(const CorpusOptions& options, CorpusSummary* summary = nullptr);
 
-//! The literals a question states: its double-quoted values (without the quotes) and, outside them, its numbers of
-//! two or more digits, in order of first appearance, each once. The text is the prompt's last "Question: " line.
-std::vector<std::string> question_literals(const std::string& prompt);
-
-//! Copies of the examples whose question states literals (question_literals), each literal replaced by a fresh one
-//! in prompt and answer alike: letters by made-up words of the same shape and case, digits by random digits. Values
-//! in the synthetic benchmark come from small pools, so a model trained on them alone learns to recall a likely
-//! value instead of copying the question's; in these copies only copying is right. `copies` per example,
-//! deterministic for `seed`; the originals are not included.
-std::vector<CorpusExample> vary_literals(const std::vector<CorpusExample>& examples, int copies, uint64_t seed);
-
 //! Writes one JSON object per line (the fields of CorpusExample).
 void write_corpus_jsonl(const std::string& path, const std::vector<CorpusExample>& examples);
 //! Reads write_corpus_jsonl's format.

@@ -38,7 +38,7 @@ struct TrainFlags {
   int seeds = 16, bpe_seeds = 3, questions_per_db = 40, vocab = 2048;
   int dim = 256, layers = 4, heads = 8, kv_heads = 4, hidden = 688, context = 512;
   int64_t steps = 2000, warmup = 100, eval_every = 250;
-  int batch = 8, threads = 2, eval_questions = 48, literal_variants = 1;
+  int batch = 8, threads = 2, eval_questions = 48;
   float lr = 2e-3f, min_lr = 2e-4f;
   uint64_t seed = 1;
   double time_budget_min = 0;
@@ -221,12 +221,6 @@ void run_train(TrainFlags f) {
   co.count_tokens = counter;
   agents::CorpusSummary summary;
   auto corpus = agents::build_training_corpus(co, &summary);
-  size_t varied = 0;
-  if (f.literal_variants > 0) {
-    auto copies = agents::vary_literals(corpus, f.literal_variants, f.seed);
-    varied = copies.size();
-    for (auto& e : copies) corpus.push_back(std::move(e));
-  }
   agents::write_corpus_jsonl((fs::path(f.out) / "corpus.jsonl").string(), corpus);
   std::vector<TokenSequence> data;
   int64_t tokens = 0, answer_tokens = 0;
@@ -239,9 +233,9 @@ void run_train(TrainFlags f) {
                    "{\"summary\": " + agents::corpus_summary_json(summary) + ", \"seeds\": [" +
                        std::to_string(agents::kFirstTrainSeed) + ", " +
                        std::to_string(agents::kFirstTrainSeed + static_cast<uint64_t>(f.seeds) - 1) +
-                       "], \"literal_variants\": " + std::to_string(varied) + ", \"tokens\": " + std::to_string(tokens) + ", \"answer_tokens\": " +
+                       "], \"tokens\": " + std::to_string(tokens) + ", \"answer_tokens\": " +
                        std::to_string(answer_tokens) + "}\n");
-  say("corpus: " + std::to_string(corpus.size()) + " examples (" + std::to_string(varied) + " with fresh literals), " + std::to_string(tokens) + " tokens (" +
+  say("corpus: " + std::to_string(corpus.size()) + " examples, " + std::to_string(tokens) + " tokens (" +
       std::to_string(answer_tokens) + " answer)");
   corpus.clear();
   corpus.shrink_to_fit();
@@ -360,10 +354,6 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--seeds", f->seeds, "Training seeds: 1000 .. 1000+N-1")->check(CLI::Range(1, 100000));
   cmd->add_option("--bpe-seeds", f->bpe_seeds, "Seeds whose unfitted prompts train the tokenizer")->check(CLI::Range(1, 1000));
   cmd->add_option("--questions-per-db", f->questions_per_db, "Synthetic questions per database")->check(CLI::Range(1, 10000));
-  cmd->add_option("--literal-variants", f->literal_variants,
-                  "Copies of each example whose question states values or numbers, with those literals replaced by "
-                  "made-up ones (teaches copying them; 0: none)")
-      ->check(CLI::Range(0, 16));
   cmd->add_option("--vocab", f->vocab, "Tokenizer vocabulary size")->check(CLI::Range(258, 65536));
   cmd->add_option("--dim", f->dim, "Residual width")->check(CLI::PositiveNumber);
   cmd->add_option("--layers", f->layers, "Decoder blocks")->check(CLI::PositiveNumber);
