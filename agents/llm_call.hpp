@@ -110,6 +110,13 @@ class AgentEnv {
   //! or measured time of the stage `kind`.
   virtual void run_tool(uint64_t workflow_id, StageKind kind, std::function<void()> work,
                         std::function<void(double elapsed_s)> done) = 0;
+  //! Runs measurement work that is not part of serving (scoring an answer against gold), then `done` on the env's
+  //! executor. It takes no clock time in simulation (the default: both at once); the runtime runs it on its SQLite
+  //! workers, so that it neither blocks other workflows nor counts in anyone's latency.
+  virtual void run_measurement(std::function<void()> work, std::function<void()> done) {
+    work();
+    done();
+  }
   //! Runs `fn` on the env's executor at clock time `t_s` (now, if `t_s` has passed); returns an id for cancel_at.
   virtual uint64_t at(double t_s, std::function<void()> fn) = 0;
   //! Cancels a timer of `at` that has not fired (unknown or fired ids are ignored). A cancelled timer neither

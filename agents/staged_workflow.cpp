@@ -140,7 +140,7 @@ uint32_t StagedWorkflow::release_timed_stage(StageKind kind, double seconds, std
   return index;
 }
 
-void StagedWorkflow::finish(WorkflowOutcome outcome) {
+void StagedWorkflow::finish(WorkflowOutcome outcome, std::function<void(WorkflowOutcome&)> score) {
   if (finished_) return;
   finished_ = true;
   if (deadline_timer_armed_) env_.cancel_at(deadline_timer_);
@@ -160,7 +160,15 @@ void StagedWorkflow::finish(WorkflowOutcome outcome) {
   for (const auto& [id, stage] : ids) env_.llm().cancel(id);
   auto done = std::move(done_);
   done_ = nullptr;
-  if (done) done(outcome);
+  if (!score) {
+    if (done) done(outcome);
+    return;
+  }
+  auto out = std::make_shared<WorkflowOutcome>(std::move(outcome));
+  env_.run_measurement([out, score = std::move(score)] { score(*out); },
+                       [out, done = std::move(done)] {
+                         if (done) done(*out);
+                       });
 }
 
 void StagedWorkflow::guarded(const std::function<void()>& step) {

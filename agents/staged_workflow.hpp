@@ -61,9 +61,10 @@ class StagedWorkflow : public std::enable_shared_from_this<StagedWorkflow> {
   //! Releases a tool stage that takes `seconds` of clock time and does no work (replays of recorded runs: the
   //! measured SQL time stands in for the SQL). Counted as a tool stage. Returns the stage index.
   uint32_t release_timed_stage(StageKind kind, double seconds, std::vector<uint32_t> parents, ToolStageDone done);
-  //! Ends the workflow: cancels its calls still in flight, fills the common fields of `outcome` and fires the
-  //! completion callback once.
-  void finish(WorkflowOutcome outcome);
+  //! Ends the workflow: cancels its calls still in flight, fills the common fields of `outcome` (finished_s: now)
+  //! and fires the completion callback once; with `score`, after running it on the outcome through
+  //! AgentEnv::run_measurement (it must not use this workflow: the callback may outlive it).
+  void finish(WorkflowOutcome outcome, std::function<void(WorkflowOutcome&)> score = {});
   //! Runs a continuation; an exception it throws fails the workflow with its message.
   void guarded(const std::function<void()>& step);
   //! Ends the workflow as failed with `error`.

@@ -516,12 +516,15 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     o.columns = c.exec.columns;
     o.rows = c.exec.rows;
     o.has_gold = opt_.score_correctness && !question().gold_sql.empty();
-    if (o.has_gold) {
-      o.correct = ctx_->backend->correct(question(), c.sql).value_or(false);
-      o.first_candidate_correct = first_sql_ == c.sql ? o.correct
-                                  : !first_sql_.empty() && ctx_->backend->correct(question(), first_sql_).value_or(false);
+    if (!o.has_gold) {
+      finish(std::move(o));
+      return;
     }
-    finish(std::move(o));
+    // Scoring runs the gold query: measurement, not serving (off the runtime's loop, not in the latency).
+    finish(std::move(o), [backend = ctx_->backend, q = question(), sql = c.sql, first = first_sql_](WorkflowOutcome& out) {
+      out.correct = backend->correct(q, sql).value_or(false);
+      out.first_candidate_correct = first == sql ? out.correct : !first.empty() && backend->correct(q, first).value_or(false);
+    });
   }
 
   // ---- remaining-work model ----

@@ -748,6 +748,21 @@ void Runtime::run_tool(uint64_t workflow_id, agents::StageKind kind, std::functi
   m.sql_cv.notify_one();
 }
 
+void Runtime::run_measurement(std::function<void()> work, std::function<void()> done) {
+  auto& m = *impl_;
+  auto task = [&m, work = std::move(work), done = std::move(done)]() mutable {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      if (m.log) m.log->warn("measurement_failed", {{"error", e.what()}});
+    }
+    m.post(std::move(done));
+  };
+  std::lock_guard lk(m.sql_mu);
+  m.sql_tasks.push_back(std::move(task));
+  m.sql_cv.notify_one();
+}
+
 void Runtime::record_workflow(uint64_t id, const std::string& label, double arrival_s, double deadline_s,
                               double finished_s, bool ok) {
   if (finished_s >= 0) {

@@ -115,6 +115,8 @@ class Runtime final : public agents::AgentEnv {
   // AgentEnv
   double now() const override;
   agents::LlmClient& llm() override;
+  //! On the SQLite workers, like run_tool, but not recorded as a tool run: scoring is not the workflow's work.
+  void run_measurement(std::function<void()> work, std::function<void()> done) override;
   void run_tool(uint64_t workflow_id, agents::StageKind kind, std::function<void()> work,
                 std::function<void(double elapsed_s)> done) override;
   //! Loop-thread only, like every AgentEnv call.

@@ -17,6 +17,8 @@
 #include "tests/support.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -486,4 +488,36 @@ TEST_CASE("runtime: initial iterations warm-start an instance's cost model (repl
   RuntimeOptions bad = cold;
   bad.initial_samples["embedded"] = {seed[0]};
   CHECK_THROWS_WITH(Runtime(cluster, make_policy("rr-fcfs", cluster), bad, nullptr), Catch::Contains("embedded"));
+}
+
+TEST_CASE("runtime: measurement work (scoring against gold) runs off the loop and is not a tool run",
+          "[server][concurrent]") {
+  scheduler::ClusterSpec cluster{"one-sim", {sim_instance("a")}};
+  Runtime rt(cluster, make_policy("rr-fcfs", cluster), RuntimeOptions{}, agents::make_trace_responder());
+  std::promise<void> measured, ticked;
+  std::atomic<bool> work_on_loop{true}, done_on_loop{false}, tick_first{false};
+  std::atomic<bool> ticked_yet{false};
+  rt.post([&] {
+    rt.run_measurement(
+        [&] {
+          work_on_loop = rt.on_loop();
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a slow gold query
+        },
+        [&] {
+          done_on_loop = rt.on_loop();
+          tick_first = ticked_yet.load();
+          measured.set_value();
+        });
+    // The loop stays free meanwhile: a timer 20 ms later fires long before the measurement ends.
+    rt.at(rt.now() + 0.02, [&] {
+      ticked_yet = true;
+      ticked.set_value();
+    });
+  });
+  REQUIRE(measured.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  REQUIRE(ticked.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK_FALSE(work_on_loop);
+  CHECK(done_on_loop);
+  CHECK(tick_first);
+  CHECK(rt.stats().tool_runs == 0);
 }
