@@ -243,7 +243,7 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // Asks the dispatcher about calls `ids`; a call it holds keeps the time it was first held (`was_held`: the held
   // list these calls came from, when offered again).
-  void offer(const std::vector<uint64_t>& ids, const std::vector<scheduler::HeldCall>* was_held = nullptr) {
+  void offer(const std::vector<uint64_t>& ids, std::span<const scheduler::HeldCall> was_held = {}) {
     if (ids.empty()) return;
     double t = now();
     std::vector<const agents::LlmCall*> ptrs;
@@ -273,11 +273,7 @@ struct Runtime::Impl final : agents::LlmClient {
         }
       }
       if (target < 0) {
-        double since = t;
-        if (was_held)
-          for (const auto& h : *was_held)
-            if (h.call == ptrs[k]) since = h.held_since_s;
-        core->hold(ptrs[k], since);
+        core->hold(ptrs[k], t, was_held);
         calls.at(ptrs[k]->id).state = 0;
         retry = std::min(retry, out[k].retry_at_s);
         continue;
@@ -304,7 +300,7 @@ struct Runtime::Impl final : agents::LlmClient {
     const auto was_held = core->take_held();
     std::vector<uint64_t> ids;
     for (const auto& h : was_held) ids.push_back(h.call->id);
-    offer(ids, &was_held);
+    offer(ids, was_held);
   }
 
   void enqueue(Rec& r, size_t i, double t) {

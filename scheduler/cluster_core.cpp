@@ -41,7 +41,12 @@ void ClusterCore::dispatch(std::span<const agents::LlmCall* const> calls, double
                              std::to_string(states_.size()));
 }
 
-void ClusterCore::hold(const agents::LlmCall* call, double since_s) { held_.push_back(HeldCall{call, since_s}); }
+void ClusterCore::hold(const agents::LlmCall* call, double now, std::span<const HeldCall> was_held) {
+  double since = now;
+  for (const auto& h : was_held)
+    if (h.call == call) since = h.held_since_s;
+  held_.push_back(HeldCall{call, since});
+}
 
 std::vector<HeldCall> ClusterCore::take_held() {
   std::vector<HeldCall> out;

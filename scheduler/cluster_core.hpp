@@ -46,8 +46,8 @@ class ClusterCore {
   //! The dispatcher's decisions for `calls` (one stage's, or the held ones offered again) into `out` (one slot per
   //! call, set to kHold first). An instance index out of range is a policy bug: std::logic_error naming the policy.
   void dispatch(std::span<const agents::LlmCall* const> calls, double now, std::span<DispatchDecision> out);
-  //! Holds `call` (held since `since_s`).
-  void hold(const agents::LlmCall* call, double since_s);
+  //! Holds `call` at `now`; a call offered again from `was_held` (what take_held returned) keeps its first hold time.
+  void hold(const agents::LlmCall* call, double now, std::span<const HeldCall> was_held = {});
   //! Removes and returns every held call (to offer them again).
   std::vector<HeldCall> take_held();
   //! Drops `call_id` from the held list; true when it was there.

@@ -240,7 +240,7 @@ struct Simulator::Impl {
   // ---------- dispatch ----------
   // Asks the dispatcher about `group`; a call it holds keeps the time it was first held (`was_held`: the held list
   // these calls came from, when offered again).
-  void dispatch_group(std::vector<const agents::LlmCall*>& group, const std::vector<HeldCall>* was_held) {
+  void dispatch_group(std::vector<const agents::LlmCall*>& group, std::span<const HeldCall> was_held = {}) {
     if (group.empty()) return;
     scratch_dec.assign(group.size(), DispatchDecision{});
     auto t0 = Clock::now();
@@ -256,11 +256,7 @@ struct Simulator::Impl {
         enqueue(static_cast<size_t>(decisions[k].instance), c);
         continue;
       }
-      double since = now_;
-      if (was_held)
-        for (const auto& h : *was_held)
-          if (h.call == &c.call) since = h.held_since_s;
-      core.hold(&c.call, since);
+      core.hold(&c.call, now_, was_held);
       if (std::isfinite(decisions[k].retry_at_s)) schedule_retry(decisions[k].retry_at_s);
     }
   }
@@ -283,7 +279,7 @@ struct Simulator::Impl {
     const auto was_held = core.take_held();
     std::vector<const agents::LlmCall*> group;
     for (const auto& h : was_held) group.push_back(h.call);
-    dispatch_group(group, &was_held);
+    dispatch_group(group, was_held);
   }
 
   void enqueue(size_t i, CallState& c) {
@@ -859,7 +855,7 @@ void Simulator::submit(std::vector<agents::LlmCall> calls, std::vector<Callback>
     group.push_back(&cs->call);
     im->calls.emplace(cs->call.id, std::move(cs));
   }
-  im->dispatch_group(group, nullptr);
+  im->dispatch_group(group);
 }
 
 void Simulator::cancel(uint64_t call_id) {

@@ -149,6 +149,12 @@ TEST_CASE("cluster core: held calls, refused decisions and where observations go
   REQUIRE(held.size() == 1);
   CHECK(held[0].held_since_s == 1.0);
   CHECK(core.held().empty());
+  core.hold(&c1, 3.0, held);  // offered again and held again: still held since 1.0
+  core.hold(&c2, 3.0, held);  // not among them: held since now
+  REQUIRE(core.held().size() == 2);
+  CHECK(core.held()[0].held_since_s == 1.0);
+  CHECK(core.held()[1].held_since_s == 3.0);
+  core.take_held();
 
   core.enqueue(1, &c1, 0.0);
   locals[1]->pick = 0;
