@@ -521,10 +521,12 @@ class Text2SqlWorkflow final : public StagedWorkflow {
       return;
     }
     // Scoring runs the gold query: measurement, not serving (off the runtime's loop, not in the latency).
-    finish(std::move(o), [backend = ctx_->backend, q = question(), sql = c.sql, first = first_sql_](WorkflowOutcome& out) {
+    auto score = [backend = ctx_->backend, q = question(), sql = c.sql, first = first_sql_](WorkflowOutcome& out) {
       out.correct = backend->correct(q, sql).value_or(false);
-      out.first_candidate_correct = first == sql ? out.correct : !first.empty() && backend->correct(q, first).value_or(false);
-    });
+      out.first_candidate_correct =
+          first == sql ? out.correct : !first.empty() && backend->correct(q, first).value_or(false);
+    };
+    finish(std::move(o), std::move(score));
   }
 
   // ---- remaining-work model ----

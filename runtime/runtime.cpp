@@ -142,6 +142,19 @@ struct Runtime::Impl final : agents::LlmClient {
     queue.push_back(std::move(fn));
     qcv.notify_one();
   }
+  // Runs `fn` now when called on the loop, else posts it there (policies and workflows are loop-thread only).
+  void on_loop_or_post(std::function<void()> fn) {
+    if (on_loop())
+      fn();
+    else
+      post(std::move(fn));
+  }
+  // Queues `task` for the SQLite worker pool.
+  void push_sql(std::function<void()> task) {
+    std::lock_guard lk(sql_mu);
+    sql_tasks.push_back(std::move(task));
+    sql_cv.notify_one();
+  }
   void post_at(double t, std::function<void()> fn) {
     std::lock_guard lk(qmu);
     timers.emplace(t, std::move(fn));
@@ -205,18 +218,11 @@ struct Runtime::Impl final : agents::LlmClient {
       offer(ids);
     };
     // Completions never fire inside submit(): they always come from executors through the loop queue.
-    if (on_loop())
-      fn();
-    else
-      post(std::move(fn));
+    on_loop_or_post(std::move(fn));
   }
 
   void cancel(uint64_t id) override {
-    auto fn = [this, id] { cancel_on_loop(id); };
-    if (on_loop())
-      fn();
-    else
-      post(std::move(fn));
+    on_loop_or_post([this, id] { cancel_on_loop(id); });
   }
 
   bool on_loop() const { return std::this_thread::get_id() == loop_id.load(); }
@@ -739,9 +745,7 @@ void Runtime::run_tool(uint64_t workflow_id, agents::StageKind kind, std::functi
     }
     m.post([done = std::move(done), d = t1 - t0] { done(d); });
   };
-  std::lock_guard lk(m.sql_mu);
-  m.sql_tasks.push_back(std::move(task));
-  m.sql_cv.notify_one();
+  m.push_sql(std::move(task));
 }
 
 void Runtime::run_measurement(std::function<void()> work, std::function<void()> done) {
@@ -754,22 +758,16 @@ void Runtime::run_measurement(std::function<void()> work, std::function<void()> 
     }
     m.post(std::move(done));
   };
-  std::lock_guard lk(m.sql_mu);
-  m.sql_tasks.push_back(std::move(task));
-  m.sql_cv.notify_one();
+  m.push_sql(std::move(task));
 }
 
 void Runtime::record_workflow(uint64_t id, const std::string& label, double arrival_s, double deadline_s,
                               double finished_s, bool ok) {
   if (finished_s >= 0) {
     // Policies that keep per-workflow state (PLAS's attained service, t2s's homes) drop it here, as in simulation.
-    auto tell = [this, id, arrival_s, deadline_s, finished_s, ok] {
+    impl_->on_loop_or_post([this, id, arrival_s, deadline_s, finished_s, ok] {
       impl_->core->workflow_finished(id, finished_s - arrival_s, ok && finished_s <= deadline_s, impl_->now());
-    };
-    if (impl_->on_loop())
-      tell();
-    else
-      impl_->post(std::move(tell));
+    });
   }
   std::lock_guard lk(impl_->rec_mu);
   auto& w = impl_->workflows[id];
@@ -784,13 +782,7 @@ void Runtime::record_workflow(uint64_t id, const std::string& label, double arri
 
 void Runtime::record_stage(const agents::StageEvent& e) {
   auto& m = *impl_;
-  if (e.done) {
-    auto tell = [&m, e] { m.core->stage_finished(e, m.now()); };
-    if (m.on_loop())
-      tell();
-    else
-      m.post(std::move(tell));
-  }
+  if (e.done) m.on_loop_or_post([&m, e] { m.core->stage_finished(e, m.now()); });
   std::lock_guard lk(m.rec_mu);
   auto key = std::make_pair(e.workflow_id, e.stage_index);
   if (!e.done) {
