@@ -2,10 +2,12 @@
 // A scripted workflow for simulator tests: fixed stages of LLM calls (or tool stages) run in sequence.
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "agents/responder.hpp"
 #include "agents/workflow.hpp"
+#include "workloads/workload.hpp"
 
 namespace t2s::test {
 
@@ -120,6 +122,14 @@ class ScriptWorkflow final : public agents::Workflow {
   int calls_ = 0;
   bool ok_ = true;
 };
+
+// `n` questions with ids "0", "1", … and nothing else: the scripts decide what each does.
+inline workloads::Workload numbered_questions(size_t n) {
+  workloads::Workload w;
+  w.questions.resize(n);
+  for (size_t i = 0; i < n; ++i) w.questions[i].id = std::to_string(i);
+  return w;
+}
 
 // Every question runs `scripts[question_index % scripts.size()]`.
 class ScriptFactory final : public agents::WorkflowFactory {

@@ -48,12 +48,7 @@ struct StageLog final : agents::WorkflowObserver {
   }
 };
 
-workloads::Workload questions(size_t n) {
-  workloads::Workload w;
-  w.questions.resize(n);
-  for (size_t i = 0; i < n; ++i) w.questions[i].id = std::to_string(i);
-  return w;
-}
+workloads::Workload questions(size_t n) { return test::numbered_questions(n); }
 
 // Runs one question of `script` on the linear single-instance cluster under rr-fcfs.
 SimResult run_linear(const Script& script, agents::WorkflowObserver* log = nullptr) {

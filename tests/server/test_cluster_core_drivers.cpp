@@ -52,13 +52,6 @@ size_t calls_per_run() {
   return n;
 }
 
-workloads::Workload questions() {
-  workloads::Workload w;
-  w.questions.resize(kWorkflows);
-  for (size_t i = 0; i < kWorkflows; ++i) w.questions[i].id = "q" + std::to_string(i);
-  return w;
-}
-
 std::vector<workloads::Arrival> arrivals(double gap_s, double budget_s) {
   std::vector<workloads::Arrival> a;
   for (size_t i = 0; i < kWorkflows; ++i)
@@ -96,7 +89,7 @@ void check_audit(test::PolicyAudit& a, size_t stages_per_workflow) {
 TEST_CASE("cluster core: under the simulator and the runtime, every hook sees consistent state and every end is "
           "reported once", "[server][cluster-core]") {
   const auto cluster = two_instances();
-  const auto w = questions();
+  const auto w = test::numbered_questions(kWorkflows);
   for (const std::string name : {"t2s", "rr-fcfs", "hexgen"}) {
     INFO(name);
     {
