@@ -68,9 +68,9 @@ Expected<SequenceId> BatchRunner::admit(std::vector<int> prompt, const Generatio
   if (blocks_for(static_cast<int>(prompt.size()) + 1) > blocks_.num_blocks())
     return Status::error("prompt needs more KV blocks than the pool holds (" + std::to_string(blocks_.num_blocks()) + ")");
   if (params.max_tokens < 1) return Status::error("max_tokens must be at least 1");
-  int live = 0;
-  for (auto& s : seqs_) live += (s->state == SequenceState::Running || s->state == SequenceState::Preempted);
-  if (live >= opt_.max_sequences) return Status::error("runner is full (" + std::to_string(live) + " calls)");
+  int running = 0;  // preempted calls hold no batch row
+  for (auto& s : seqs_) running += s->state == SequenceState::Running;
+  if (running >= opt_.max_sequences) return Status::error("runner is full (" + std::to_string(running) + " calls)");
   for (int t : prompt)
     if (t < 0 || t >= tok_.vocab_size()) return Status::error("prompt token id " + std::to_string(t) + " out of range");
   auto s = std::make_unique<Seq>(params.seed);
@@ -296,9 +296,14 @@ void BatchRunner::preempt(SequenceId id) {
   s.state = SequenceState::Preempted;
 }
 
-void BatchRunner::resume(SequenceId id) {
+bool BatchRunner::resume(SequenceId id) {
   Seq& s = get(id);
-  if (s.state == SequenceState::Preempted) s.state = SequenceState::Running;
+  if (s.state != SequenceState::Preempted) return s.state == SequenceState::Running;
+  int running = 0;
+  for (auto& q : seqs_) running += q->state == SequenceState::Running;
+  if (running >= opt_.max_sequences) return false;
+  s.state = SequenceState::Running;
+  return true;
 }
 
 void BatchRunner::cancel(SequenceId id) {

@@ -74,7 +74,7 @@ struct StepLimits {
 //! Runner options.
 struct RunnerOptions {
   int max_batch_tokens = 256;  //!< token budget per iteration (≤ the backend's)
-  int max_sequences = 64;      //!< admitted (running or preempted) calls at most
+  int max_sequences = 64;      //!< running calls at most (preempted ones hold no batch row)
   bool prefix_caching = true;  //!< share full prompt blocks between calls
 };
 
@@ -116,8 +116,9 @@ class BatchRunner {
   StepReport step(const StepLimits& limits = {});
   //! Frees a running call's KV (full blocks stay in the prefix cache); resume() recomputes it later.
   void preempt(SequenceId id);
-  //! Makes a preempted call runnable again (its prompt and generated tokens are recomputed, reusing cached blocks).
-  void resume(SequenceId id);
+  //! Makes a preempted call runnable again (its prompt and generated tokens are recomputed, reusing cached blocks);
+  //! false, and it stays preempted, while max_sequences calls run.
+  bool resume(SequenceId id);
   //! Stops a call now and frees its KV; its info stays until release().
   void cancel(SequenceId id);
   //! Forgets a finished or cancelled call.

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <set>
 #include <thread>
@@ -45,6 +47,7 @@ struct Job {
   int prompt_tokens_hint = 0;
   double admitted_s = 0;
   std::vector<int> tokens;  // engine instances: the prompt, tokenized on the submitting thread
+  bool resume = false;      // engine instances: re-admits a call it preempted (its sequence is kept)
 };
 
 Job make_job(const agents::LlmCall& c, double now) {
@@ -103,6 +106,18 @@ class EngineExecutorImpl final : public EngineExecutor {
   ~EngineExecutorImpl() override { stop(); }
 
   void start(const agents::LlmCall& call, const agents::Response*, double now_s) override {
+    if (sink_.preempted) {  // a call this executor preempted comes back: its sequence resumes
+      std::lock_guard lk(mu_);
+      if (suspended_.erase(call.id)) {
+        Job j;
+        j.call_id = call.id;
+        j.admitted_s = now_s;
+        j.resume = true;
+        inbox_.push_back(std::move(j));
+        cv_.notify_one();
+        return;
+      }
+    }
     Job j = make_job(call, now_s);
     // Tokenized on the caller's thread (engine-serve's HTTP handler, the runtime's loop), not the engine's: a long
     // prompt must not stall the batch every other call is decoding in.
@@ -117,6 +132,10 @@ class EngineExecutorImpl final : public EngineExecutor {
     cv_.notify_one();
   }
   void set_prefill_chunk_cap(int tokens) override { chunk_cap_.store(std::max(0, tokens), std::memory_order_relaxed); }
+  void set_kv_victims(std::vector<uint64_t> call_ids) override {
+    std::lock_guard lk(mu_);
+    kv_victims_ = std::move(call_ids);
+  }
   int capacity() const override { return capacity_; }
   int kv_blocks() const override { return backend_->num_kv_blocks(); }
   int context_tokens() const override { return backend_->max_context(); }
@@ -152,6 +171,11 @@ class EngineExecutorImpl final : public EngineExecutor {
     if (!out.empty()) sink_.progress(std::move(out));
   }
 
+  void forget_suspended(uint64_t call_id) {
+    std::lock_guard lk(mu_);
+    suspended_.erase(call_id);
+  }
+
   // `error` set: the call is cancelled in the runner (its KV freed) and reported failed with that reason.
   void report_finished(engine::SequenceId sid, const Active& a, const std::string& error = {}, bool retryable = false) {
     if (!error.empty()) runner_->cancel(sid);
@@ -174,20 +198,45 @@ class EngineExecutorImpl final : public EngineExecutor {
   }
 
   void loop() {
-    std::map<engine::SequenceId, Active> active;
+    std::map<engine::SequenceId, Active> active;  // admitted: running, or preempted
+    std::map<uint64_t, engine::SequenceId> suspended;  // call id → sequence: preempted, until the caller's start()
     std::deque<Job> jobs;  // waiting for a sequence slot
+    std::deque<uint64_t> resumes;  // preempted calls the caller admitted again, in its order
     std::set<uint64_t> cancels;
+    const bool caller_resumes = static_cast<bool>(sink_.preempted);
     for (;;) {
       {
         std::unique_lock lk(mu_);
         cv_.wait(lk, [&] {
-          return stopping_ || !inbox_.empty() || !cancels_.empty() || !active.empty() || !jobs.empty();
+          return stopping_ || !inbox_.empty() || !cancels_.empty() || active.size() > suspended.size() ||
+                 !jobs.empty() || !resumes.empty();
         });
         if (stopping_) break;
-        for (auto& j : inbox_) jobs.push_back(std::move(j));
+        for (auto& j : inbox_) {
+          if (j.resume)
+            resumes.push_back(j.call_id);
+          else
+            jobs.push_back(std::move(j));
+        }
         inbox_.clear();
         cancels.swap(cancels_);
         cancels_.clear();
+      }
+      // Preempted calls the caller admitted again, in its order: each resumes (recomputing its prompt and output so
+      // far, its generated tokens kept) once the pool holds what it had, or at once when nothing else runs.
+      while (!resumes.empty()) {
+        auto s = suspended.find(resumes.front());
+        if (s == suspended.end()) {  // cancelled meanwhile
+          resumes.pop_front();
+          continue;
+        }
+        const auto n = runner_->counts(s->second);
+        if (runner_->has_work() &&
+            runner_->available_blocks() < engine::BatchRunner::blocks_for(n.prompt_tokens + n.generated_tokens + 1))
+          break;
+        if (!runner_->resume(s->second)) break;
+        suspended.erase(s);
+        resumes.pop_front();
       }
       // Calls cancelled before admission end here.
       for (auto it = jobs.begin(); it != jobs.end() && !cancels.empty();) {
@@ -198,7 +247,8 @@ class EngineExecutorImpl final : public EngineExecutor {
           ++it;
         }
       }
-      while (!jobs.empty() && static_cast<int>(active.size()) < capacity_) {
+      // Preempted sequences hold no KV and no batch row; while they wait for the caller they take no slot.
+      while (!jobs.empty() && static_cast<int>(active.size() - suspended.size()) < capacity_) {
         Job j = std::move(jobs.front());
         jobs.pop_front();
         auto tokens = std::move(j.tokens);
@@ -221,6 +271,7 @@ class EngineExecutorImpl final : public EngineExecutor {
       }
       for (auto it = active.begin(); it != active.end() && !cancels.empty();) {
         if (cancels.erase(it->second.call_id)) {
+          if (suspended.erase(it->second.call_id)) forget_suspended(it->second.call_id);
           runner_->cancel(it->first);
           report_finished(it->first, it->second);
           it = active.erase(it);
@@ -229,8 +280,8 @@ class EngineExecutorImpl final : public EngineExecutor {
         }
       }
       cancels.clear();  // calls already finished: their results went out
-      if (active.empty()) continue;
-      if (!runner_->has_work()) {
+      if (active.size() == suspended.size()) continue;
+      if (!caller_resumes && !runner_->has_work()) {
         auto pre = runner_->preempted();
         if (!pre.empty()) runner_->resume(pre.front());
       }
@@ -243,6 +294,8 @@ class EngineExecutorImpl final : public EngineExecutor {
         if (log_) log_->error("engine_step_failed", {{"instance", spec_.name}, {"error", e.what()}});
         for (auto& [sid, a] : active) report_finished(sid, a, std::string("engine backend failed: ") + e.what(), true);
         active.clear();
+        for (const auto& [id, sid] : suspended) forget_suspended(id);
+        suspended.clear();
         continue;
       }
       scheduler::IterationShape shape;
@@ -265,14 +318,36 @@ class EngineExecutorImpl final : public EngineExecutor {
         report_finished(ev.id, it->second);
         active.erase(it);
       }
-      // KV pressure: when every running call stalled, preempt the most recent (recomputed later). A call that
-      // stalls alone (the others preempted hold no blocks) has outgrown the whole pool and can never go on.
+      // KV pressure: when every running call stalled, the local policy's victim gives its blocks back (recomputed
+      // later; the newest when the runtime named none running, vLLM's rule). A call that stalls alone (the others
+      // preempted hold no blocks) has outgrown the whole pool and can never go on.
       if (!rep.stalled.empty() && rep.sequences == 0) {
         auto running = runner_->running();
         if (running.size() > 1) {
-          // The newest call goes, as the simulator's batch does (vLLM's rule); it is recomputed later.
-          runner_->preempt(running.back());
-          report_progress(active, {running.back()});
+          // The first call in the local policy's order that runs here (the caller's order may name calls that
+          // are still on their way in, or already gone).
+          std::optional<engine::SequenceId> victim;
+          {
+            std::lock_guard lk(mu_);
+            for (uint64_t id : kv_victims_) {
+              for (auto sid : running)
+                if (auto a = active.find(sid); a != active.end() && a->second.call_id == id) victim = sid;
+              if (victim) break;
+            }
+          }
+          const bool named = victim.has_value();
+          if (!victim) victim = running.back();  // no order (engine-serve), or none of it runs: the newest
+          runner_->preempt(*victim);
+          report_progress(active, {*victim});
+          if (caller_resumes) {  // the caller re-admits it in its local policy's order, as the simulator does
+            const uint64_t id = active.at(*victim).call_id;
+            suspended[id] = *victim;
+            {
+              std::lock_guard lk(mu_);
+              suspended_.insert(id);
+            }
+            sink_.preempted(id, named);
+          }
         } else if (running.size() == 1) {
           if (auto it = active.find(running.front()); it != active.end()) {
             auto info = runner_->info(running.front());
@@ -286,9 +361,11 @@ class EngineExecutorImpl final : public EngineExecutor {
           }
         }
       }
-      auto pre = runner_->preempted();
-      if (!pre.empty() && runner_->available_blocks() > engine::BatchRunner::blocks_for(64))
-        runner_->resume(pre.front());
+      if (!caller_resumes) {
+        auto pre = runner_->preempted();
+        if (!pre.empty() && runner_->available_blocks() > engine::BatchRunner::blocks_for(64))
+          runner_->resume(pre.front());
+      }
     }
     // Stopping: everything still admitted ends cancelled.
     for (auto& [sid, a] : active) {
@@ -310,6 +387,8 @@ class EngineExecutorImpl final : public EngineExecutor {
   std::unique_ptr<engine::BatchRunner> runner_;
   int capacity_ = 1;
   std::atomic<int> chunk_cap_{0};  // the runtime's local policy sets it from the loop thread
+  std::vector<uint64_t> kv_victims_;  // the local policy's KV victim order, call ids (guarded by mu_)
+  std::set<uint64_t> suspended_;  // preempted calls whose start() resumes them (guarded by mu_)
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> inbox_;

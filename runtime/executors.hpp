@@ -39,6 +39,11 @@ struct ExecutorSink {
   //! After an engine iteration, before the done() of the calls it finished: the calls whose progress changed
   //! (optional), so the runtime's instance state follows the engine's.
   std::function<void(std::vector<CallProgress> progress)> progress;
+  //! A running call gave its KV back under pressure (optional). Set: the call waits until start() is called for it
+  //! again (the runtime re-admits it in its local policy's order, as the simulator does); unset: the engine executor
+  //! resumes it itself when KV frees (engine-serve).
+  //! `named`: it came from the order set_kv_victims gave (else the newest: no order, or none of it was running).
+  std::function<void(uint64_t call_id, bool named)> preempted;
   //! Newly generated text of a call (optional; engine executors stream through it).
   std::function<void(uint64_t call_id, const std::string& text)> token;
 };
@@ -54,6 +59,10 @@ class InstanceExecutor {
   //! The local queue policy's prefill chunk cap (tokens per call per iteration; 0: the token budget). Engine
   //! executors obey it from their next iteration; remote servers chunk by their own rule, responders by the model.
   virtual void set_prefill_chunk_cap(int tokens) { (void)tokens; }
+  //! The order in which running calls give their KV back when the batch runs out (call ids, the local policy's, kept
+  //! current by the runtime): engine executors take the first of them that runs, else the newest; others do not
+  //! preempt.
+  virtual void set_kv_victims(std::vector<uint64_t> call_ids) { (void)call_ids; }
   //! Calls that may run at once.
   virtual int capacity() const = 0;
   //! KV blocks of the instance (0 when unknown).

@@ -94,6 +94,8 @@ struct Runtime::Impl final : agents::LlmClient {
   std::vector<std::unique_ptr<InstanceExecutor>> exec;
   std::vector<double> unhealthy_until;
   std::vector<int> chunk_cap;  // per instance: the cap last handed to its executor
+  std::vector<uint64_t> scratch_ids;  // update_executor_policy's
+  std::vector<std::vector<uint64_t>> kv_victims;  // per instance: the KV victim order last handed to its executor
   bool held_timer_armed = false;
   struct Rec {
     std::unique_ptr<agents::LlmCall> call;
@@ -101,6 +103,7 @@ struct Runtime::Impl final : agents::LlmClient {
     CallRecord rec;
     int state = 0;  // 0 held/unplaced, 1 waiting, 2 running
     bool cancel_requested = false;
+    bool suspended = false;  // preempted by its engine, which keeps its sequence until start() resumes it
     int kv_blocks = 0;
     std::optional<agents::Response> response;
   };
@@ -365,6 +368,7 @@ struct Runtime::Impl final : agents::LlmClient {
       rc.kv_blocks = need;
       core->start_running(i, rc);
       r.state = 2;
+      r.suspended = false;  // a preempted call resumes on its engine
       r.kv_blocks = need;
       r.rec.started_s = t;
       r.rec.cached_tokens = rc.cached_tokens;
@@ -378,7 +382,7 @@ struct Runtime::Impl final : agents::LlmClient {
       live_calls[c->id] = r.rec;
     }
     // The cap for the batch these calls join goes out before they do, so their first iteration obeys it.
-    update_chunk_cap(i);
+    update_executor_policy(i);
     for (const auto& [c, resp] : to_start) ex.start(*c, resp, t);
     publish(i);
   }
@@ -399,15 +403,54 @@ struct Runtime::Impl final : agents::LlmClient {
         break;
       }
     }
-    update_chunk_cap(i);
+    update_executor_policy(i);
   }
 
-  // The local policy's prefill chunk cap for instance `i` now, handed to its executor when it changed.
-  void update_chunk_cap(size_t i) {
+  // The local policy's decisions that instance `i`'s executor applies between the runtime's turns (its prefill chunk
+  // cap, the call that gives its KV back under pressure), handed over when they changed.
+  void update_executor_policy(size_t i) {
     const int cap = core->prefill_chunk_tokens(i);
-    if (cap == chunk_cap[i]) return;
-    chunk_cap[i] = cap;
-    exec[i]->set_prefill_chunk_cap(cap);
+    if (cap != chunk_cap[i]) {
+      chunk_cap[i] = cap;
+      exec[i]->set_prefill_chunk_cap(cap);
+    }
+    const auto& order = core->kv_victims(i, now());
+    const auto& running = core->instances()[i].running;
+    auto& ids = scratch_ids;
+    ids.clear();
+    for (int r : order) ids.push_back(running[static_cast<size_t>(r)].call->id);
+    if (ids != kv_victims[i]) {
+      kv_victims[i] = ids;
+      exec[i]->set_kv_victims(ids);
+    }
+  }
+
+  // The engine took a running call's KV back (the local policy's victim): as in the simulator, it goes back to the
+  // front of the instance's queue and is admitted again in the local policy's order (the engine then recomputes it).
+  void on_preempted(size_t i, uint64_t id, bool named) {
+    {
+      std::lock_guard lk(rec_mu);
+      st.kv_preemptions++;
+      st.kv_preemptions_unnamed += !named;
+    }
+    auto it = calls.find(id);
+    if (it == calls.end()) return;
+    auto& r = it->second;
+    const int pos = core->running_position(i, r.call.get());
+    if (r.state != 2 || pos < 0) return;  // it ended meanwhile
+    const double enq = core->instances()[i].running[static_cast<size_t>(pos)].enqueued_s;
+    remove_running(i, r.call.get());
+    r.rec.preemptions++;
+    r.suspended = true;
+    if (!r.cancel_requested) {  // a call being cancelled stays out of the queue; its engine reports it ended
+      core->requeue_front(i, r.call.get(), enq);
+      r.state = 1;
+    }
+    {
+      std::lock_guard lk(rec_mu);
+      live_calls[id] = r.rec;
+    }
+    pump(i);
   }
 
   void remove_running(size_t i, const agents::LlmCall* c) {
@@ -428,6 +471,7 @@ struct Runtime::Impl final : agents::LlmClient {
     }
     if (r.state == 1) {
       core->remove_waiting(static_cast<size_t>(r.rec.instance), r.call.get());
+      if (r.suspended) exec[static_cast<size_t>(r.rec.instance)]->cancel(id);  // frees the sequence it keeps
       publish(static_cast<size_t>(r.rec.instance));
     } else {
       core->drop_held(id);
@@ -447,6 +491,8 @@ struct Runtime::Impl final : agents::LlmClient {
     auto& r = it->second;
     size_t i = static_cast<size_t>(r.rec.instance);
     if (r.state == 2) remove_running(i, r.call.get());
+    if (r.state == 1) core->remove_waiting(i, r.call.get());  // preempted, then failed with its engine
+    r.suspended = false;
     if (r.cancel_requested && !res.ok) res.cancelled = true;
     {
       std::lock_guard lk(rec_mu);
@@ -603,6 +649,7 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
   m.core = std::make_unique<scheduler::ClusterCore>(m.cluster, m.policy);
   m.unhealthy_until.assign(n, 0);
   m.chunk_cap.assign(n, 0);
+  m.kv_victims.assign(n, {});
   m.samples.resize(n);
   m.new_samples.assign(n, 0);
   m.snap.resize(n);
@@ -636,6 +683,7 @@ Runtime::Runtime(scheduler::ClusterSpec cluster, scheduler::Policy policy, Runti
     sink.progress = [&m, i](std::vector<CallProgress> p) {
       m.post([&m, i, p = std::move(p)] { m.on_progress(i, p); });
     };
+    sink.preempted = [&m, i](uint64_t id, bool named) { m.post([&m, i, id, named] { m.on_preempted(i, id, named); }); };
     std::unique_ptr<InstanceExecutor> ex;
     switch (spec.backend) {
       case scheduler::Backend::engine:
@@ -879,6 +927,10 @@ void Runtime::export_metrics(MetricsRegistry& reg) const {
                     static_cast<double>(s.calls_failed));
   }
   reg.set_counter("t2s_llm_calls_redispatched_total", {}, static_cast<double>(m.st.redispatched));
+  reg.set_counter("t2s_kv_preemptions_total", {{"victim", "policy"}},
+                  static_cast<double>(m.st.kv_preemptions - m.st.kv_preemptions_unnamed));
+  reg.set_counter("t2s_kv_preemptions_total", {{"victim", "newest_fallback"}},
+                  static_cast<double>(m.st.kv_preemptions_unnamed));
   reg.set_counter("t2s_sql_executions_total", {}, static_cast<double>(m.st.tool_runs));
   reg.set_counter("t2s_cost_model_refits_total", {}, static_cast<double>(m.st.refits));
   if (m.n_pred) {

@@ -63,6 +63,7 @@ struct CallRecord {
   agents::StageKind kind = agents::StageKind::other;
   int instance = -1;              //!< where it ran last
   int attempts = 0;               //!< dispatches (more than 1 after a failure elsewhere)
+  int preemptions = 0;            //!< times its engine took its KV back under pressure (it was recomputed)
   double released_s = 0, dispatched_s = 0, started_s = 0, finished_s = 0;
   double deadline_s = 0;
   int prompt_tokens = 0, output_tokens = 0, cached_tokens = 0;
@@ -97,6 +98,8 @@ struct PredictionReport {
 struct RuntimeStats {
   uint64_t calls_submitted = 0, calls_ok = 0, calls_failed = 0, calls_cancelled = 0, redispatched = 0,
            tool_runs = 0, refits = 0;
+  uint64_t kv_preemptions = 0;          //!< running calls an engine preempted for KV (they were recomputed)
+  uint64_t kv_preemptions_unnamed = 0;  //!< of those, the newest taken because the local policy's choice was stale
   double llm_busy_s = 0;   //!< Σ service time of finished calls
   double tool_busy_s = 0;  //!< Σ SQLite time
 };

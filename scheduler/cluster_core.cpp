@@ -84,13 +84,6 @@ QueuedCall ClusterCore::take_waiting(size_t i, size_t pos) {
   return q;
 }
 
-void ClusterCore::insert_waiting(size_t i, size_t pos, const QueuedCall& q) {
-  auto& s = states_[i];
-  s.waiting.insert(s.waiting.begin() + static_cast<std::ptrdiff_t>(std::min(pos, s.waiting.size())), q);
-  s.waiting_prompt_tokens += q.call->prompt_tokens;
-  s.waiting_output_tokens += q.call->expected_output_tokens;
-}
-
 int ClusterCore::waiting_position(size_t i, const agents::LlmCall* call) const {
   const auto& w = states_[i].waiting;
   for (size_t k = 0; k < w.size(); ++k)
@@ -162,13 +155,28 @@ int ClusterCore::next(size_t i, double now) {
   return idx;
 }
 
-int ClusterCore::preempt_victim(size_t i, int candidate, double now) {
+const std::vector<int>& ClusterCore::kv_victims(size_t i, double now) {
   const auto& s = states_[i];
-  const int v = policy_.local[i]->preempt(s, candidate, now);
-  return v >= 0 && static_cast<size_t>(v) < s.running.size() ? v : -1;
+  victims_.clear();
+  if (s.running.empty()) return victims_;
+  policy_.local[i]->kv_victims(s, now, victims_);
+  seen_.assign(s.running.size(), 0);
+  bool ok = victims_.size() == s.running.size();
+  for (int v : victims_) {
+    if (v < 0 || static_cast<size_t>(v) >= s.running.size() || seen_[static_cast<size_t>(v)]) {
+      ok = false;
+      break;
+    }
+    seen_[static_cast<size_t>(v)] = 1;
+  }
+  if (!ok) {
+    std::string got;
+    for (int v : victims_) got += (got.empty() ? "" : " ") + std::to_string(v);
+    throw std::logic_error("policy '" + policy_.name + "' ordered KV victims [" + got + "], not each of the " +
+                           std::to_string(s.running.size()) + " running calls once");
+  }
+  return victims_;
 }
-
-bool ClusterCore::allow_skip(size_t i) const { return policy_.local[i]->allow_skip(); }
 
 int ClusterCore::prefill_chunk_tokens(size_t i) const { return policy_.local[i]->prefill_chunk_tokens(states_[i]); }
 

@@ -62,8 +62,6 @@ class ClusterCore {
   QueuedCall take_waiting(size_t i, size_t pos);
   //! Position of `call` in `i`'s waiting queue, or -1.
   int waiting_position(size_t i, const agents::LlmCall* call) const;
-  //! Puts `q` back at position `pos` (clamped) of `i`'s waiting queue (a call set aside by a skip).
-  void insert_waiting(size_t i, size_t pos, const QueuedCall& q);
   //! Removes `call` from `i`'s waiting queue; true when it was there.
   bool remove_waiting(size_t i, const agents::LlmCall* call);
   //! Adds an admitted call to `i`'s running batch (its `prefilled` counts cached prompt tokens, `decoded` is 0).
@@ -80,10 +78,9 @@ class ClusterCore {
   // ---- local queue policy of instance `i`
   //! Index into `waiting` of the next call to admit, or -1. An index out of range: std::logic_error.
   int next(size_t i, double now);
-  //! A running call to preempt in favour of `waiting[candidate]`, or -1 (an index out of range counts as -1).
-  int preempt_victim(size_t i, int candidate, double now);
-  //! Whether a call that does not fit may be passed by a smaller one behind it.
-  bool allow_skip(size_t i) const;
+  //! The running calls of `i` in the order they give their KV back when the batch runs out (indices into `running`,
+  //! first to go first; empty when none runs). An order that is not a permutation of them: std::logic_error.
+  const std::vector<int>& kv_victims(size_t i, double now);
   //! The prefill chunk cap now (0: the instance's own behaviour).
   int prefill_chunk_tokens(size_t i) const;
 
@@ -105,6 +102,8 @@ class ClusterCore {
   Policy& policy_;
   std::vector<InstanceState> states_;
   std::vector<HeldCall> held_;
+  std::vector<int> victims_;  // scratch of kv_victims()
+  std::vector<char> seen_;    // scratch of kv_victims()
 };
 
 //! The first way `s` breaks the core's bookkeeping (counters equal to their sums over `waiting` and `running`, progress

@@ -62,22 +62,22 @@ class GlobalDispatcher {
   virtual void reset() {}
 };
 
-//! Local queue policy of one instance: which waiting call to admit next, and optional preemption.
+//! Local queue policy of one instance: which waiting call to admit next, which running call gives way when KV runs
+//! out, and the prefill chunk cap.
 class LocalQueuePolicy {
  public:
   virtual ~LocalQueuePolicy() = default;
-  //! Index into `inst.waiting` of the next call to admit this iteration, or -1 to admit nothing more.
-  //! The simulator admits it only if the token budget and KV allow; otherwise admission stops (no skipping) unless
-  //! `allow_skip()`.
+  //! Index into `inst.waiting` of the next call to admit this iteration, or -1 to admit nothing more. A driver admits
+  //! it only if the token budget and KV allow; otherwise admission stops (head-of-line: no call passes it).
   virtual int next(const InstanceState& inst, double now) = 0;
-  //! When `inst.waiting[candidate]` cannot be admitted for lack of KV: index into `inst.running` of a call to
-  //! preempt (recompute) in its favour, or -1 (default: never preempt).
-  virtual int preempt(const InstanceState& inst, int candidate, double now) {
-    (void)inst, (void)candidate, (void)now;
-    return -1;
+  //! When the running batch needs KV blocks that are not free, the order in which running calls give theirs back:
+  //! `order` gets every index into `inst.running` once, the first to go first (each is recomputed later). A driver
+  //! takes the first that holds KV, and asks again after each. Default: newest first, vLLM's rule.
+  virtual void kv_victims(const InstanceState& inst, double now, std::vector<int>& order) {
+    (void)now;
+    order.clear();
+    for (int r = static_cast<int>(inst.running.size()) - 1; r >= 0; --r) order.push_back(r);
   }
-  //! True when a call that does not fit may be skipped for a smaller one behind it (default false: head-of-line).
-  virtual bool allow_skip() const { return false; }
   //! Prefill chunk size for this instance (0 = the instance's configured behaviour).
   virtual int prefill_chunk_tokens(const InstanceState& inst) const {
     (void)inst;

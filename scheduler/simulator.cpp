@@ -359,7 +359,8 @@ struct Simulator::Impl {
 
   // ---------- iterations ----------
   // Schedules the running batch for one step: decodes take one token, partial prefills a chunk. KV shortfalls evict
-  // the prefix cache, then preempt from the back of the batch (recompute), as vLLM does. Returns tokens used.
+  // the prefix cache, then preempt the local policy's victim (recompute; by default the newest, as vLLM). Returns
+  // tokens used.
   int schedule_running(size_t i, int budget, int chunk_cap) {
     auto& st = state(i);
     auto& in = insts[i];
@@ -377,14 +378,23 @@ struct Simulator::Impl {
       int tokens = rc.prefill_done() ? 1 : std::min({rc.call->prompt_tokens - rc.prefilled, budget - used, chunk_cap});
       const int need = blocks_for(private_ctx(st, r) + tokens, bt) - rc.kv_blocks;
       bool ok = ensure_blocks(st, need);
-      while (!ok && st.running.size() > r + 1) {
-        preempt(i, st.running.size() - 1);
+      bool gave_way = false;
+      while (!ok) {
+        // The local policy names the call that gives its blocks back (default: the newest, as vLLM).
+        const auto v = static_cast<size_t>(core.kv_victims(i, now_).front());
+        if (v == r) {
+          preempt(i, r);
+          gave_way = true;
+          break;
+        }
+        if (v < r) {  // already scheduled this step: its tokens leave the budget with it
+          used -= in.aux[v].chunk + (in.aux[v].decode ? 1 : 0);
+          --r;
+        }
+        preempt(i, v);
         ok = ensure_blocks(st, need);
       }
-      if (!ok) {  // this call is the last one: preempt it instead
-        preempt(i, r);
-        continue;
-      }
+      if (gave_way) continue;
       core.set_running_blocks(i, r, st.running[r].kv_blocks + std::max(0, need));
       if (st.running[r].prefill_done())
         in.aux[r].decode = true;
@@ -402,7 +412,6 @@ struct Simulator::Impl {
     auto& in = insts[i];
     const int bt = st.spec->block_tokens;
     int used = 0;
-    std::vector<std::pair<size_t, QueuedCall>> skipped;
     blocked = false;
     while (!st.waiting.empty() && static_cast<int>(st.running.size()) < st.spec->max_running && budget - used > 0) {
       auto t0 = Clock::now();
@@ -419,24 +428,12 @@ struct Simulator::Impl {
       bool fits = chunked || left <= budget - used || used == 0;
       int need = blocks_for(chunk, bt);
       if (fits && hit > 0) st.prefix_cache.acquire(call.prefix_id, now_);  // pin before evicting for this call
-      bool kv_ok = fits && ensure_blocks(st, need);
-      while (fits && !kv_ok) {
-        // The candidate's position now (each victim goes to the front of the queue, before it).
-        const int victim = core.preempt_victim(i, core.waiting_position(i, q.call), now_);
-        if (victim < 0) break;
-        preempt(i, static_cast<size_t>(victim));
-        kv_ok = ensure_blocks(st, need);
-      }
-      if (!fits || !kv_ok) {
+      if (!fits || !ensure_blocks(st, need)) {  // head-of-line: nothing passes it this iteration
         if (fits && hit > 0) st.prefix_cache.release(call.prefix_id);
         blocked = true;
-        if (!core.allow_skip(i)) break;
-        // Set it aside for this iteration (preemption may have shifted it).
-        const auto pos = static_cast<size_t>(core.waiting_position(i, q.call));
-        skipped.emplace_back(pos, core.take_waiting(i, pos));
-        continue;
+        break;
       }
-      core.take_waiting(i, static_cast<size_t>(core.waiting_position(i, q.call)));
+      core.take_waiting(i, static_cast<size_t>(idx));
       RunningCall rc;
       rc.call = &call;
       rc.cached_tokens = hit;
@@ -467,7 +464,6 @@ struct Simulator::Impl {
                              TraceArg("call", static_cast<int64_t>(call.id))});
       used += chunk;
     }
-    for (auto it = skipped.rbegin(); it != skipped.rend(); ++it) core.insert_waiting(i, it->first, it->second);
     return used;
   }
 

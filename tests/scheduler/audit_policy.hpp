@@ -2,6 +2,7 @@
 // A policy wrapper for tests of the cluster core: forwards every hook to a real policy and, at each one, checks the
 // state it is shown (scheduler::instance_state_problem) and counts what it is told. The same audit runs under the
 // simulator and the real runtime.
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,8 +23,11 @@ struct PolicyAudit {
   std::map<uint64_t, int> call_finished;      //!< call id → call_finished events
   std::map<uint64_t, int> workflow_finished;  //!< workflow id → workflow_finished events
   std::set<uint64_t> dispatched;              //!< calls placed on an instance
-  size_t dispatch_hooks = 0, next_hooks = 0, chunk_hooks = 0;
+  size_t dispatch_hooks = 0, next_hooks = 0, chunk_hooks = 0, victim_hooks = 0;
   size_t max_running_seen = 0;
+  //! Set: kv_victims answers with this order instead of the policy's (a test's own rule).
+  std::function<std::vector<int>(const scheduler::InstanceState&)> victim_rule;
+  std::set<uint64_t> first_victims;    //!< every call kv_victims put first
 
   void check(const scheduler::InstanceState& s, const char* hook) {
     if (auto p = scheduler::instance_state_problem(s); !p.empty())
@@ -74,10 +78,20 @@ class AuditLocal final : public scheduler::LocalQueuePolicy {
     }
     return inner_->next(inst, now);
   }
-  int preempt(const scheduler::InstanceState& inst, int candidate, double now) override {
-    return inner_->preempt(inst, candidate, now);
+  void kv_victims(const scheduler::InstanceState& inst, double now, std::vector<int>& order) override {
+    {
+      std::lock_guard lk(audit_->mu);
+      audit_->victim_hooks++;
+      audit_->check(inst, "kv_victims");
+    }
+    if (audit_->victim_rule)
+      order = audit_->victim_rule(inst);
+    else
+      inner_->kv_victims(inst, now, order);
+    std::lock_guard lk(audit_->mu);
+    if (!order.empty() && order.front() >= 0 && static_cast<size_t>(order.front()) < inst.running.size())
+      audit_->first_victims.insert(inst.running[static_cast<size_t>(order.front())].call->id);
   }
-  bool allow_skip() const override { return inner_->allow_skip(); }
   int prefill_chunk_tokens(const scheduler::InstanceState& inst) const override {
     {
       std::lock_guard lk(audit_->mu);

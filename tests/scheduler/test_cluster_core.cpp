@@ -1,6 +1,8 @@
 // The cluster core's bookkeeping: every queue and batch change keeps the load counters equal to their sums, held
 // calls keep their first hold time, policy bugs are refused, and each observation reaches the parts it concerns.
 #include <catch2/catch.hpp>
+#include <optional>
+#include <vector>
 
 #include "scheduler/cluster_core.hpp"
 
@@ -43,7 +45,14 @@ struct FixedDispatcher final : GlobalDispatcher {
 struct CountingLocal final : LocalQueuePolicy {
   int pick = 0;
   int seen = 0;
+  std::optional<std::vector<int>> victims;  // unset: the interface's default
   int next(const InstanceState&, double) override { return pick; }
+  void kv_victims(const InstanceState& inst, double now, std::vector<int>& order) override {
+    if (victims)
+      order = *victims;
+    else
+      LocalQueuePolicy::kv_victims(inst, now, order);
+  }
   void observe(const PolicyEvent&) override { ++seen; }
 };
 
@@ -103,10 +112,9 @@ TEST_CASE("cluster core: queue and batch changes keep every counter equal to its
   CHECK(core.remove_waiting(0, &c3));
   CHECK_FALSE(core.remove_waiting(0, &c3));
   CHECK(core.waiting_position(0, &c1) == 1);
-  const QueuedCall set_aside = core.take_waiting(0, 1);
-  core.insert_waiting(0, 7, set_aside);  // clamped to the end
-  CHECK(core.waiting_position(0, &c1) == 1);
-  CHECK(core.instances()[0].waiting_prompt_tokens == 420);
+  const QueuedCall taken = core.take_waiting(0, 1);
+  CHECK(taken.call == &c1);
+  CHECK(core.waiting_position(0, &c1) == -1);
   ok();
   // The check itself finds a broken counter.
   core.driver_state(0).running_context += 1;
@@ -163,7 +171,22 @@ TEST_CASE("cluster core: held calls, refused decisions and where observations go
   CHECK_THROWS_WITH(core.next(1, 0.0), Catch::Contains("picked waiting[3] of 1"));
   locals[1]->pick = -1;
   CHECK(core.next(1, 0.0) == -1);
-  CHECK(core.preempt_victim(1, 0, 0.0) == -1);  // the default policy never preempts
+  CHECK(core.kv_victims(1, 0.0).empty());  // nothing runs: no victim
+  for (const auto* c : {&c1, &c2}) {
+    RunningCall rc;
+    rc.call = c;
+    core.start_running(1, rc);
+  }
+  CHECK(core.kv_victims(1, 0.0) == std::vector<int>{1, 0});  // the default: the newest call gives way first
+  locals[1]->victims = std::vector<int>{0, 1};
+  CHECK(core.kv_victims(1, 0.0) == std::vector<int>{0, 1});
+  for (const auto& bad : {std::vector<int>{0}, std::vector<int>{0, 0}, std::vector<int>{0, 2}, std::vector<int>{-1, 0},
+                          std::vector<int>{0, 1, 1}}) {
+    locals[1]->victims = bad;
+    CHECK_THROWS_WITH(core.kv_victims(1, 0.0), Catch::Contains("not each of the 2 running calls once"));
+  }
+  core.take_running(1, 1);
+  core.take_running(1, 0);
 
   agents::LlmResult res;
   res.ok = true;

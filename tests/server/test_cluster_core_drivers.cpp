@@ -106,6 +106,10 @@ TEST_CASE("cluster core: under the simulator and the runtime, every hook sees co
       uint64_t preemptions = 0;
       for (const auto& is : r.instances) preemptions += is.preemptions;
       CHECK(preemptions > 0);
+      // Each KV shortfall asks the local policy once and preempts the call it names.
+      CHECK(audit->victim_hooks == preemptions);
+      for (const auto& c : r.calls)
+        if (c.preemptions > 0) CHECK(audit->first_victims.count(c.call_id) == 1);
     }
     {
       INFO("runtime");
@@ -121,4 +125,44 @@ TEST_CASE("cluster core: under the simulator and the runtime, every hook sees co
       check_audit(*audit, 4);
     }
   }
+}
+
+TEST_CASE("cluster core: the simulator preempts the call the local policy names when KV runs out",
+          "[scheduler][cluster-core]") {
+  const auto cluster = two_instances();
+  const auto w = test::numbered_questions(kWorkflows);
+  std::map<bool, std::set<uint64_t>> preempted;  // by rule: the calls that gave way
+  for (const bool second : {false, true}) {
+    INFO((second ? "second newest" : "default (newest)"));
+    auto audit = std::make_shared<test::PolicyAudit>();
+    // The simulator recomputes a preempted call from its start, so a rule must spare the oldest to make progress.
+    if (second)
+      audit->victim_rule = [](const scheduler::InstanceState& s) {
+        std::vector<int> order;
+        for (int r = static_cast<int>(s.running.size()) - 1; r >= 0; --r) order.push_back(r);
+        if (order.size() >= 3) std::swap(order[0], order[1]);
+        return order;
+      };
+    auto policy = audited_policy("rr-fcfs", cluster, audit);
+    test::ScriptResponder resp;
+    scheduler::Simulator sim(cluster, policy, resp);
+    test::ScriptFactory f(scripts());
+    auto r = sim.run(w, arrivals(0.1, 60), f, nullptr);
+    for (const auto& o : r.outcomes) {
+      INFO("workflow " << o.workflow_id << ": " << o.error);
+      CHECK(o.completed);
+    }
+    for (const auto& p : audit->problems) FAIL_CHECK(p);
+    uint64_t n = 0;
+    for (const auto& c : r.calls) {
+      n += static_cast<uint64_t>(c.preemptions);
+      if (c.preemptions > 0) {
+        preempted[second].insert(c.call_id);
+        CHECK(audit->first_victims.count(c.call_id) == 1);
+      }
+    }
+    CHECK(n > 0);
+    CHECK(audit->victim_hooks == n);
+  }
+  CHECK(preempted[false] != preempted[true]);  // the rule decides who gives way
 }

@@ -35,6 +35,7 @@
 #include "server/question_api.hpp"
 #include "server/serve_app.hpp"
 #include "tests/engine/tiny_model.hpp"
+#include "tests/scheduler/audit_policy.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "tests/support.hpp"
 
@@ -427,6 +428,51 @@ TEST_CASE("faults: KV exhausted: calls that do not fit the pool together are pre
   CHECK(d["instances"][0]["kv_used"].GetInt() == 0);
   check_released(rt);
   rt.stop();
+}
+
+TEST_CASE("faults: KV exhausted: the engine takes KV back from the call the local policy names (the newest by "
+          "default, the longest admitted when the policy says so); every call ends with its reference text",
+          "[server][faults][concurrent][cluster-core]") {
+  t2s::test::TinyModel tiny;
+  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
+  const std::vector<std::string> prompts = {"the cat sat", "a dog ran far", "one two three", "hello there",
+                                            "blue sky above", "quiet river"};
+  const int max_tokens = 48;
+  auto reference = server::test::embedded_texts(model, tok, prompts, max_tokens);
+  const int pool_blocks = 10;  // the six calls need about twice that at once
+  const size_t block_bytes = engine::kv_block_bytes(tiny.lm.model->config);
+  for (const bool oldest : {false, true}) {
+    INFO((oldest ? "policy names the longest admitted" : "default victim"));
+    scheduler::ClusterSpec cluster{"tight", {engine_instance("tight", model)}};
+    RuntimeOptions o;
+    o.engine_tokenizer = tok;
+    o.engine_kv_mb = static_cast<double>(block_bytes * pool_blocks) / (1024.0 * 1024.0);
+    auto audit = std::make_shared<t2s::test::PolicyAudit>();
+    if (oldest)
+      audit->victim_rule = [](const scheduler::InstanceState& s) {
+        std::vector<int> order;
+        for (int r = 0; r < static_cast<int>(s.running.size()); ++r) order.push_back(r);
+        return order;
+      };
+    Runtime rt(cluster, t2s::test::audited(make_policy("rr-fcfs", cluster), audit), o, nullptr);
+    std::vector<agents::LlmCall> calls;
+    for (const auto& p : prompts) calls.push_back(make_call(rt, p, max_tokens, 8, 4));
+    auto res = run_calls(rt, calls);
+    for (size_t k = 0; k < res.size(); ++k) {
+      INFO("call " << k << ": " << res[k].error);
+      REQUIRE(res[k].ok);
+      CHECK(res[k].text == reference[k]);
+    }
+    int total = 0;
+    for (const auto& c : rt.calls()) total += c.preemptions;
+    CHECK(total > 0);
+    const auto st = rt.stats();
+    CHECK(st.kv_preemptions == static_cast<uint64_t>(total));
+    CHECK(st.kv_preemptions_unnamed == 0);  // each time, the first running call of the policy's order
+    for (const auto& p : audit->problems) FAIL_CHECK(p);
+    check_released(rt);
+    rt.stop();
+  }
 }
 
 TEST_CASE("faults: an engine instance slowed 5x ends with a clearly smaller share of the calls than when it is not "
