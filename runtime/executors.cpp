@@ -50,6 +50,25 @@ struct Job {
   bool resume = false;      // engine instances: re-admits a call it preempted (its sequence is kept)
 };
 
+}  // namespace
+
+scheduler::IterationShape iteration_shape(const engine::StepReport& rep) {
+  scheduler::IterationShape shape;
+  for (const auto& c : rep.calls) {
+    if (c.rows <= 0) continue;
+    if (c.decode) {
+      shape.decode_seqs += 1;
+      shape.decode_context += c.first_pos + 1;  // the positions its one row attends to
+    } else {
+      shape.prefill_tokens += c.rows;
+      shape.prefill_attn += c.rows * (c.first_pos + c.rows / 2.0);
+    }
+  }
+  return shape;
+}
+
+namespace {
+
 Job make_job(const agents::LlmCall& c, double now) {
   return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now, {}};
 }
@@ -298,11 +317,7 @@ class EngineExecutorImpl final : public EngineExecutor {
         suspended.clear();
         continue;
       }
-      scheduler::IterationShape shape;
-      shape.prefill_tokens = rep.prefill_tokens;
-      shape.decode_seqs = rep.decode_tokens;
-      // The runner reports total attended positions; attribute them to decode context (the dominant term).
-      shape.decode_context = rep.context_tokens;
+      const scheduler::IterationShape shape = iteration_shape(rep);
       if (rep.sequences > 0) sink_.sample(shape, rep.seconds);
       if (sink_.progress) {
         std::vector<engine::SequenceId> ran;

@@ -15,6 +15,7 @@
 
 namespace t2s::engine {
 class Backend;
+struct StepReport;
 }
 
 namespace t2s::server {
@@ -74,6 +75,10 @@ class InstanceExecutor {
   //! Stops threads; started calls end cancelled (idempotent).
   virtual void stop() = 0;
 };
+
+//! The cost model's shape of an engine iteration, as the simulator counts it: prompt (or recompute) rows and their
+//! attended positions (rows × (context before the chunk + rows / 2)), decode rows and the context each attends to.
+scheduler::IterationShape iteration_shape(const engine::StepReport& report);
 
 //! Clock shared by executors and the runtime (seconds since the runtime started).
 using ClockFn = std::function<double()>;

@@ -13,6 +13,8 @@
 #include "tests/server/fake_openai.hpp"
 #include "tests/server/runtime_support.hpp"
 #include "engine/backend.hpp"
+#include "engine/batch_runner.hpp"
+#include "runtime/executors.hpp"
 #include "tests/engine/tiny_model.hpp"
 #include "tests/support.hpp"
 
@@ -520,4 +522,24 @@ TEST_CASE("runtime: measurement work (scoring against gold) runs off the loop an
   CHECK(done_on_loop);
   CHECK(tick_first);
   CHECK(rt.stats().tool_runs == 0);
+}
+
+TEST_CASE("runtime: an engine iteration is recorded in the simulator's shape: prompt rows with their attention, "
+          "decode rows with their context", "[server][runtime][cluster-core]") {
+  engine::StepReport rep;
+  rep.calls = {{1, 1, 40, true}, {2, 10, 0, false}, {3, 1, 7, true}, {4, 6, 20, false}, {5, 0, 3, false}};
+  const auto s = iteration_shape(rep);
+  CHECK(s.prefill_tokens == 16);
+  CHECK(s.prefill_attn == Approx(10 * (0 + 5.0) + 6 * (20 + 3.0)));
+  CHECK(s.decode_seqs == 2);
+  CHECK(s.decode_context == 41 + 8);
+  // The same shapes the simulator prices: a prompt chunk and a decode step cost what prefill_s / decode_step_s say.
+  const auto cluster = scheduler::cluster_preset("hetero-small");
+  const scheduler::CostModel cm(cluster.instances[0]);
+  engine::StepReport chunk;
+  chunk.calls = {{9, 48, 100, false}};
+  CHECK(cm.iteration_s(iteration_shape(chunk)) == Approx(cm.prefill_s(48, 100, 48)));
+  engine::StepReport decode;
+  decode.calls = {{1, 1, 299, true}, {2, 1, 99, true}};
+  CHECK(cm.iteration_s(iteration_shape(decode)) == Approx(cm.decode_step_s(2, 400)));
 }
