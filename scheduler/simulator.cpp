@@ -610,23 +610,29 @@ struct Simulator::Impl {
     start_iteration(i);
   }
 
-  // After a call's prefill completes, its shared prefix becomes a prefix-cache entry (full blocks only).
+  // After a call's prefill completes, its shared prefix becomes a prefix-cache entry (full blocks only). An entry
+  // shorter than this call's prefix grows to it, as an engine's block cache holds every full block it computed: the
+  // call's private blocks past the entry move into it (and a private copy of what the entry held is freed).
   void share_prefix(size_t i, size_t r) {
     auto& st = state(i);
     auto& ax = insts[i].aux[r];
     auto& rc = st.running[r];
     const auto& call = *rc.call;
     const int bt = st.spec->block_tokens;
-    if (call.prefix_id == 0 || ax.shared_pid != 0) return;
+    if (call.prefix_id == 0) return;
     const int full = std::min(call.prefix_tokens, call.prompt_tokens) / bt;
     if (full <= 0) return;
     const PrefixEntry* e = st.prefix_cache.find(call.prefix_id);
-    if (e && e->tokens >= full * bt) return;  // a sibling put it there meanwhile; this copy stays private
-    if (e) return;  // a shorter entry exists and is shared by others; keep it (no merging)
-    if (full > rc.kv_blocks) return;
-    st.prefix_cache.insert(call.prefix_id, full * bt, full, now_);
-    core.set_running_blocks(i, r, rc.kv_blocks - full);
-    st.kv_blocks_used += full;  // still allocated: the prefix cache holds them now
+    if (e && e->tokens >= full * bt) return;  // already as long: a sibling's copy stays private
+    const int held = e ? e->blocks : 0;       // blocks the entry holds now
+    const bool uses_entry = ax.shared_pid != 0;
+    // Private blocks that become shared: past the entry when this call already reads the entry, else all of them.
+    const int moved = uses_entry ? full - held : full;
+    if (moved <= 0 || moved > rc.kv_blocks) return;
+    st.prefix_cache.insert(call.prefix_id, full * bt, full, now_);  // pins it once for this call
+    if (uses_entry) st.prefix_cache.release(call.prefix_id);        // it held a pin already
+    core.set_running_blocks(i, r, rc.kv_blocks - moved);
+    st.kv_blocks_used += full - held;  // still allocated: the prefix cache holds them now
     ax.shared_tokens = full * bt;
     ax.shared_pid = call.prefix_id;
   }
