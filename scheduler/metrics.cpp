@@ -39,7 +39,9 @@ RunMetrics compute_metrics(const SimResult& r, const RunInfo& info) {
     } else {
       ++m.failed;
     }
-    const bool in_time = o.completed && o.finished_s <= o.deadline_s + 1e-9;
+    // Met: its work completed by the deadline. One cut at its deadline (ended early with its best candidate) did
+    // not, though it answered then: the simulator ends it exactly at the deadline, the runtime a timer tick later.
+    const bool in_time = o.completed && !o.ended_early && o.finished_s <= o.deadline_s + 1e-9;
     met += in_time;
     m.ended_early += o.ended_early;
     if (static_cast<size_t>(&o - r.outcomes.data()) >= tail_from) tail_met += in_time;

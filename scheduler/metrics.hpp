@@ -29,7 +29,7 @@ struct RunMetrics {
   std::string policy;
   double rate = 0;                     //!< workflows/s offered
   size_t workflows = 0, completed = 0, failed = 0;
-  double slo_attainment = 0;           //!< completed within deadline / workflows
+  double slo_attainment = 0;           //!< completed within deadline (not cut there: ended_early) / workflows
   double latency_p50_s = 0, latency_p95_s = 0, latency_p99_s = 0;  //!< over completed workflows
   double throughput_wf_per_s = 0;      //!< completed / makespan
   double goodput_wf_per_s = 0;         //!< completed within deadline / makespan
