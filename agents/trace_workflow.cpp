@@ -123,7 +123,8 @@ class TraceWorkflow final : public StagedWorkflow {
     return {};
   }
 
-  // Recorded workflows that ended early in the recording end early here too, at the same deadline.
+  // Recorded workflows that ended early in the recording end early here too, at the same deadline. (Whether the
+  // agent that ran a completed one would have cut it there is not recorded: it runs on, as recorded.)
   bool on_deadline_passed() override {
     const auto* r = question().recorded.get();
     if (!r || r->outcome != "ended_early") return false;
@@ -218,12 +219,15 @@ class TraceWorkflow final : public StagedWorkflow {
 
   void stage_ended(size_t s) {
     ended_[s] = true;
-    // Done when every stage that ended in the recording has ended (an ended_early one: every stage, or its deadline).
+    // Done when every stage that ended in the recording has ended (an ended_early one: at its deadline).
     const auto* r = question().recorded.get();
     const bool wait_all = !r || r->outcome == "ended_early";
     bool all = true;
     for (size_t k = 0; k < stages_.size(); ++k) all = all && (ended_[k] || (!wait_all && !stages_[k].done));
     if (all) {
+      // One that ended early in the recording was cut there: its recorded work is a lower bound of what it needed,
+      // so finishing that work sooner says nothing about finishing in time. It ends at its deadline, as recorded.
+      if (r && r->outcome == "ended_early") return;
       if (r) {
         finish_recorded(false);
       } else {

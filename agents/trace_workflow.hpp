@@ -72,8 +72,9 @@ struct TraceCallMeta final : CallMeta {
 
 //! A factory of trace-replay workflows (questions must carry trace_calls or a recorded DAG; others fail with a clear
 //! error). A recorded workflow releases each stage when its recorded parents have ended (tool stages wait their
-//! recorded time), ends when every stage that ended in the recording has ended — an `ended_early` one also at its
-//! deadline — and reports the recorded answer's checks.
+//! recorded time) and ends when every stage that ended in the recording has ended; one that ended early in the
+//! recording ends at its deadline, also when its recorded work ends sooner (that work was cut there, a lower bound
+//! of what it needed). It reports the recorded answer's checks.
 //! Remaining-work estimates use the population of questions seen so far.
 std::unique_ptr<WorkflowFactory> make_trace_factory(TraceFactoryOptions options = {});
 //! The same, with the population estimate taken over all questions of `workload` from the start (preferred).

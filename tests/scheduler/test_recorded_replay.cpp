@@ -2,6 +2,7 @@
 // SQL time, --recorded-prefix measured serving the measured cache hits; and `t2s compare-runs`.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 
@@ -84,6 +85,39 @@ TEST_CASE("recorded replay: recorded arrival, DAG order and SQL time; measured p
     else
       CHECK(cached == 0);  // no declared prefix: nothing shared
     CHECK(out.service.size() == 3);
+  }
+}
+
+TEST_CASE("recorded replay: one cut in the recording ends at its deadline even when its recorded work finishes "
+          "sooner, and counts as missed; a completed one runs on", "[recorded]") {
+  auto registry = default_policy_registry();
+  {
+    INFO("completed in the recording, late in the replay: it runs on (the recording does not say it would be cut)");
+    auto setup = recorded_setup();
+    setup.workload.recorded_arrivals[0].deadline_s = 2.2;  // 0.2 s after arrival; its SQL stage alone takes 0.5 s
+    auto out = run_policy(setup, registry, "rr-fcfs", 1.0);
+    REQUIRE(out.result.outcomes.size() == 1);
+    const auto& o = out.result.outcomes[0];
+    CHECK(o.completed);
+    CHECK_FALSE(o.ended_early);
+    CHECK(o.finished_s > 2.5);
+    CHECK(out.metrics.slo_attainment == 0.0);
+  }
+  {
+    INFO("ended early in the recording; its recorded work ends well before the 30 s deadline");
+    auto setup = recorded_setup();
+    auto cut = std::make_shared<workloads::RecordedWorkflow>(*setup.workload.questions[0].recorded);
+    cut->outcome = "ended_early";
+    setup.workload.questions[0].recorded = cut;
+    auto out = run_policy(setup, registry, "rr-fcfs", 1.0);
+    REQUIRE(out.result.outcomes.size() == 1);
+    const auto& o = out.result.outcomes[0];
+    CHECK(o.ended_early);
+    CHECK(o.finished_s == Approx(30.0).margin(1e-6));
+    CHECK(out.metrics.slo_attainment == 0.0);  // cut at its deadline: not met
+    double last_call_end = 0;
+    for (const auto& c : out.result.calls) last_call_end = std::max(last_call_end, c.finished_s);
+    CHECK(last_call_end < 5.0);  // the work itself was done long before
   }
 }
 
