@@ -335,7 +335,7 @@ struct Runtime::Impl final : agents::LlmClient {
 
   // Admits waiting calls of instance `i` in the local policy's order while it has room.
   void pump(size_t i) {
-    auto& s = core->driver_state(i);
+    const auto& s = core->instances()[i];
     auto& ex = *exec[i];
     double t = now();
     std::vector<std::pair<const agents::LlmCall*, const agents::Response*>> to_start;
@@ -346,7 +346,7 @@ struct Runtime::Impl final : agents::LlmClient {
       auto& r = calls.at(c->id);
       int need = blocks_for(i, c->prompt_tokens + c->expected_output_tokens);
       if (s.kv_blocks_total > 0 && s.kv_blocks_used + need > s.kv_blocks_total) {
-        s.kv_blocks_used -= s.prefix_cache.evict(s.kv_blocks_used + need - s.kv_blocks_total);
+        core->evict_prefixes(i, s.kv_blocks_used + need - s.kv_blocks_total);
         if (s.kv_blocks_used + need > s.kv_blocks_total && !s.running.empty()) break;  // wait for memory
       }
       const double enq = core->take_waiting(i, static_cast<size_t>(idx)).enqueued_s;
@@ -356,13 +356,10 @@ struct Runtime::Impl final : agents::LlmClient {
       rc.started_s = t;
       if (c->prefix_id != 0 && c->prefix_tokens > 0) {
         rc.cached_tokens = s.prefix_cache.hit_tokens(c->prefix_id, c->prefix_tokens);
-        if (s.prefix_cache.find(c->prefix_id)) {
-          s.prefix_cache.acquire(c->prefix_id, t);
-        } else {
-          int pb = blocks_for(i, c->prefix_tokens);
-          s.prefix_cache.insert(c->prefix_id, c->prefix_tokens, pb, t);
-          s.kv_blocks_used += pb;
-        }
+        if (s.prefix_cache.find(c->prefix_id))
+          core->pin_prefix(i, c->prefix_id, t);
+        else
+          core->cache_prefix(i, c->prefix_id, c->prefix_tokens, blocks_for(i, c->prefix_tokens), t);
       }
       rc.prefilled = rc.cached_tokens;
       rc.kv_blocks = need;
@@ -457,7 +454,7 @@ struct Runtime::Impl final : agents::LlmClient {
     const int r = core->running_position(i, c);
     if (r < 0) return;
     core->take_running(i, static_cast<size_t>(r));
-    if (c->prefix_id != 0 && c->prefix_tokens > 0) core->driver_state(i).prefix_cache.release(c->prefix_id);
+    if (c->prefix_id != 0 && c->prefix_tokens > 0) core->unpin_prefix(i, c->prefix_id);
   }
 
   void cancel_on_loop(uint64_t id) {

@@ -145,6 +145,25 @@ int ClusterCore::running_position(size_t i, const agents::LlmCall* call) const {
   return -1;
 }
 
+int ClusterCore::evict_prefixes(size_t i, int blocks) {
+  auto& s = states_[i];
+  const int freed = s.prefix_cache.evict(blocks);
+  s.kv_blocks_used -= freed;
+  return freed;
+}
+
+void ClusterCore::pin_prefix(size_t i, uint64_t prefix_id, double now) { states_[i].prefix_cache.acquire(prefix_id, now); }
+
+void ClusterCore::unpin_prefix(size_t i, uint64_t prefix_id) { states_[i].prefix_cache.release(prefix_id); }
+
+void ClusterCore::cache_prefix(size_t i, uint64_t prefix_id, int tokens, int blocks, double now) {
+  auto& s = states_[i];
+  const PrefixEntry* e = s.prefix_cache.find(prefix_id);
+  const int held = e ? e->blocks : 0;
+  s.prefix_cache.insert(prefix_id, tokens, blocks, now);
+  s.kv_blocks_used += blocks - held;
+}
+
 int ClusterCore::next(size_t i, double now) {
   const auto& s = states_[i];
   const int idx = policy_.local[i]->next(s, now);

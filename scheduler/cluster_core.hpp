@@ -5,8 +5,9 @@
 //! things happen and what an iteration did, and tell the core; neither touches a queue, a counter or a policy itself,
 //! so a policy cannot tell which one drives it.
 //!
-//! What stays with a driver: the clock, the KV blocks a running call holds and the prefix cache (the simulator keeps
-//! them exact, the runtime as a belief from what it dispatched), the instance's busy/iteration counters.
+//! KV blocks and the prefix cache change through the core too; the driver decides when (the simulator as exact
+//! physics, the runtime as a belief from what it dispatched). What stays with a driver: the clock and the instance's
+//! busy/iteration counters.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -32,8 +33,8 @@ class ClusterCore {
 
   //! Every instance's state, in cluster order (read-only: mutate through the calls below).
   const std::vector<InstanceState>& instances() const { return states_; }
-  //! Instance `i` for the driver-owned fields (busy, iterations, busy_s, KV blocks, prefix cache); its `waiting`,
-  //! `running` and their counters change only through this class.
+  //! Instance `i` for the driver-owned fields (busy, busy_until_s, iterations, busy_s); its queues, batch, counters,
+  //! KV blocks and prefix cache change only through this class.
   InstanceState& driver_state(size_t i) { return states_[i]; }
   //! The calls the dispatcher holds.
   const std::vector<HeldCall>& held() const { return held_; }
@@ -74,6 +75,18 @@ class ClusterCore {
   RunningCall take_running(size_t i, size_t r);
   //! Index of `call` in `i`'s running batch, or -1.
   int running_position(size_t i, const agents::LlmCall* call) const;
+
+  // ---- KV blocks and prefix cache of instance `i` (kv_blocks_used stays Σ private blocks + cached blocks)
+  //! Evicts unpinned prefixes, least recently used first, until `blocks` blocks are freed or none is left; returns
+  //! the blocks freed.
+  int evict_prefixes(size_t i, int blocks);
+  //! Pins prefix `prefix_id` for a call that reads it (refreshing its LRU position).
+  void pin_prefix(size_t i, uint64_t prefix_id, double now);
+  //! Unpins it.
+  void unpin_prefix(size_t i, uint64_t prefix_id);
+  //! Caches (or grows to) `tokens` tokens of `prefix_id` in `blocks` blocks, pinned once for the caller; the blocks
+  //! it did not hold before count as used.
+  void cache_prefix(size_t i, uint64_t prefix_id, int tokens, int blocks, double now);
 
   // ---- local queue policy of instance `i`
   //! Index into `waiting` of the next call to admit, or -1. An index out of range: std::logic_error.

@@ -329,7 +329,7 @@ struct Simulator::Impl {
   // ---------- KV ----------
   bool ensure_blocks(InstanceState& st, int need) {
     if (need <= 0) return true;
-    if (need > st.kv_blocks_free()) st.kv_blocks_used -= st.prefix_cache.evict(need - st.kv_blocks_free());
+    if (need > st.kv_blocks_free()) core.evict_prefixes(st.index, need - st.kv_blocks_free());
     return need <= st.kv_blocks_free();
   }
 
@@ -341,7 +341,7 @@ struct Simulator::Impl {
   void remove_running(size_t i, size_t r) {
     auto& in = insts[i];
     const auto& ax = in.aux[r];
-    if (ax.shared_pid) state(i).prefix_cache.release(ax.shared_pid);
+    if (ax.shared_pid) core.unpin_prefix(i, ax.shared_pid);
     in.slots[static_cast<size_t>(ax.slot)] = false;
     core.take_running(i, r);
     in.aux.erase(in.aux.begin() + static_cast<std::ptrdiff_t>(r));
@@ -427,9 +427,9 @@ struct Simulator::Impl {
       int chunk = chunked ? std::min({left, budget - used, chunk_cap}) : left;
       bool fits = chunked || left <= budget - used || used == 0;
       int need = blocks_for(chunk, bt);
-      if (fits && hit > 0) st.prefix_cache.acquire(call.prefix_id, now_);  // pin before evicting for this call
+      if (fits && hit > 0) core.pin_prefix(i, call.prefix_id, now_);  // pin before evicting for this call
       if (!fits || !ensure_blocks(st, need)) {  // head-of-line: nothing passes it this iteration
-        if (fits && hit > 0) st.prefix_cache.release(call.prefix_id);
+        if (fits && hit > 0) core.unpin_prefix(i, call.prefix_id);
         blocked = true;
         break;
       }
@@ -629,10 +629,9 @@ struct Simulator::Impl {
     // Private blocks that become shared: past the entry when this call already reads the entry, else all of them.
     const int moved = uses_entry ? full - held : full;
     if (moved <= 0 || moved > rc.kv_blocks) return;
-    st.prefix_cache.insert(call.prefix_id, full * bt, full, now_);  // pins it once for this call
-    if (uses_entry) st.prefix_cache.release(call.prefix_id);        // it held a pin already
-    core.set_running_blocks(i, r, rc.kv_blocks - moved);
-    st.kv_blocks_used += full - held;  // still allocated: the prefix cache holds them now
+    core.cache_prefix(i, call.prefix_id, full * bt, full, now_);  // pins it once for this call
+    if (uses_entry) core.unpin_prefix(i, call.prefix_id);           // it held a pin already
+    core.set_running_blocks(i, r, rc.kv_blocks - moved);           // the moved blocks stay used, now cached
     ax.shared_tokens = full * bt;
     ax.shared_pid = call.prefix_id;
   }
