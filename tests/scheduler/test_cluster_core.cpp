@@ -121,6 +121,32 @@ TEST_CASE("cluster core: queue and batch changes keep every counter equal to its
   CHECK_FALSE(instance_state_problem(core.instances()[0]).empty());
 }
 
+TEST_CASE("cluster core: the prefix cache changes through the core and KV use follows it", "[scheduler][cluster-core]") {
+  const auto cluster = two_sim_instances();
+  Policy p = default_policy_registry().make("rr-fcfs", PolicyContext{&cluster, {}, 0});
+  ClusterCore core(cluster, p);
+  CostModel ca(cluster.instances[0]), cb(cluster.instances[1]);
+  const std::vector<const CostModel*> costs = {&ca, &cb};
+  core.reset(costs, std::vector<int>{100, 50});
+  const auto& s = core.instances()[0];
+  core.cache_prefix(0, 7, 32, 2, 0.0);  // pinned once for the caller
+  CHECK(s.kv_blocks_used == 2);
+  CHECK(s.prefix_cache.hit_tokens(7, 100) == 32);
+  core.cache_prefix(0, 7, 64, 4, 1.0);  // grows: only the 2 new blocks count, pinned twice now
+  CHECK(s.kv_blocks_used == 4);
+  CHECK(s.prefix_cache.hit_tokens(7, 100) == 64);
+  CHECK(core.evict_prefixes(0, 10) == 0);  // pinned: nothing to evict
+  core.unpin_prefix(0, 7);
+  core.pin_prefix(0, 7, 2.0);
+  core.unpin_prefix(0, 7);
+  CHECK(core.evict_prefixes(0, 10) == 0);  // still pinned once
+  core.unpin_prefix(0, 7);
+  CHECK(core.evict_prefixes(0, 1) == 4);   // the whole entry goes
+  CHECK(s.kv_blocks_used == 0);
+  CHECK(s.prefix_cache.hit_tokens(7, 100) == 0);
+  CHECK(instance_state_problem(s).empty());
+}
+
 TEST_CASE("cluster core: held calls, refused decisions and where observations go", "[scheduler][cluster-core]") {
   const auto cluster = two_sim_instances();
   Policy p;
