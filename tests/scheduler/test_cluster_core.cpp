@@ -56,16 +56,26 @@ struct CountingLocal final : LocalQueuePolicy {
   void observe(const PolicyEvent&) override { ++seen; }
 };
 
+// Two simulated instances under rr-fcfs with their cost models, reset to `kv` blocks each (not copyable: the policy
+// and the core point into it).
+struct RrCore {
+  ClusterSpec cluster = two_sim_instances();
+  Policy policy = default_policy_registry().make("rr-fcfs", PolicyContext{&cluster, {}, 0});
+  CostModel ca{cluster.instances[0]}, cb{cluster.instances[1]};
+  ClusterCore core{cluster, policy};
+  explicit RrCore(const std::vector<int>& kv) {
+    const std::vector<const CostModel*> costs = {&ca, &cb};
+    core.reset(costs, kv);
+  }
+  RrCore(const RrCore&) = delete;
+  RrCore& operator=(const RrCore&) = delete;
+};
+
 }  // namespace
 
 TEST_CASE("cluster core: queue and batch changes keep every counter equal to its sum", "[scheduler][cluster-core]") {
-  const auto cluster = two_sim_instances();
-  Policy p = default_policy_registry().make("rr-fcfs", PolicyContext{&cluster, {}, 0});
-  ClusterCore core(cluster, p);
-  CostModel ca(cluster.instances[0]), cb(cluster.instances[1]);
-  const std::vector<const CostModel*> costs = {&ca, &cb};
-  const std::vector<int> kv = {100, 50};
-  core.reset(costs, kv);
+  RrCore f({100, 50});
+  auto& core = f.core;
   auto ok = [&] {
     for (const auto& s : core.instances()) {
       INFO(instance_state_problem(s));
@@ -122,12 +132,8 @@ TEST_CASE("cluster core: queue and batch changes keep every counter equal to its
 }
 
 TEST_CASE("cluster core: the prefix cache changes through the core and KV use follows it", "[scheduler][cluster-core]") {
-  const auto cluster = two_sim_instances();
-  Policy p = default_policy_registry().make("rr-fcfs", PolicyContext{&cluster, {}, 0});
-  ClusterCore core(cluster, p);
-  CostModel ca(cluster.instances[0]), cb(cluster.instances[1]);
-  const std::vector<const CostModel*> costs = {&ca, &cb};
-  core.reset(costs, std::vector<int>{100, 50});
+  RrCore f({100, 50});
+  auto& core = f.core;
   const auto& s = core.instances()[0];
   core.cache_prefix(0, 7, 32, 2, 0.0);  // pinned once for the caller
   CHECK(s.kv_blocks_used == 2);

@@ -346,22 +346,41 @@ TEST_CASE("faults: an engine instance whose backend throws once recovers: its ru
   rt.stop();
 }
 
+namespace {
+
+// Six greedy calls on the tiny model and a 10-block pool (160 positions) that cannot hold them at once (they need
+// about twice that), with each call's text in a roomy pool as the reference.
+struct TightPool {
+  t2s::test::TinyModel tiny;
+  std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
+  std::vector<std::string> prompts = {"the cat sat",  "a dog ran far",  "one two three",
+                                      "hello there", "blue sky above", "quiet river"};
+  int max_tokens = 48;
+  int pool_blocks = 10;
+  std::vector<std::string> reference = server::test::embedded_texts(model, tok, prompts, max_tokens);
+  //! Runtime options for one engine instance with that pool.
+  RuntimeOptions options() const {
+    RuntimeOptions o;
+    o.engine_tokenizer = tok;
+    o.engine_kv_mb =
+        static_cast<double>(engine::kv_block_bytes(tiny.lm.model->config) * pool_blocks) / (1024.0 * 1024.0);
+    return o;
+  }
+};
+
+}  // namespace
+
 TEST_CASE("faults: KV exhausted: calls that do not fit the pool together are preempted and recomputed to the same "
           "text; a call bigger than the pool fails at once naming it",
           "[server][faults][concurrent]") {
-  t2s::test::TinyModel tiny;
-  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
-  const std::vector<std::string> prompts = {"the cat sat", "a dog ran far", "one two three", "hello there",
-                                            "blue sky above", "quiet river"};
-  const int max_tokens = 48;
-  auto reference = server::test::embedded_texts(model, tok, prompts, max_tokens);
-
-  const int pool_blocks = 10;  // 160 positions; the six calls need about twice that at once
-  const size_t block_bytes = engine::kv_block_bytes(tiny.lm.model->config);
+  TightPool pool;
+  const auto& tiny = pool.tiny;
+  const auto &model = pool.model, &tok = pool.tok;
+  const auto& prompts = pool.prompts;
+  const auto& reference = pool.reference;
+  const int max_tokens = pool.max_tokens, pool_blocks = pool.pool_blocks;
   scheduler::ClusterSpec cluster{"tight", {engine_instance("tight", model)}};
-  RuntimeOptions o;
-  o.engine_tokenizer = tok;
-  o.engine_kv_mb = static_cast<double>(block_bytes * pool_blocks) / (1024.0 * 1024.0);
+  RuntimeOptions o = pool.options();
   PacedBackend* counter = nullptr;  // scale 0: counts the rows computed, no pacing
   o.wrap_engine_backend = [&counter](size_t, std::unique_ptr<engine::Backend> b) -> std::unique_ptr<engine::Backend> {
     auto p = std::make_unique<PacedBackend>(std::move(b), 0.0, 0.0, 0.0);
@@ -433,20 +452,11 @@ TEST_CASE("faults: KV exhausted: calls that do not fit the pool together are pre
 TEST_CASE("faults: KV exhausted: the engine takes KV back from the call the local policy names (the newest by "
           "default, the longest admitted when the policy says so); every call ends with its reference text",
           "[server][faults][concurrent][cluster-core]") {
-  t2s::test::TinyModel tiny;
-  const std::string model = tiny.dir.file("m.bin"), tok = tiny.dir.file("t.bin");
-  const std::vector<std::string> prompts = {"the cat sat", "a dog ran far", "one two three", "hello there",
-                                            "blue sky above", "quiet river"};
-  const int max_tokens = 48;
-  auto reference = server::test::embedded_texts(model, tok, prompts, max_tokens);
-  const int pool_blocks = 10;  // the six calls need about twice that at once
-  const size_t block_bytes = engine::kv_block_bytes(tiny.lm.model->config);
+  TightPool pool;
   for (const bool oldest : {false, true}) {
     INFO((oldest ? "policy names the longest admitted" : "default victim"));
-    scheduler::ClusterSpec cluster{"tight", {engine_instance("tight", model)}};
-    RuntimeOptions o;
-    o.engine_tokenizer = tok;
-    o.engine_kv_mb = static_cast<double>(block_bytes * pool_blocks) / (1024.0 * 1024.0);
+    scheduler::ClusterSpec cluster{"tight", {engine_instance("tight", pool.model)}};
+    RuntimeOptions o = pool.options();
     auto audit = std::make_shared<t2s::test::PolicyAudit>();
     if (oldest)
       audit->victim_rule = [](const scheduler::InstanceState& s) {
@@ -456,12 +466,12 @@ TEST_CASE("faults: KV exhausted: the engine takes KV back from the call the loca
       };
     Runtime rt(cluster, t2s::test::audited(make_policy("rr-fcfs", cluster), audit), o, nullptr);
     std::vector<agents::LlmCall> calls;
-    for (const auto& p : prompts) calls.push_back(make_call(rt, p, max_tokens, 8, 4));
+    for (const auto& p : pool.prompts) calls.push_back(make_call(rt, p, pool.max_tokens, 8, 4));
     auto res = run_calls(rt, calls);
     for (size_t k = 0; k < res.size(); ++k) {
       INFO("call " << k << ": " << res[k].error);
       REQUIRE(res[k].ok);
-      CHECK(res[k].text == reference[k]);
+      CHECK(res[k].text == pool.reference[k]);
     }
     int total = 0;
     for (const auto& c : rt.calls()) total += c.preemptions;
