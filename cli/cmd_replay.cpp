@@ -18,7 +18,7 @@ namespace t2s::cli {
 void add_replay_command(CLI::App& app) {
   struct Opts {
     SimFlags sim;
-    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit, recorded_prefix = "declared";
+    std::string policy = "rr-fcfs", out = "out/replay", tokenizer, model, fit, recorded_prefix = "measured";
     bool no_trace = false;
     double time_limit_s = 600;
   };
@@ -46,9 +46,10 @@ void add_replay_command(CLI::App& app) {
                   "sim: each named instance's cost model is fitted on its own iterations before simulating; "
                   "engine/remote: each named instance's online cost model starts from them (warm start)");
   cmd->add_option("--recorded-prefix", o->recorded_prefix,
-                  "--workload recorded: 'declared' replays the prefix ids the scheduler saw; 'measured' gives each "
-                  "call, under one prefix id per recorded instance, the prompt tokens that instance served from its "
-                  "cache (the engine hashes every shared block, more than the agent declares)")
+                  "--workload recorded: 'measured' gives each call, under one prefix id per recorded instance, the "
+                  "prompt tokens that instance served from its cache (the engine hashes every shared block, more than "
+                  "the agent declares; per-call service times then match the recording); 'declared' replays the "
+                  "prefix ids the scheduler saw")
       ->check(CLI::IsMember({"declared", "measured"}))
       ->capture_default_str();
   cmd->callback([o, cmd] {
@@ -60,7 +61,7 @@ void add_replay_command(CLI::App& app) {
     auto registry = scheduler::default_policy_registry();
     if (!registry.has(o->policy)) registry.make(o->policy, {});  // throws the InputError listing the names
     const bool recorded = !setup.workload.recorded_arrivals.empty();
-    if (o->recorded_prefix != "declared" && !recorded)
+    if (cmd->get_option("--recorded-prefix")->count() > 0 && !recorded)
       throw InputError("--recorded-prefix applies to --workload recorded");
     setup.measured_prefix = o->recorded_prefix == "measured";
     if (recorded && setup.backend != "sim")
