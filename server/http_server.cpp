@@ -125,6 +125,9 @@ struct HttpServer::Impl {
   std::mutex stop_mu;  // stop() may race with the destructor's stop()
 
   net::io_context ioc;
+  // The acceptor's handlers and its close() run on one strand: with several io threads, stop()'s close raced with
+  // an accept handler re-arming on another thread (ThreadSanitizer).
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
   std::optional<tcp::acceptor> acceptor;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::vector<std::thread> threads;
@@ -753,7 +756,7 @@ void HttpServer::start() {
     throw InputError("binding to " + m.opt.address +
                      " (beyond loopback) needs a token (--token or T2S_TOKEN), or --insecure-no-token");
   tcp::endpoint ep(addr, m.opt.port);
-  m.acceptor.emplace(m.ioc);
+  m.acceptor.emplace(m.accept_strand);
   m.acceptor->open(ep.protocol(), ec);
   if (!ec) m.acceptor->set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) m.acceptor->bind(ep, ec);
@@ -776,7 +779,7 @@ void HttpServer::stop() {
   std::lock_guard stop_lock(m.stop_mu);
   if (!m.started || m.stopped) return;
   m.stopped = true;
-  net::post(m.ioc, [&m] {
+  net::post(m.accept_strand, [&m] {
     beast::error_code ec;
     m.acceptor->close(ec);
   });
