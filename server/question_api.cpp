@@ -179,7 +179,6 @@ void QuestionApi::handle_ask(const std::shared_ptr<Conn>& c, const AskFrame& ask
 
 void QuestionApi::finish(const std::shared_ptr<Question>& q, const agents::WorkflowOutcome& o) {
   if (q->done.exchange(true)) return;
-  in_flight_--;
   auto conn = q->conn.lock();
   if (o.cancelled)
     cancelled_++;
@@ -189,6 +188,8 @@ void QuestionApi::finish(const std::shared_ptr<Question>& q, const agents::Workf
     results_++;
     if (o.finished_s <= o.deadline_s) deadline_met_++;
   }
+  // After its outcome is counted: a reader that sees nothing in flight sees every outcome.
+  in_flight_--;
   if (!conn) return;
   std::lock_guard lk(conn->mu);
   conn->by_id.erase(q->client_id);
