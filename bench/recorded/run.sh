@@ -7,7 +7,8 @@
 # Environment: T2S (default ./build/t2s), OUT (default out/recorded), WORKLOAD (default synthetic), LIMIT (questions,
 #   default 8), RATE (workflows/s, default 0.5), SLO (default abs:30), TIME_LIMIT (s, default 170), SEED (default 1),
 #   TOKENIZER (llama2.c tokenizer for .bin models; default beside the model), FIT (an earlier run's iterations.jsonl:
-#   the real run's online cost models start from it, `replay --fit`).
+#   the real run's online cost models start from it, `replay --fit`), PREFIX (measured | declared, default measured:
+#   the replay's `--recorded-prefix`).
 # The cluster file must name engine instances (e.g. two instances of one model with different `threads`, or two
 # models); the same file is given to the simulated replay.
 set -euo pipefail
@@ -30,7 +31,7 @@ for p in "${policies[@]}"; do
     --time-limit "${TIME_LIMIT:-170}" --policy "$p" --no-trace --out "$real"
   echo "== $p: simulated replay of the recording"
   "$t2s" replay --backend sim --workload recorded --questions "$real/recorded.json" --fit "$real/iterations.jsonl" \
-    --cluster "$cluster" --policy "$p" --no-trace --out "$sim"
+    --cluster "$cluster" --policy "$p" --recorded-prefix "${PREFIX:-measured}" --no-trace --out "$sim"
   echo "== $p: real vs simulated"
   "$t2s" compare-runs "$real" "$sim" --json "$out/$p/compare.json"
 done
