@@ -127,7 +127,7 @@ class EngineExecutorImpl final : public EngineExecutor {
   void start(const agents::LlmCall& call, const agents::Response*, double now_s) override {
     if (sink_.preempted) {  // a call this executor preempted comes back: its sequence resumes
       std::lock_guard lk(mu_);
-      if (suspended_.erase(call.id)) {
+      if (suspended_.count(call.id)) {
         Job j;
         j.call_id = call.id;
         j.admitted_s = now_s;
@@ -190,11 +190,6 @@ class EngineExecutorImpl final : public EngineExecutor {
     if (!out.empty()) sink_.progress(std::move(out));
   }
 
-  void forget_suspended(uint64_t call_id) {
-    std::lock_guard lk(mu_);
-    suspended_.erase(call_id);
-  }
-
   // `error` set: the call is cancelled in the runner (its KV freed) and reported failed with that reason.
   void report_finished(engine::SequenceId sid, const Active& a, const std::string& error = {}, bool retryable = false) {
     if (!error.empty()) runner_->cancel(sid);
@@ -218,7 +213,6 @@ class EngineExecutorImpl final : public EngineExecutor {
 
   void loop() {
     std::map<engine::SequenceId, Active> active;  // admitted: running, or preempted
-    std::map<uint64_t, engine::SequenceId> suspended;  // call id → sequence: preempted, until the caller's start()
     std::deque<Job> jobs;  // waiting for a sequence slot
     std::deque<uint64_t> resumes;  // preempted calls the caller admitted again, in its order
     std::set<uint64_t> cancels;
@@ -227,7 +221,7 @@ class EngineExecutorImpl final : public EngineExecutor {
       {
         std::unique_lock lk(mu_);
         cv_.wait(lk, [&] {
-          return stopping_ || !inbox_.empty() || !cancels_.empty() || active.size() > suspended.size() ||
+          return stopping_ || !inbox_.empty() || !cancels_.empty() || active.size() > suspended_.size() ||
                  !jobs.empty() || !resumes.empty();
         });
         if (stopping_) break;
@@ -244,8 +238,8 @@ class EngineExecutorImpl final : public EngineExecutor {
       // Preempted calls the caller admitted again, in its order: each resumes (recomputing its prompt and output so
       // far, its generated tokens kept) once the pool holds what it had, or at once when nothing else runs.
       while (!resumes.empty()) {
-        auto s = suspended.find(resumes.front());
-        if (s == suspended.end()) {  // cancelled meanwhile
+        auto s = suspended_.find(resumes.front());
+        if (s == suspended_.end()) {  // cancelled meanwhile
           resumes.pop_front();
           continue;
         }
@@ -254,7 +248,10 @@ class EngineExecutorImpl final : public EngineExecutor {
             runner_->available_blocks() < engine::BatchRunner::blocks_for(n.prompt_tokens + n.generated_tokens + 1))
           break;
         if (!runner_->resume(s->second)) break;
-        suspended.erase(s);
+        {
+          std::lock_guard lk(mu_);
+          suspended_.erase(s);
+        }
         resumes.pop_front();
       }
       // Calls cancelled before admission end here.
@@ -267,7 +264,7 @@ class EngineExecutorImpl final : public EngineExecutor {
         }
       }
       // Preempted sequences hold no KV and no batch row; while they wait for the caller they take no slot.
-      while (!jobs.empty() && static_cast<int>(active.size() - suspended.size()) < capacity_) {
+      while (!jobs.empty() && static_cast<int>(active.size() - suspended_.size()) < capacity_) {
         Job j = std::move(jobs.front());
         jobs.pop_front();
         auto tokens = std::move(j.tokens);
@@ -290,7 +287,10 @@ class EngineExecutorImpl final : public EngineExecutor {
       }
       for (auto it = active.begin(); it != active.end() && !cancels.empty();) {
         if (cancels.erase(it->second.call_id)) {
-          if (suspended.erase(it->second.call_id)) forget_suspended(it->second.call_id);
+          if (suspended_.count(it->second.call_id)) {
+            std::lock_guard lk(mu_);
+            suspended_.erase(it->second.call_id);
+          }
           runner_->cancel(it->first);
           report_finished(it->first, it->second);
           it = active.erase(it);
@@ -299,7 +299,7 @@ class EngineExecutorImpl final : public EngineExecutor {
         }
       }
       cancels.clear();  // calls already finished: their results went out
-      if (active.size() == suspended.size()) continue;
+      if (active.size() == suspended_.size()) continue;
       if (!caller_resumes && !runner_->has_work()) {
         auto pre = runner_->preempted();
         if (!pre.empty()) runner_->resume(pre.front());
@@ -313,8 +313,10 @@ class EngineExecutorImpl final : public EngineExecutor {
         if (log_) log_->error("engine_step_failed", {{"instance", spec_.name}, {"error", e.what()}});
         for (auto& [sid, a] : active) report_finished(sid, a, std::string("engine backend failed: ") + e.what(), true);
         active.clear();
-        for (const auto& [id, sid] : suspended) forget_suspended(id);
-        suspended.clear();
+        {
+          std::lock_guard lk(mu_);
+          suspended_.clear();
+        }
         continue;
       }
       const scheduler::IterationShape shape = iteration_shape(rep);
@@ -356,10 +358,9 @@ class EngineExecutorImpl final : public EngineExecutor {
           report_progress(active, {*victim});
           if (caller_resumes) {  // the caller re-admits it in its local policy's order, as the simulator does
             const uint64_t id = active.at(*victim).call_id;
-            suspended[id] = *victim;
             {
               std::lock_guard lk(mu_);
-              suspended_.insert(id);
+              suspended_[id] = *victim;
             }
             sink_.preempted(id, named);
           }
@@ -403,7 +404,9 @@ class EngineExecutorImpl final : public EngineExecutor {
   int capacity_ = 1;
   std::atomic<int> chunk_cap_{0};  // the runtime's local policy sets it from the loop thread
   std::vector<uint64_t> kv_victims_;  // the local policy's KV victim order, call ids (guarded by mu_)
-  std::set<uint64_t> suspended_;  // preempted calls whose start() resumes them (guarded by mu_)
+  // Preempted calls waiting for the caller's start() to resume them: call id → sequence. Only the runner thread changes
+  // it, under mu_ (start() reads it from the caller's thread).
+  std::map<uint64_t, engine::SequenceId> suspended_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> inbox_;
