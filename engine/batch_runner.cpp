@@ -68,9 +68,9 @@ Expected<SequenceId> BatchRunner::admit(std::vector<int> prompt, const Generatio
   if (blocks_for(static_cast<int>(prompt.size()) + 1) > blocks_.num_blocks())
     return Status::error("prompt needs more KV blocks than the pool holds (" + std::to_string(blocks_.num_blocks()) + ")");
   if (params.max_tokens < 1) return Status::error("max_tokens must be at least 1");
-  int running = 0;  // preempted calls hold no batch row
-  for (auto& s : seqs_) running += s->state == SequenceState::Running;
-  if (running >= opt_.max_sequences) return Status::error("runner is full (" + std::to_string(running) + " calls)");
+  // Preempted calls hold no batch row.
+  if (const int n = running_count(); n >= opt_.max_sequences)
+    return Status::error("runner is full (" + std::to_string(n) + " calls)");
   for (int t : prompt)
     if (t < 0 || t >= tok_.vocab_size()) return Status::error("prompt token id " + std::to_string(t) + " out of range");
   auto s = std::make_unique<Seq>(params.seed);
@@ -299,9 +299,7 @@ void BatchRunner::preempt(SequenceId id) {
 bool BatchRunner::resume(SequenceId id) {
   Seq& s = get(id);
   if (s.state != SequenceState::Preempted) return s.state == SequenceState::Running;
-  int running = 0;
-  for (auto& q : seqs_) running += q->state == SequenceState::Running;
-  if (running >= opt_.max_sequences) return false;
+  if (running_count() >= opt_.max_sequences) return false;
   s.state = SequenceState::Running;
   return true;
 }
@@ -356,6 +354,12 @@ std::vector<SequenceId> BatchRunner::preempted() const {
   for (auto& s : seqs_)
     if (s->state == SequenceState::Preempted) out.push_back(s->id);
   return out;
+}
+
+int BatchRunner::running_count() const {
+  int n = 0;
+  for (auto& s : seqs_) n += s->state == SequenceState::Running;
+  return n;
 }
 
 bool BatchRunner::has_work() const {

@@ -147,6 +147,7 @@ class BatchRunner {
   const Backend& backend() const { return backend_; }
 
  private:
+  int running_count() const;  // calls in state Running (the ones that hold a batch row)
   struct Seq;
   struct Ran {
     Seq* s;  // a call that ran this step
