@@ -99,7 +99,7 @@ struct RuntimeStats {
   uint64_t calls_submitted = 0, calls_ok = 0, calls_failed = 0, calls_cancelled = 0, redispatched = 0,
            tool_runs = 0, refits = 0;
   uint64_t kv_preemptions = 0;          //!< running calls an engine preempted for KV (they were recomputed)
-  uint64_t kv_preemptions_unnamed = 0;  //!< of those, the newest taken because the local policy's choice was stale
+  uint64_t kv_preemptions_unnamed = 0;  //!< of those, the newest taken because none of the local policy's order ran
   double llm_busy_s = 0;   //!< Σ service time of finished calls
   double tool_busy_s = 0;  //!< Σ SQLite time
 };

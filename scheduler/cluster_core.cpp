@@ -190,7 +190,10 @@ const std::vector<int>& ClusterCore::kv_victims(size_t i, double now) {
   }
   if (!ok) {
     std::string got;
-    for (int v : victims_) got += (got.empty() ? "" : " ") + std::to_string(v);
+    for (int v : victims_) {
+      if (!got.empty()) got += ' ';
+      got += std::to_string(v);
+    }
     throw std::logic_error("policy '" + policy_.name + "' ordered KV victims [" + got + "], not each of the " +
                            std::to_string(s.running.size()) + " running calls once");
   }

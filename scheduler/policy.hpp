@@ -71,8 +71,9 @@ class LocalQueuePolicy {
   //! it only if the token budget and KV allow; otherwise admission stops (head-of-line: no call passes it).
   virtual int next(const InstanceState& inst, double now) = 0;
   //! When the running batch needs KV blocks that are not free, the order in which running calls give theirs back:
-  //! `order` gets every index into `inst.running` once, the first to go first (each is recomputed later). A driver
-  //! takes the first that holds KV, and asks again after each. Default: newest first, vLLM's rule.
+  //! `order` gets every index into `inst.running` once, the first to go first (each is recomputed later). The simulator
+  //! takes the first and asks again while still short; an engine takes the first of it that runs there. Default:
+  //! newest first, vLLM's rule.
   virtual void kv_victims(const InstanceState& inst, double now, std::vector<int>& order) {
     (void)now;
     order.clear();
