@@ -180,6 +180,7 @@ workloads::Workload RunRecorder::workload(const std::vector<workloads::Arrival>&
     r->question_id = o.question_id;
     r->outcome = outcome_name(o);
     r->error = o.error;
+    r->sql = o.sql;
     r->sql_executed = o.sql_executed;
     r->has_gold = o.has_gold;
     r->correct = o.correct;

@@ -193,6 +193,7 @@ std::string format_recorded_run(const Workload& workload) {
       json::write_number(w, a.deadline_s);
     key_string(w, "outcome", r.outcome);
     if (!r.error.empty()) key_string(w, "error", r.error);
+    if (!r.sql.empty()) key_string(w, "sql", r.sql);
     w.Key("latency_s"), json::write_number(w, r.latency_s);
     w.Key("sql_executed"), w.Bool(r.sql_executed);
     w.Key("has_gold"), w.Bool(r.has_gold);
@@ -234,7 +235,7 @@ Workload parse_recorded_run(const std::string& text, const std::string& where) {
     const std::string at = where + ": workflows[" + std::to_string(k) + "]";
     const auto& v = wfs[k];
     if (!v.IsObject()) throw InputError(at + ": expected a JSON object");
-    json::check_fields(v, {"workflow_id", "question_id", "arrival_s", "deadline_s", "outcome", "error", "latency_s",
+    json::check_fields(v, {"workflow_id", "question_id", "arrival_s", "deadline_s", "outcome", "error", "sql", "latency_s",
                            "sql_executed", "has_gold", "correct", "stages"},
                        at);
     Arrival a;
@@ -257,6 +258,7 @@ Workload parse_recorded_run(const std::string& text, const std::string& where) {
       throw InputError(at + ": field 'outcome' must be completed, ended_early, failed or cancelled (got '" +
                        r->outcome + "')");
     r->error = json::opt_string(v, "error", "");
+    r->sql = json::opt_string(v, "sql", "");
     r->latency_s = get_seconds(v, "latency_s", at);
     r->sql_executed = json::opt_bool_strict(v, "sql_executed", false, at);
     r->has_gold = json::opt_bool_strict(v, "has_gold", false, at);

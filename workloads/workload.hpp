@@ -55,6 +55,7 @@ struct RecordedWorkflow {
   std::string question_id;        //!< the original question
   std::string outcome = "completed";  //!< "completed" | "ended_early" | "failed" | "cancelled"
   std::string error;              //!< why it failed
+  std::string sql;                //!< the final query (empty when none)
   bool sql_executed = false, has_gold = false, correct = false;  //!< the answer's checks, copied to replays
   double latency_s = 0;           //!< arrival → end in the real run
   std::vector<RecordedStage> stages;  //!< in release order (index = stage index)

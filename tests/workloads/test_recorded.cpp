@@ -23,6 +23,7 @@ Workload sample_workload() {
     r->question_id = "synthetic:retail:" + std::to_string(k);
     r->outcome = k == 0 ? "completed" : "ended_early";
     r->sql_executed = true;
+    if (k == 0) r->sql = "SELECT count(*) FROM t WHERE c = 'it''s'";
     r->has_gold = true;
     r->correct = k == 0;
     r->latency_s = 1.25 + 0.1 * k;
@@ -112,6 +113,7 @@ TEST_CASE("recorded.json: format then parse gives back the workload bit for bit"
     CHECK(rb.question_id == ra.question_id);
     CHECK(rb.outcome == ra.outcome);
     CHECK(rb.correct == ra.correct);
+    CHECK(rb.sql == ra.sql);
     CHECK(rb.latency_s == ra.latency_s);
     REQUIRE(rb.stages.size() == ra.stages.size());
     for (size_t s = 0; s < ra.stages.size(); ++s) {
