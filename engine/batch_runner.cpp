@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/literal_guide.hpp"
+
 namespace t2s::engine {
 
 const char* finish_reason_name(FinishReason r) {
@@ -33,6 +35,7 @@ struct BatchRunner::Seq {
   int cached_prompt = 0, recomputed = 0;
   std::string text, held;
   std::vector<int> output;
+  std::unique_ptr<SqlLiteralGuide> guide;  // calls with literal rules
   explicit Seq(uint64_t seed) : rng(seed) {}
 };
 
@@ -79,6 +82,17 @@ Expected<SequenceId> BatchRunner::admit(std::vector<int> prompt, const Generatio
   s->tokens = std::move(prompt);
   s->params = params;
   s->tokens.reserve(s->tokens.size() + static_cast<size_t>(params.max_tokens) + 1);
+  if (params.literals) {
+    if (token_bytes_.empty()) {
+      const int n = tok_.vocab_size();
+      token_bytes_.resize(static_cast<size_t>(n));
+      stop_token_.assign(static_cast<size_t>(n), 0);
+      for (int t = 0; t < n; ++t) token_bytes_[static_cast<size_t>(t)] = tok_.decode(-1, t);
+      for (int t : tok_.stop_ids())
+        if (t >= 0 && t < n) stop_token_[static_cast<size_t>(t)] = 1;
+    }
+    s->guide = std::make_unique<SqlLiteralGuide>(std::make_shared<const LiteralTries>(*params.literals));
+  }
   totals_.prompt_tokens += s->prompt_len;
   seqs_.push_back(std::move(s));
   return seqs_.back()->id;
@@ -194,7 +208,10 @@ StepReport BatchRunner::step(const StepLimits& limits) {
     b_requests_.push_back(q);
   }
   b_sampled_.resize(b_logit_seq_.size());
-  backend_.forward_sample(fb, b_requests_, tok_.vocab_size(), logits_.data(), b_sampled_.data());
+  if (std::any_of(b_logit_seq_.begin(), b_logit_seq_.end(), [](const Seq* q) { return q->guide != nullptr; }))
+    sample_on_host(fb);
+  else
+    backend_.forward_sample(fb, b_requests_, tok_.vocab_size(), logits_.data(), b_sampled_.data());
   rep.sequences = static_cast<int>(ran.size());
   for (const Ran& r : ran) {
     Seq& s = *r.s;
@@ -225,6 +242,19 @@ void Backend::forward_sample(const ForwardBatch& batch, std::span<const SampleRe
                                   requests[i].uniform, scratch);
 }
 
+void BatchRunner::sample_on_host(const ForwardBatch& fb) {
+  const int vocab = tok_.vocab_size();
+  backend_.forward(fb, logits_.data());
+  std::vector<int> scratch;
+  for (size_t i = 0; i < b_logit_seq_.size(); ++i) {
+    float* row = logits_.data() + i * static_cast<size_t>(vocab);
+    const SampleRequest& q = b_requests_[i];
+    Seq& s = *b_logit_seq_[i];
+    b_sampled_[i] = s.guide ? sample_guided(row, vocab, q.params, q.uniform, *s.guide, token_bytes_, stop_token_, scratch)
+                            : sample_token_with(row, vocab, q.params, q.uniform, scratch);
+  }
+}
+
 void BatchRunner::on_token(Seq& s, int token, StepReport& rep) {
   TokenEvent ev;
   ev.id = s.id;
@@ -242,6 +272,7 @@ void BatchRunner::on_token(Seq& s, int token, StepReport& rep) {
     return;
   }
   ev.piece = tok_.decode(prev, token);
+  if (s.guide) s.guide->advance(token_bytes_[static_cast<size_t>(token)]);
   s.held += ev.piece;
   FinishReason reason = FinishReason::None;
   size_t release = s.held.size();

@@ -11,6 +11,7 @@
 #include "common/rng.hpp"
 #include "common/status.hpp"
 #include "engine/backend.hpp"
+#include "common/sql_literal_rules.hpp"
 #include "engine/block_manager.hpp"
 #include "engine/sampler.hpp"
 #include "engine/tokenizer.hpp"
@@ -24,6 +25,9 @@ struct GenerationParams {
   uint64_t seed = 0;               //!< seeds this call's own generator (independent of batching)
   std::vector<std::string> stop;   //!< stop strings; the text returned ends before the first match
   bool ignore_eos = false;         //!< keep going past stop tokens (benchmarks)
+  //! When set, the literals of SQL in a ```sql block of the answer are restricted to these (SqlLiteralGuide);
+  //! such calls are sampled on the host.
+  std::shared_ptr<const SqlLiteralRules> literals;
 };
 
 //! Identifies an admitted call.
@@ -159,6 +163,7 @@ class BatchRunner {
   void free_blocks(Seq& s);
   void finish(Seq& s, FinishReason r, StepReport& rep);
   void on_token(Seq& s, int token, StepReport& rep);
+  void sample_on_host(const ForwardBatch& fb);  // forward + host sampling, guided where a call has rules
 
   Backend& backend_;
   const Tokenizer& tok_;
@@ -175,6 +180,9 @@ class BatchRunner {
   std::vector<float> logits_;
   std::vector<SampleRequest> b_requests_;
   std::vector<int> b_sampled_;
+  // Each token's bytes and the stop tokens, for literal guides (filled on the first guided admission).
+  std::vector<std::string> token_bytes_;
+  std::vector<char> stop_token_;
 };
 
 }  // namespace t2s::engine

@@ -1,0 +1,23 @@
+#pragma once
+//! The literals a generated SQL answer may contain: a decoding constraint the agent states and an engine enforces.
+#include <string>
+#include <vector>
+
+namespace t2s {
+
+//! Allowed literals of the SQL inside an answer's ```sql code block. A call without rules is unconstrained; with
+//! rules, every '…' string literal must spell one of `named_values` or `strings` (after LIKE also one of
+//! `like_patterns`; as strftime's format one of `formats`) and every
+//! numeric literal one of `numbers` (after LIMIT or OFFSET also one of `limit_numbers`).
+struct SqlLiteralRules {
+  //! Values the question names ("Newport", a date), in the order it names them: until each was written, a
+  //! single-quoted literal (outside LIKE and strftime) must be the next of them; then they and `strings` may repeat.
+  std::vector<std::string> named_values;
+  std::vector<std::string> strings;        //!< further allowed contents of single-quoted literals (unescaped bytes)
+  std::vector<std::string> like_patterns;  //!< further contents allowed right after LIKE ("%Newport%")
+  std::vector<std::string> formats;        //!< contents allowed as strftime's first argument ("%Y")
+  std::vector<std::string> numbers;        //!< allowed numeric literals, exactly as written (digits and '.')
+  std::vector<std::string> limit_numbers;  //!< further numbers allowed right after LIMIT or OFFSET
+};
+
+}  // namespace t2s

@@ -1,0 +1,237 @@
+#include "engine/literal_guide.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+namespace t2s::engine {
+
+LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots) {
+  int strings = 0, ignored = 0;
+  for (const auto& s : rules.named_values) insert(kString, s, strings);
+  named_ = strings;
+  for (const auto& s : rules.strings) insert(kString, s, strings);
+  for (const auto& s : rules.named_values) insert(kLikeString, s, ignored);
+  for (const auto& s : rules.strings) insert(kLikeString, s, ignored);
+  for (const auto& s : rules.like_patterns) insert(kLikeString, s, ignored);
+  for (const auto& s : rules.formats) insert(kFormat, s, ignored);
+  for (const auto& s : rules.numbers) insert(kNumber, s, ignored);
+  for (const auto& s : rules.numbers) insert(kLimitNumber, s, ignored);
+  for (const auto& s : rules.limit_numbers) insert(kLimitNumber, s, ignored);
+  // What closes under each node: children have larger indices than their parent, so one backward pass suffices.
+  std::vector<int> string_tree(nodes_.size(), 0);
+  string_tree[kString] = 1;
+  for (size_t i = 0; i < nodes_.size(); ++i)
+    for (const auto& [b, child] : nodes_[i].next) string_tree[static_cast<size_t>(child)] = string_tree[i];
+  for (size_t i = nodes_.size(); i-- > 0;) {
+    Node& n = nodes_[i];
+    if (n.terminal >= 0) {
+      if (string_tree[i] && n.terminal < std::min(named_, 64))
+        n.named_below |= uint64_t{1} << n.terminal;
+      else if (!string_tree[i] || n.terminal >= named_)
+        n.other_below = true;
+    }
+    for (const auto& [b, child] : n.next) {
+      n.named_below |= nodes_[static_cast<size_t>(child)].named_below;
+      n.other_below = n.other_below || nodes_[static_cast<size_t>(child)].other_below;
+    }
+  }
+}
+
+void LiteralTries::insert(int root, std::string_view s, int& count) {
+  int node = root;
+  for (char c : s) {
+    int child = step(node, c);
+    if (child < 0) {
+      child = static_cast<int>(nodes_.size());
+      nodes_[static_cast<size_t>(node)].next.emplace_back(c, child);
+      nodes_.emplace_back();
+    }
+    node = child;
+  }
+  if (nodes_[static_cast<size_t>(node)].terminal < 0) nodes_[static_cast<size_t>(node)].terminal = count++;
+}
+
+int LiteralTries::step(int node, char c) const {
+  for (const auto& [b, child] : nodes_[static_cast<size_t>(node)].next)
+    if (b == c) return child;
+  return -1;
+}
+
+SqlLiteralGuide::SqlLiteralGuide(std::shared_ptr<const LiteralTries> tries) : tries_(std::move(tries)) {}
+
+namespace {
+bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
+bool space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+}  // namespace
+
+// Outside LIKE and strftime, named values come first and in order: until each was written, a string literal is the
+// next one; then any allowed string.
+bool SqlLiteralGuide::close_allowed() const {
+  const int idx = tries_->terminal_index(node_);
+  if (idx < 0) return false;
+  const int named = std::min(tries_->named_values(), 64);
+  return root_ != LiteralTries::kString || named_written_ >= named || idx == named_written_;
+}
+
+bool SqlLiteralGuide::viable() const {
+  const int named = std::min(tries_->named_values(), 64);
+  if (root_ != LiteralTries::kString || named_written_ >= named)
+    return tries_->other_below(node_) || tries_->named_below(node_) != 0;
+  return (tries_->named_below(node_) >> named_written_ & 1) != 0;
+}
+
+bool SqlLiteralGuide::can_end() const {
+  switch (mode_) {
+    case Mode::Str: return false;
+    case Mode::StrQuote: return close_allowed();
+    case Mode::Num: return tries_->terminal(node_);
+    default: return true;
+  }
+}
+
+bool SqlLiteralGuide::feed(char c) {
+  switch (mode_) {
+    case Mode::Done:
+      return true;
+    case Mode::Prose:
+      // A fence line ("```" or "```sql") opens the SQL when it ends.
+      if (c == '\n') {
+        if (fence_ticks_ >= 3) mode_ = Mode::Sql;
+        fence_ticks_ = 0;
+      } else if (c == '`' && fence_ticks_ >= 0 && fence_ticks_ < 3) {
+        ++fence_ticks_;
+      } else if (fence_ticks_ < 3) {
+        fence_ticks_ = -1;
+      }
+      return true;
+    case Mode::Str:
+      if (c == '\'') {  // closes the literal, or starts an escaped quote: one of them must be allowed
+        mode_ = Mode::StrQuote;
+        return close_allowed() || tries_->step(node_, '\'') >= 0;
+      }
+      // Never into a value that could neither continue nor close (a named value not to be repeated yet).
+      node_ = tries_->step(node_, c);
+      return node_ >= 0 && viable();
+    case Mode::StrQuote:
+      if (c == '\'') {  // '' inside a literal: an escaped quote
+        mode_ = Mode::Str;
+        node_ = tries_->step(node_, '\'');
+        return node_ >= 0;
+      }
+      if (!close_allowed()) return false;
+      if (root_ == LiteralTries::kString && tries_->terminal_index(node_) == named_written_) ++named_written_;
+      mode_ = Mode::Sql;
+      return feed(c);
+    case Mode::Num:
+      if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
+        node_ = tries_->step(node_, c);
+        return node_ >= 0;
+      }
+      if (ident_char(c) || !tries_->terminal(node_)) return false;  // "12abc" is no literal; "1" must be whole
+      mode_ = Mode::Sql;
+      return feed(c);
+    case Mode::Ident:
+      if (ident_char(c)) {
+        if (word_.size() < 9) word_ += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return true;
+      }
+      last_word_ = word_;
+      mode_ = Mode::Sql;
+      return feed(c);
+    case Mode::QuotedIdent:
+      if (c == '"') mode_ = Mode::Sql;
+      return true;
+    case Mode::Sql:
+      if (space(c)) return true;  // the keyword before a literal stays known across spaces
+      if (c == '`') {             // the closing fence: what follows is prose again, unconstrained
+        mode_ = Mode::Done;
+      } else if (c == '\'') {
+        mode_ = Mode::Str;
+        root_ = last_word_ == "LIKE"        ? LiteralTries::kLikeString
+                : last_word_ == "STRFTIME(" ? LiteralTries::kFormat
+                                            : LiteralTries::kString;
+        node_ = root_;
+      } else if (c == '"') {
+        mode_ = Mode::QuotedIdent;
+      } else if (std::isdigit(static_cast<unsigned char>(c))) {
+        mode_ = Mode::Num;
+        root_ = last_word_ == "LIMIT" || last_word_ == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
+        node_ = tries_->step(root_, c);
+        last_word_.clear();
+        return node_ >= 0;
+      } else if (ident_char(c)) {
+        mode_ = Mode::Ident;
+        word_.assign(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+      } else if (c == '(' && last_word_ == "STRFTIME") {
+        last_word_ = "STRFTIME(";  // its first argument is a format
+        return true;
+      }
+      last_word_.clear();
+      return true;
+  }
+  return true;
+}
+
+bool SqlLiteralGuide::accepts(std::string_view bytes) const {
+  if (mode_ == Mode::Done) return true;
+  SqlLiteralGuide probe = *this;
+  for (char c : bytes)
+    if (!probe.feed(c)) return false;
+  return true;
+}
+
+void SqlLiteralGuide::advance(std::string_view bytes) {
+  for (char c : bytes) {
+    if (mode_ == Mode::Done) return;
+    if (!feed(c)) mode_ = Mode::Done;
+  }
+}
+
+namespace {
+// What a token opens when it starts past a literal: a number ('0'-'9'), a string ('\''), something else (0), or
+// nothing (-1: only spaces).
+int opens(const std::string& bytes) {
+  for (char c : bytes) {
+    if (space(c)) continue;
+    if (std::isdigit(static_cast<unsigned char>(c))) return '0';
+    return c == '\'' ? '\'' : 0;
+  }
+  return -1;
+}
+}  // namespace
+
+int sample_guided(float* logits, int n, const SamplingParams& params, double u, SqlLiteralGuide& guide,
+                  const std::vector<std::string>& token_bytes, const std::vector<char>& stop,
+                  std::vector<int>& scratch) {
+  if (!guide.constraining()) return sample_token_with(logits, n, params, u, scratch);
+  // Refusals are decided before any logit changes, so that a guide that accepts nothing leaves them as they were.
+  std::vector<char> ok(static_cast<size_t>(n));
+  const bool may_end = guide.can_end();
+  int top = 0, any = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto k = static_cast<size_t>(i);
+    ok[k] = stop[k] ? may_end : guide.accepts(token_bytes[k]);
+    any += ok[k];
+    if (logits[i] > logits[top]) top = i;
+  }
+  if (!any) {
+    guide.disable();
+    return sample_token_with(logits, n, params, u, scratch);
+  }
+  const int intent = guide.in_literal() || ok[static_cast<size_t>(top)] ? 0 : opens(token_bytes[static_cast<size_t>(top)]);
+  if (intent > 0) {
+    bool kept = false;
+    for (int i = 0; i < n && !kept; ++i)
+      kept = ok[static_cast<size_t>(i)] && !stop[static_cast<size_t>(i)] && opens(token_bytes[static_cast<size_t>(i)]) == intent;
+    for (int i = 0; i < n && kept; ++i) {
+      const int o = stop[static_cast<size_t>(i)] ? 0 : opens(token_bytes[static_cast<size_t>(i)]);
+      if (o != intent && o != -1) ok[static_cast<size_t>(i)] = 0;
+    }
+  }
+  for (int i = 0; i < n; ++i)
+    if (!ok[static_cast<size_t>(i)]) logits[i] = -std::numeric_limits<float>::infinity();
+  return sample_token_with(logits, n, params, u, scratch);
+}
+
+}  // namespace t2s::engine
