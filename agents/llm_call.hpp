@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/sql_literal_rules.hpp"
+
 namespace t2s::agents {
 
 //! The kind of a workflow stage (LLM stages and tool stages).
@@ -57,6 +59,9 @@ struct LlmCall {
   double temperature = 0.0;          //!< sampling temperature (0 = greedy)
   uint64_t seed = 0;                 //!< sampling seed
   std::vector<std::string> stop;     //!< stop strings
+  //! Literals the answer's SQL may contain (the embedded engine enforces them while decoding; remote servers and
+  //! simulated responders ignore them); null = unconstrained.
+  std::shared_ptr<const SqlLiteralRules> literals;
   std::shared_ptr<const CallMeta> meta;  //!< responder hints (question, attempt, …)
 };
 

@@ -128,6 +128,99 @@ PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<s
   return p;
 }
 
+SqlLiteralRules question_literal_rules(const std::string& question) {
+  SqlLiteralRules rules;
+  // Words: runs of non-space characters without the punctuation around them ("Newport"? -> Newport).
+  auto edge_punct = [](char c) { return std::string_view(",.;:!?\"'()[]").find(c) != std::string_view::npos; };
+  std::vector<std::pair<size_t, size_t>> words;
+  std::vector<bool> ends_clause;  // the word is followed by , ; : . ? or ! (a value does not run past it)
+  for (size_t i = 0; i < question.size();) {
+    while (i < question.size() && std::isspace(static_cast<unsigned char>(question[i]))) ++i;
+    size_t b = i;
+    while (i < question.size() && !std::isspace(static_cast<unsigned char>(question[i]))) ++i;
+    size_t e = i, raw_end = i;
+    while (b < e && edge_punct(question[b])) ++b;
+    while (e > b && edge_punct(question[e - 1])) --e;
+    if (b < e) {
+      words.emplace_back(b, e);
+      ends_clause.push_back(std::string_view(question.data() + e, raw_end - e).find_first_of(",;:.?!") !=
+                            std::string_view::npos);
+    }
+  }
+  // Values the question names, in order: what it puts in double quotes, and dates and times (words with a digit and
+  // a '-', '/' or ':').
+  std::vector<std::pair<size_t, std::string>> named;
+  for (size_t open = question.find('"'); open != std::string::npos;) {
+    size_t close = question.find('"', open + 1);
+    if (close == std::string::npos) break;
+    if (close > open + 1) named.emplace_back(open, question.substr(open + 1, close - open - 1));
+    open = question.find('"', close + 1);
+  }
+  for (const auto& [b, e] : words) {
+    std::string_view w(question.data() + b, e - b);
+    if (std::any_of(w.begin(), w.end(), [](unsigned char c) { return std::isdigit(c); }) &&
+        w.find_first_of("-/:") != std::string_view::npos)
+      named.emplace_back(b, std::string(w));
+  }
+  std::sort(named.begin(), named.end());
+  for (auto& [pos, v] : named)
+    if (std::find(rules.named_values.begin(), rules.named_values.end(), v) == rules.named_values.end())
+      rules.named_values.push_back(std::move(v));
+  // Other strings: with a value in double quotes, only words with a digit (years); else every run of 1-6 words.
+  const bool quoted = question.find('"') != std::string::npos;
+  const size_t max_words = quoted ? 1 : 6;
+  for (size_t i = 0; i < words.size(); ++i)
+    for (size_t j = i; j < std::min(words.size(), i + max_words); ++j) {
+      std::string span = question.substr(words[i].first, words[j].second - words[i].first);
+      if (!quoted || std::any_of(span.begin(), span.end(), [](unsigned char c) { return std::isdigit(c); }))
+        rules.strings.push_back(span);
+      if (ends_clause[j]) break;
+    }
+  for (const auto* set : {&rules.named_values, &rules.strings})
+    for (const auto& v : *set) {
+      rules.like_patterns.push_back("%" + v);
+      rules.like_patterns.push_back(v + "%");
+      rules.like_patterns.push_back("%" + v + "%");
+    }
+  for (const char* f : {"%Y", "%m", "%d", "%Y-%m", "%m-%d", "%Y-%m-%d", "%H", "%M", "%S", "%H:%M", "%w", "%j"})
+    rules.formats.emplace_back(f);
+  // Numbers: digit runs (with a decimal part) outside double quotes that do not touch a letter, and number words;
+  // 1 after LIMIT.
+  auto is_alpha = [&](size_t k) { return k < question.size() && std::isalpha(static_cast<unsigned char>(question[k])); };
+  bool in_quotes = false;  // digits of a value in double quotes ("100") are that string, not a number
+  for (size_t i = 0; i < question.size();) {
+    if (question[i] == '"') in_quotes = !in_quotes;
+    if (in_quotes || !std::isdigit(static_cast<unsigned char>(question[i]))) {
+      ++i;
+      continue;
+    }
+    if (i > 0 && (is_alpha(i - 1) || question[i - 1] == '_')) {  // digits inside a name (B777): no number
+      while (i < question.size() && (std::isalnum(static_cast<unsigned char>(question[i])) || question[i] == '_')) ++i;
+      continue;
+    }
+    size_t e = i;
+    while (e < question.size() && std::isdigit(static_cast<unsigned char>(question[e]))) ++e;
+    if (e + 1 < question.size() && question[e] == '.' && std::isdigit(static_cast<unsigned char>(question[e + 1]))) {
+      ++e;
+      while (e < question.size() && std::isdigit(static_cast<unsigned char>(question[e]))) ++e;
+    }
+    if (!is_alpha(e)) rules.numbers.push_back(question.substr(i, e - i));
+    i = e;
+  }
+  static constexpr const char* kNumberWords[] = {"zero", "one", "two", "three", "four", "five", "six",
+                                                 "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+                                                 "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+                                                 "nineteen", "twenty"};
+  for (const auto& [b, e] : words) {
+    std::string w = question.substr(b, e - b);
+    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    for (size_t k = 0; k < std::size(kNumberWords); ++k)
+      if (w == kNumberWords[k]) rules.numbers.push_back(std::to_string(k));
+  }
+  rules.limit_numbers.emplace_back("1");
+  return rules;
+}
+
 std::vector<std::string> parse_keywords(const std::string& text) {
   std::vector<std::string> out;
   size_t lo = text.find('['), hi = text.rfind(']');

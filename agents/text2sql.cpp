@@ -212,6 +212,14 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     return c;
   }
 
+  // The question's literal rules (built on first use), or null when the guide is off.
+  std::shared_ptr<const SqlLiteralRules> literal_rules() {
+    if (opt_.literal_guide && !literals_)
+      literals_ = std::make_shared<const SqlLiteralRules>(
+          question_literal_rules(question().question + (question().evidence.empty() ? "" : "\n" + question().evidence)));
+    return literals_;
+  }
+
   void picker(const std::string& next_tool, Pos pos, std::vector<uint32_t> parents,
               std::function<void(std::vector<uint32_t>)> then) {
     if (!opt_.tool_picker) {
@@ -305,6 +313,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
       auto c = make_call(candidate_prompt(question(), linked_schema_, i % 3, examples_), 1024,
                          StageKind::candidate_generation, m);
       c.temperature = i == 0 ? 0.0 : opt_.candidate_temperature;
+      c.literals = literal_rules();
       calls.push_back(std::move(c));
     }
     cand_stage_ = release_llm_stage(StageKind::candidate_generation, std::move(calls), std::move(parents),
@@ -366,6 +375,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     m->previous_error = problem;
     auto call = make_call(revise_prompt(question(), linked_schema_, c.sql, problem), 1024, StageKind::revise, m);
     call.temperature = opt_.candidate_temperature;
+    call.literals = literal_rules();
     c.last_stage = release_llm_stage(
         StageKind::revise, {std::move(call)}, {c.last_stage},
         [this, i](std::vector<LlmResult> r) {
@@ -592,6 +602,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
   std::string full_schema_, linked_schema_, examples_;
   std::string first_sql_;  // candidate 0's query as first written (greedy), for first-candidate accuracy
   std::shared_ptr<const std::vector<std::string>> columns_;
+  std::shared_ptr<const SqlLiteralRules> literals_;
   std::vector<std::string> keywords_, tools_done_, tests_;
   std::vector<Candidate> cands_;
   Pos pos_ = Pos::pick_kw;

@@ -31,6 +31,9 @@ struct AgentOptions {
   //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.
   int few_shot_examples = 0;
   double candidate_temperature = 0.7;  //!< sampling temperature of candidates and revisions
+  //! Candidate and revise calls carry question_literal_rules() of their question (and evidence), so an engine that
+  //! supports it only writes literals the question states (false: free literals).
+  bool literal_guide = true;
   uint64_t seed = 1;               //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)
   //! Execution backend; empty: real SQLite when every database file is present, else simulated from the oracle's
@@ -87,6 +90,12 @@ PromptParts evaluation_prompt(const workloads::Question& q, const std::string& s
                               const std::vector<std::string>& candidates, const std::vector<std::string>& previews);
 //! Tool-picker prompt: the agent's state and the tools it may call.
 PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<std::string>& done_tools);
+
+//! The literals an answer to `question` may use in its SQL: the values it names (in double quotes, and dates) as
+//! named values in order; its words with a digit or, when nothing is in double quotes, every run of 1–6 of its words;
+//! each of those with LIKE's '%' after LIKE; strftime's formats; the numbers it writes in digits or in words up to
+//! twenty; and 1 after LIMIT.
+SqlLiteralRules question_literal_rules(const std::string& question);
 
 //! Parsers of the answers (tolerant of prose around them).
 std::vector<std::string> parse_keywords(const std::string& text);

@@ -34,6 +34,7 @@ struct SimFlags {
   std::string backend = "sim", responder, slo = "3";
   double rate = 0.2, oracle_error_scale = 1.0, candidate_temperature = 0.7;
   int candidates = 2;
+  std::string literals = "guided";
   uint64_t seed = 1;
   size_t limit = 0, workflows = 0;
   std::vector<std::string> params;
@@ -66,6 +67,11 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
   cmd->add_option("--candidates", f.candidates,
                   "Text-to-SQL agent: parallel candidate calls per question (the first greedy, the rest sampled)")
       ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_option("--literals", f.literals,
+                  "Text-to-SQL agent: guided (the embedded engine lets candidate and revise SQL use only literals "
+                  "the question states) | free")
+      ->check(CLI::IsMember({"guided", "free"}))
       ->capture_default_str();
   cmd->add_option("--candidate-temperature", f.candidate_temperature,
                   "Text-to-SQL agent: sampling temperature of candidates after the first and of revisions")
@@ -132,6 +138,7 @@ inline scheduler::ReplaySetup setup_from_flags(const SimFlags& f) {
     throw InputError("--responder: unknown value '" + f.responder + "' (expected oracle, trace or model)");
   setup.oracle_error_scale = f.oracle_error_scale;
   setup.agent_candidates = f.candidates;
+  setup.agent_literal_guide = f.literals == "guided";
   setup.candidate_temperature = f.candidate_temperature;
   if (f.oracle_error_scale < 0) throw InputError("--oracle-error-scale must be >= 0");
   setup.seed = f.seed;

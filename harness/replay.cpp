@@ -124,6 +124,7 @@ AgentKit make_agent_kit(const ReplaySetup& setup) {
   agents::AgentOptions agent;
   agent.seed = setup.seed;
   agent.candidates = setup.agent_candidates;
+  agent.literal_guide = setup.agent_literal_guide;
   agent.candidate_temperature = setup.candidate_temperature;
   agent.backend = setup.execution;
   kit.factory = agents::make_text2sql_factory(setup.workload, agent);

@@ -37,6 +37,7 @@ struct ReplaySetup {
   bool measured_prefix = false;        //!< recorded runs: replay measured cache hits (TraceFactoryOptions)
   double oracle_error_scale = 1.0;     //!< 0 = the oracle never errs, 1 = calibrated
   int agent_candidates = 2;            //!< Text-to-SQL agent: parallel candidate calls (AgentOptions::candidates)
+  bool agent_literal_guide = true;     //!< Text-to-SQL agent: AgentOptions::literal_guide
   double candidate_temperature = 0.7;  //!< Text-to-SQL agent: AgentOptions::candidate_temperature
   uint64_t seed = 1;                   //!< arrivals, responders, workflows
   size_t workflows = 0;                //!< arrivals to make (0 = one per question)

@@ -48,6 +48,7 @@ struct Job {
   double admitted_s = 0;
   std::vector<int> tokens;  // engine instances: the prompt, tokenized on the submitting thread
   bool resume = false;      // engine instances: re-admits a call it preempted (its sequence is kept)
+  std::shared_ptr<const SqlLiteralRules> literals;  // engine instances enforce them; remote servers cannot
 };
 
 }  // namespace
@@ -70,7 +71,8 @@ scheduler::IterationShape iteration_shape(const engine::StepReport& rep) {
 namespace {
 
 Job make_job(const agents::LlmCall& c, double now) {
-  return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now, {}};
+  return {c.id, c.prompt, c.max_output_tokens, c.temperature, c.seed, c.stop, c.prompt_tokens, now, {}, false,
+          c.literals};
 }
 
 agents::LlmResult cancelled_result(uint64_t id, double started, double now) {
@@ -273,6 +275,7 @@ class EngineExecutorImpl final : public EngineExecutor {
         gp.sampling.temperature = static_cast<float>(j.temperature);
         gp.seed = j.seed;
         gp.stop = j.stop;
+        gp.literals = j.literals;
         auto id = runner_->admit(std::move(tokens), gp);
         if (!id.ok()) {
           agents::LlmResult r;

@@ -9,7 +9,9 @@
 #include "agents/sim_env.hpp"
 #include "agents/text2sql.hpp"
 #include "common/json.hpp"
+#include "engine/literal_guide.hpp"
 #include "sqlexec/extract.hpp"
+#include "workloads/synthetic.hpp"
 #include "tests/agents/recorder.hpp"
 #include "tests/support.hpp"
 
@@ -619,4 +621,104 @@ TEST_CASE("an answer without SQL is executed as written: SQLite's error drives t
   CHECK(run.outcome->sql_executions >= 2);
   CHECK(revise_with_error >= 2);  // both candidates' SQLite errors went back to the model
   CHECK(run.rec.ended(StageKind::revise).size() >= 2);
+}
+
+TEST_CASE("candidate and revise calls carry the question's literal rules; other calls and literal_guide=false do not",
+          "[agents][literal]") {
+  PerfectRun perfect;
+  int with_rules = 0;
+  for (const auto& r : perfect.env.calls()) {
+    const bool sql_stage = r.call.kind == StageKind::candidate_generation || r.call.kind == StageKind::revise;
+    CHECK(static_cast<bool>(r.call.literals) == sql_stage);
+    if (!r.call.literals) continue;
+    ++with_rules;
+    const auto& s = r.call.literals->strings;
+    // No value in double quotes: the question's and the evidence's words, with LIKE's wildcards; no numbers but
+    // 1 after LIMIT.
+    const auto& like = r.call.literals->like_patterns;
+    CHECK(r.call.literals->named_values.empty());
+    CHECK(std::find(s.begin(), s.end(), "France") != s.end());
+    CHECK(std::find(s.begin(), s.end(), "singers are from France") != s.end());
+    CHECK(std::find(like.begin(), like.end(), "%France%") != like.end());
+    CHECK(std::find(s.begin(), s.end(), "Germany") == s.end());
+    CHECK(r.call.literals->numbers.empty());
+    CHECK(r.call.literals->limit_numbers == std::vector<std::string>{"1"});
+  }
+  CHECK(with_rules == 2);
+
+  auto w = concert_workload();
+  auto oracle = make_oracle_responder(w, OracleOptions{});
+  StandaloneEnv env(*oracle);
+  AgentOptions free = simulated_options();
+  free.literal_guide = false;
+  Run run;
+  run_with(env, w, free, run);
+  for (const auto& r : env.calls()) CHECK_FALSE(r.call.literals);
+}
+
+TEST_CASE("question literal rules: named values, numbers in digits and words, date words, spans", "[agents][literal]") {
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  auto r = question_literal_rules("Which 4 \"North Wing\" rooms, built after 2020-03-01, cost over 12.5 or three?");
+  CHECK(r.named_values == std::vector<std::string>{"North Wing", "2020-03-01"});  // in the question's order
+  for (const char* n : {"4", "2020", "03", "01", "12.5", "3"}) CHECK(has(r.numbers, n));
+  for (const char* n : {"12", "5", "1", "0"}) CHECK_FALSE(has(r.numbers, n));
+  CHECK(r.limit_numbers == std::vector<std::string>{"1"});
+  for (const char* s : {"12.5", "4"}) CHECK(has(r.strings, s));
+  CHECK(has(r.formats, "%Y"));
+  for (const char* s : {"rooms", "North", "\"North Wing\"", "%Y"}) CHECK_FALSE(has(r.strings, s));
+  for (const char* s : {"%North Wing%", "North Wing%", "2020-03-01%"}) CHECK(has(r.like_patterns, s));
+  // Digits inside a name are no number.
+  auto model = question_literal_rules("Count the flights whose aircraft has model \"B777\" or A320x2.");
+  CHECK(model.numbers.empty());
+  CHECK(model.named_values == std::vector<std::string>{"B777"});
+  // Without named values every run of up to six words is a possible value.
+  auto free = question_literal_rules("Which singers live in New York City?");
+  CHECK(free.named_values.empty());
+  for (const char* s : {"New York City", "New York", "singers live in New York City", "Which"}) CHECK(has(free.strings, s));
+  CHECK_FALSE(has(free.strings, "New Yor"));  // spans are whole words
+  CHECK_FALSE(has(free.strings, "City?"));
+  auto clauses = question_literal_rules("Which loans run from May to June? Give their borrower names, sorted.");
+  CHECK(has(clauses.strings, "from May to June"));
+  CHECK_FALSE(has(clauses.strings, "June? Give"));           // a value does not run past a clause's end
+  CHECK_FALSE(has(clauses.strings, "borrower names, sorted"));
+  auto level = question_literal_rules("List courses whose level is \"100\" or whose credits are above 4.");
+  CHECK(level.numbers == std::vector<std::string>{"4"});  // "100" is a string value here, not a number
+}
+
+TEST_CASE("question literal rules admit every gold query of a synthetic seed and refuse a changed literal",
+          "[agents][literal]") {
+  test::TempDir dir("agents-literals");
+  workloads::SyntheticOptions so;
+  so.seed = 42;  // the evaluation seed: the rules must never rule out its right answers
+  so.questions_per_db = 40;
+  auto w = workloads::generate_synthetic(dir.file("synthetic-42"), so);
+  REQUIRE(w.questions.size() == 240);
+  size_t with_literal = 0, refused_changes = 0;
+  for (const auto& q : w.questions) {
+    auto tries = std::make_shared<const engine::LiteralTries>(question_literal_rules(q.question));
+    const std::string answer = "Here it is.\n```sql\n" + q.gold_sql + "\n```";
+    INFO(q.question << "\n" << q.gold_sql);
+    CHECK(engine::SqlLiteralGuide(tries).accepts(answer));
+    // The same query with its first literal changed (a digit bumped, a letter doubled) is refused.
+    std::string changed = q.gold_sql;
+    size_t quote = changed.find('\'');
+    size_t digit = std::string::npos;  // the first numeric literal (not a digit of a name like T1)
+    for (size_t i = 1; i < changed.size() && digit == std::string::npos; ++i)
+      if (std::isdigit(static_cast<unsigned char>(changed[i])) &&
+          !(std::isalnum(static_cast<unsigned char>(changed[i - 1])) || changed[i - 1] == '_' || changed[i - 1] == '.'))
+        digit = i;
+    if (quote != std::string::npos) {
+      changed.insert(quote + 1, "x");
+    } else if (digit != std::string::npos) {
+      changed[digit] = changed[digit] == '9' ? '8' : static_cast<char>(changed[digit] + 1);
+    } else {
+      continue;
+    }
+    ++with_literal;
+    if (!engine::SqlLiteralGuide(tries).accepts("Here it is.\n```sql\n" + changed + "\n```")) ++refused_changes;
+  }
+  CHECK(with_literal > 60);
+  CHECK(refused_changes == with_literal);
 }
