@@ -12,12 +12,12 @@ namespace t2s {
 struct SqlLiteralRules {
   //! Values the question names ("Newport", a date), in the order it names them: until each was written, a
   //! single-quoted literal (outside LIKE and strftime) must be the next of them; then they and `strings` may repeat.
-  std::vector<std::string> named_values;
-  std::vector<std::string> strings;        //!< further allowed contents of single-quoted literals (unescaped bytes)
-  std::vector<std::string> like_patterns;  //!< further contents allowed right after LIKE ("%Newport%")
-  std::vector<std::string> formats;        //!< contents allowed as strftime's first argument ("%Y")
-  std::vector<std::string> numbers;        //!< allowed numeric literals, exactly as written (digits and '.')
-  std::vector<std::string> limit_numbers;  //!< further numbers allowed right after LIMIT or OFFSET
+  std::vector<std::string> named_values{};
+  std::vector<std::string> strings{};        //!< further allowed contents of single-quoted literals (unescaped bytes)
+  std::vector<std::string> like_patterns{};  //!< further contents allowed right after LIKE ("%Newport%")
+  std::vector<std::string> formats{};        //!< contents allowed as strftime's first argument ("%Y")
+  std::vector<std::string> numbers{};        //!< allowed numeric literals, exactly as written (digits and '.')
+  std::vector<std::string> limit_numbers{};  //!< further numbers allowed right after LIMIT or OFFSET
 };
 
 }  // namespace t2s

@@ -18,10 +18,7 @@ namespace {
 SqlLiteralGuide guide_of(const t2s::SqlLiteralRules& r) { return SqlLiteralGuide(std::make_shared<const LiteralTries>(r)); }
 
 SqlLiteralGuide guide_for(std::vector<std::string> strings, std::vector<std::string> numbers) {
-  t2s::SqlLiteralRules r;
-  r.strings = std::move(strings);
-  r.numbers = std::move(numbers);
-  return guide_of(r);
+  return guide_of({.strings = std::move(strings), .numbers = std::move(numbers)});
 }
 
 // True when the guide accepts `text` fed in one piece and also fed byte by byte.
@@ -71,12 +68,7 @@ TEST_CASE("literal guide: string literals stay prefixes of an allowed value and 
 }
 
 TEST_CASE("literal guide: LIKE patterns and LIMIT numbers only right after their keyword", "[engine][literal]") {
-  t2s::SqlLiteralRules r;
-  r.strings = {"Newport"};
-  r.like_patterns = {"%Newport%"};
-  r.numbers = {"73"};
-  r.limit_numbers = {"1"};
-  auto g = guide_of(r);
+  auto g = guide_of({.strings = {"Newport"}, .like_patterns = {"%Newport%"}, .numbers = {"73"}, .limit_numbers = {"1"}});
   g.advance(kOpen + "SELECT name FROM t WHERE ");
   CHECK(g.accepts("city LIKE '%Newport%'"));
   CHECK(g.accepts("city like\n  '%Newport%'"));
@@ -91,11 +83,7 @@ TEST_CASE("literal guide: LIKE patterns and LIMIT numbers only right after their
 
 TEST_CASE("literal guide: named values come first and in order; then they and other strings may repeat",
           "[engine][literal]") {
-  t2s::SqlLiteralRules r;
-  r.named_values = {"history", "novel"};
-  r.strings = {"2020"};
-  r.formats = {"%Y"};
-  auto g = guide_of(r);
+  auto g = guide_of({.named_values = {"history", "novel"}, .strings = {"2020"}, .formats = {"%Y"}});
   g.advance(kOpen + "SELECT count(*) FROM books WHERE genre = ");
   CHECK_FALSE(g.accepts("'novel'"));  // not before "history"
   CHECK_FALSE(g.accepts("'n"));       // not even begun
@@ -132,14 +120,12 @@ TEST_CASE("literal guide: numbers must be whole allowed numbers; identifiers wit
 }
 
 TEST_CASE("literal guide: every set has its own trie (nothing of one set is allowed in another)", "[engine][literal]") {
-  t2s::SqlLiteralRules r;
-  r.named_values = {"B777"};
-  r.strings = {"x"};
-  r.like_patterns = {"x%"};
-  r.formats = {"%Y"};
-  r.numbers = {"77"};
-  r.limit_numbers = {"1"};
-  auto g = guide_of(r);
+  auto g = guide_of({.named_values = {"B777"},
+                     .strings = {"x"},
+                     .like_patterns = {"x%"},
+                     .formats = {"%Y"},
+                     .numbers = {"77"},
+                     .limit_numbers = {"1"}});
   g.advance(kOpen + "SELECT a FROM t WHERE ");
   for (const char* refused : {"m = 'B77'", "m = 'B7771'", "m = '77'", "m = 'x%'", "m = '%Y'", "n = 1", "n = 7 ",
                               "m LIKE '77'", "LIMIT 7 ", "strftime('x', d)"})
@@ -241,11 +227,8 @@ TEST_CASE("literal guide on the bundled model: guided literals obey the rules, c
   };
   const std::string free = run(prompt, nullptr);
   INFO("free answer: " << free);
-  t2s::SqlLiteralRules strict;
-  strict.named_values = {"Zenith"};
-  strict.numbers = {"4321"};
-  strict.limit_numbers = {"1"};
-  const std::string guided = run(prompt, std::make_shared<const t2s::SqlLiteralRules>(strict));
+  const std::string guided = run(prompt, std::make_shared<const t2s::SqlLiteralRules>(t2s::SqlLiteralRules{
+                                             .named_values = {"Zenith"}, .numbers = {"4321"}, .limit_numbers = {"1"}}));
   INFO("guided answer: " << guided);
   REQUIRE(guided.find("```sql") != std::string::npos);
   for (const auto& l : literals(guided)) CHECK((l == "s:Zenith" || l == "n:4321" || l == "n:1"));
