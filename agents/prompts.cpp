@@ -212,8 +212,7 @@ SqlLiteralRules question_literal_rules(const std::string& question) {
                                                  "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
                                                  "nineteen", "twenty"};
   for (const auto& [b, e] : words) {
-    std::string w = question.substr(b, e - b);
-    std::transform(w.begin(), w.end(), w.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string w = sqlexec::lower_ascii(std::string_view(question).substr(b, e - b));
     for (size_t k = 0; k < std::size(kNumberWords); ++k)
       if (w == kNumberWords[k]) rules.numbers.push_back(std::to_string(k));
   }

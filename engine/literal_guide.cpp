@@ -9,7 +9,7 @@ namespace t2s::engine {
 LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots) {
   int strings = 0, ignored = 0;
   for (const auto& s : rules.named_values) insert(kString, s, strings);
-  named_ = strings;
+  named_ = std::min(strings, 64);  // the order is tracked in 64-bit masks; later named values count as other strings
   for (const auto& s : rules.strings) insert(kString, s, strings);
   for (const auto& s : rules.named_values) insert(kLikeString, s, ignored);
   for (const auto& s : rules.strings) insert(kLikeString, s, ignored);
@@ -26,9 +26,9 @@ LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots) {
   for (size_t i = nodes_.size(); i-- > 0;) {
     Node& n = nodes_[i];
     if (n.terminal >= 0) {
-      if (string_tree[i] && n.terminal < std::min(named_, 64))
+      if (string_tree[i] && n.terminal < named_)
         n.named_below |= uint64_t{1} << n.terminal;
-      else if (!string_tree[i] || n.terminal >= named_)
+      else
         n.other_below = true;
     }
     for (const auto& [b, child] : n.next) {
@@ -67,124 +67,122 @@ bool space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
 
 // Outside LIKE and strftime, named values come first and in order: until each was written, a string literal is the
 // next one; then any allowed string.
-bool SqlLiteralGuide::close_allowed() const {
-  const int idx = tries_->terminal_index(node_);
+bool SqlLiteralGuide::close_allowed(const Lexer& s) const {
+  const int idx = tries_->terminal_index(s.node);
   if (idx < 0) return false;
-  const int named = std::min(tries_->named_values(), 64);
-  return root_ != LiteralTries::kString || named_written_ >= named || idx == named_written_;
+  return s.root != LiteralTries::kString || s.named_written >= tries_->named_values() || idx == s.named_written;
 }
 
-bool SqlLiteralGuide::viable() const {
-  const int named = std::min(tries_->named_values(), 64);
-  if (root_ != LiteralTries::kString || named_written_ >= named)
-    return tries_->other_below(node_) || tries_->named_below(node_) != 0;
-  return (tries_->named_below(node_) >> named_written_ & 1) != 0;
+bool SqlLiteralGuide::viable(const Lexer& s) const {
+  if (s.root != LiteralTries::kString || s.named_written >= tries_->named_values())
+    return tries_->other_below(s.node) || tries_->named_below(s.node) != 0;
+  return (tries_->named_below(s.node) >> s.named_written & 1) != 0;
 }
 
 bool SqlLiteralGuide::can_end() const {
-  switch (mode_) {
+  switch (lex_.mode) {
     case Mode::Str: return false;
-    case Mode::StrQuote: return close_allowed();
-    case Mode::Num: return tries_->terminal(node_);
+    case Mode::StrQuote: return close_allowed(lex_);
+    case Mode::Num: return tries_->terminal(lex_.node);
     default: return true;
   }
 }
 
-bool SqlLiteralGuide::feed(char c) {
-  switch (mode_) {
+bool SqlLiteralGuide::feed(Lexer& s, char c) const {
+  switch (s.mode) {
     case Mode::Done:
       return true;
     case Mode::Prose:
       // A fence line ("```" or "```sql") opens the SQL when it ends.
       if (c == '\n') {
-        if (fence_ticks_ >= 3) mode_ = Mode::Sql;
-        fence_ticks_ = 0;
-      } else if (c == '`' && fence_ticks_ >= 0 && fence_ticks_ < 3) {
-        ++fence_ticks_;
-      } else if (fence_ticks_ < 3) {
-        fence_ticks_ = -1;
+        if (s.fence_ticks >= 3) s.mode = Mode::Sql;
+        s.fence_ticks = 0;
+      } else if (c == '`' && s.fence_ticks >= 0 && s.fence_ticks < 3) {
+        ++s.fence_ticks;
+      } else if (s.fence_ticks < 3) {
+        s.fence_ticks = -1;
       }
       return true;
     case Mode::Str:
       if (c == '\'') {  // closes the literal, or starts an escaped quote: one of them must be allowed
-        mode_ = Mode::StrQuote;
-        return close_allowed() || tries_->step(node_, '\'') >= 0;
+        s.mode = Mode::StrQuote;
+        return close_allowed(s) || tries_->step(s.node, '\'') >= 0;
       }
       // Never into a value that could neither continue nor close (a named value not to be repeated yet).
-      node_ = tries_->step(node_, c);
-      return node_ >= 0 && viable();
+      s.node = tries_->step(s.node, c);
+      return s.node >= 0 && viable(s);
     case Mode::StrQuote:
       if (c == '\'') {  // '' inside a literal: an escaped quote
-        mode_ = Mode::Str;
-        node_ = tries_->step(node_, '\'');
-        return node_ >= 0;
+        s.mode = Mode::Str;
+        s.node = tries_->step(s.node, '\'');
+        return s.node >= 0;
       }
-      if (!close_allowed()) return false;
-      if (root_ == LiteralTries::kString && tries_->terminal_index(node_) == named_written_) ++named_written_;
-      mode_ = Mode::Sql;
-      return feed(c);
+      if (!close_allowed(s)) return false;
+      if (s.root == LiteralTries::kString && tries_->terminal_index(s.node) == s.named_written) ++s.named_written;
+      s.mode = Mode::Sql;
+      return feed(s, c);
     case Mode::Num:
       if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
-        node_ = tries_->step(node_, c);
-        return node_ >= 0;
+        s.node = tries_->step(s.node, c);
+        return s.node >= 0;
       }
-      if (ident_char(c) || !tries_->terminal(node_)) return false;  // "12abc" is no literal; "1" must be whole
-      mode_ = Mode::Sql;
-      return feed(c);
+      if (ident_char(c) || !tries_->terminal(s.node)) return false;  // "12abc" is no literal; "1" must be whole
+      s.mode = Mode::Sql;
+      return feed(s, c);
     case Mode::Ident:
       if (ident_char(c)) {
-        if (word_.size() < 9) word_ += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        if (s.word.size() < 9) s.word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
         return true;
       }
-      last_word_ = word_;
-      mode_ = Mode::Sql;
-      return feed(c);
+      s.last_word = s.word;
+      s.mode = Mode::Sql;
+      return feed(s, c);
     case Mode::QuotedIdent:
-      if (c == '"') mode_ = Mode::Sql;
+      if (c == '"') s.mode = Mode::Sql;
       return true;
     case Mode::Sql:
       if (space(c)) return true;  // the keyword before a literal stays known across spaces
       if (c == '`') {             // the closing fence: what follows is prose again, unconstrained
-        mode_ = Mode::Done;
+        s.mode = Mode::Done;
       } else if (c == '\'') {
-        mode_ = Mode::Str;
-        root_ = last_word_ == "LIKE"        ? LiteralTries::kLikeString
-                : last_word_ == "STRFTIME(" ? LiteralTries::kFormat
+        s.mode = Mode::Str;
+        s.root = s.last_word == "LIKE"        ? LiteralTries::kLikeString
+                : s.last_word == "STRFTIME(" ? LiteralTries::kFormat
                                             : LiteralTries::kString;
-        node_ = root_;
+        s.node = s.root;
       } else if (c == '"') {
-        mode_ = Mode::QuotedIdent;
+        s.mode = Mode::QuotedIdent;
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
-        mode_ = Mode::Num;
-        root_ = last_word_ == "LIMIT" || last_word_ == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
-        node_ = tries_->step(root_, c);
-        last_word_.clear();
-        return node_ >= 0;
+        s.mode = Mode::Num;
+        s.root = s.last_word == "LIMIT" || s.last_word == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
+        s.node = tries_->step(s.root, c);
+        s.last_word.clear();
+        return s.node >= 0;
       } else if (ident_char(c)) {
-        mode_ = Mode::Ident;
-        word_.assign(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-      } else if (c == '(' && last_word_ == "STRFTIME") {
-        last_word_ = "STRFTIME(";  // its first argument is a format
+        s.mode = Mode::Ident;
+        s.word.assign(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+      } else if (c == '(' && s.last_word == "STRFTIME") {
+        s.last_word = "STRFTIME(";  // its first argument is a format
         return true;
       }
-      last_word_.clear();
+      s.last_word.clear();
       return true;
   }
   return true;
 }
 
 bool SqlLiteralGuide::accepts(std::string_view bytes) const {
-  if (mode_ == Mode::Done) return true;
-  SqlLiteralGuide probe = *this;
+  if (lex_.mode == Mode::Done) return true;
+  Lexer probe = lex_;
   for (char c : bytes)
-    if (!probe.feed(c)) return false;
+    if (!feed(probe, c)) return false;
   return true;
 }
 
 void SqlLiteralGuide::advance(std::string_view bytes) {
   for (char c : bytes) {
-    if (mode_ == Mode::Done) return;
-    if (!feed(c)) mode_ = Mode::Done;
+    if (lex_.mode == Mode::Done) return;
+    if (!feed(lex_, c)) lex_.mode = Mode::Done;
   }
 }
 

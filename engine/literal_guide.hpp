@@ -29,7 +29,8 @@ class LiteralTries {
   bool other_below(int node) const { return nodes_[static_cast<size_t>(node)].other_below; }
   //! True when the path to `node` spells a whole allowed literal.
   bool terminal(int node) const { return terminal_index(node) >= 0; }
-  //! Distinct named values (their indices are 0 … named_values() - 1).
+  //! Distinct named values whose order is kept (indices 0 … named_values() - 1; at most 64, later ones count as
+  //! other strings).
   int named_values() const { return named_; }
 
  private:
@@ -58,25 +59,29 @@ class SqlLiteralGuide {
   //! Feeds the bytes of the chosen token (ones the guide did not accept switch it off for the rest).
   void advance(std::string_view bytes);
   //! True inside a string or number literal.
-  bool in_literal() const { return mode_ == Mode::Str || mode_ == Mode::StrQuote || mode_ == Mode::Num; }
+  bool in_literal() const { return lex_.mode == Mode::Str || lex_.mode == Mode::StrQuote || lex_.mode == Mode::Num; }
   //! True while the guide may refuse something (inside a ```sql block and not switched off).
-  bool constraining() const { return mode_ != Mode::Prose && mode_ != Mode::Done; }
+  bool constraining() const { return lex_.mode != Mode::Prose && lex_.mode != Mode::Done; }
   //! Switches the guide off for the rest of the answer.
-  void disable() { mode_ = Mode::Done; }
+  void disable() { lex_.mode = Mode::Done; }
 
  private:
   enum class Mode : uint8_t { Prose, Sql, Str, StrQuote, Num, Ident, QuotedIdent, Done };
-  bool feed(char c);  // false: `c` breaks a literal rule (the state is then unspecified)
+  // What changes as bytes are fed: accepts() probes a copy of this alone, once per vocabulary token and step.
+  struct Lexer {
+    Mode mode = Mode::Prose;
+    int node = 0;           // trie node while in a literal
+    int root = 0;           // the trie the current literal started in
+    int fence_ticks = 0;    // Prose: backticks opening the current line (-1: the line started otherwise)
+    int named_written = 0;  // named values written so far (they are written in order)
+    std::string word;       // the identifier or keyword being read (upper case, at most 9 bytes)
+    std::string last_word;  // the last one read, while only spaces followed it
+  };
+  bool feed(Lexer& s, char c) const;  // false: `c` breaks a literal rule (`s` is then unspecified)
+  bool close_allowed(const Lexer& s) const;  // the string literal at s.node may end here
+  bool viable(const Lexer& s) const;         // some literal through s.node may still close
   std::shared_ptr<const LiteralTries> tries_;
-  Mode mode_ = Mode::Prose;
-  int node_ = 0;           // trie node while in a literal
-  int root_ = 0;           // the trie the current literal started in
-  int fence_ticks_ = 0;    // Prose: backticks opening the current line (-1: the line started otherwise)
-  std::string word_;       // the identifier or keyword being read (upper case, at most 8 bytes)
-  std::string last_word_;  // the last one read, while only spaces followed it
-  int named_written_ = 0;  // named values written so far (they are written in order)
-  bool close_allowed() const;  // the string literal at node_ may end here
-  bool viable() const;         // some literal through node_ may still close
+  Lexer lex_;
 };
 
 //! Picks the next token like sample_token_with(), among the tokens `guide` accepts (`token_bytes[i]` are token i's
