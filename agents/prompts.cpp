@@ -128,6 +128,82 @@ PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<s
   return p;
 }
 
+// Number words a question may write instead of digits (index = value).
+constexpr std::string_view kNumberWords[] = {"zero",     "one",     "two",       "three",    "four",     "five",
+                                             "six",      "seven",   "eight",     "nine",     "ten",      "eleven",
+                                             "twelve",   "thirteen", "fourteen", "fifteen",  "sixteen", "seventeen",
+                                             "eighteen", "nineteen", "twenty"};
+
+std::vector<std::string> question_comparisons(const std::string& question) {
+  // Comparatives that state one direction; "or" between a number and one adds equality ("5 or more"), "not"/"no"
+  // before one adds the other direction ("no more than 5"). Words that state either direction (older: age > or birth year <), an unknown comparative
+  // before "than", or "between" leave every comparison open.
+  static constexpr std::string_view kGreater[] = {"greater", "more", "higher", "larger", "bigger", "longer", "above",
+                                                  "over", "exceeds", "exceed", "exceeding", "exceeded", "after",
+                                                  "later", "heavier", "taller", "wider", "costlier", "pricier"};
+  static constexpr std::string_view kLess[] = {"less", "fewer", "lower", "smaller", "shorter", "below", "under",
+                                               "before", "earlier", "lighter", "cheaper", "narrower"};
+  static constexpr std::string_view kEither[] = {"older", "younger", "newer", "between", "within", "outside",
+                                                 "range", "recent"};
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : question + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!w.empty()) {
+      words.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  auto in = [](const auto& list, const std::string& x) {
+    return std::find(std::begin(list), std::end(list), x) != std::end(list);
+  };
+  bool gt = false, ge = false, lt = false, le = false, any = false, last_up = false;
+  auto number = [&](size_t k) {
+    return std::isdigit(static_cast<unsigned char>(words[k][0])) || in(kNumberWords, words[k]);
+  };
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string prev = i > 0 ? words[i - 1] : "";
+    const bool greater = in(kGreater, words[i]), less = in(kLess, words[i]);
+    if (greater || less) {
+      // "5 or more" (but "after 2013 or before 2008" is two comparisons).
+      const bool or_equal = prev == "or" && i > 1 && number(i - 2) && !(i + 1 < words.size() && number(i + 1));
+      last_up = greater;
+      (last_up ? (or_equal ? ge : gt) : (or_equal ? le : lt)) = true;
+      // "no more than 5" is <=, but "not in (… more than 5)" keeps >: a negation allows both.
+      if (prev == "not" || prev == "no" || (i > 1 && words[i - 2] == "not")) (greater ? le : ge) = true;
+    } else if (prev == "or" && words[i] == "equal") {  // "less than or equal to"
+      (last_up ? ge : le) = true;
+    } else if (in(kEither, words[i])) {
+      any = true;
+    } else if (words[i] == "than" && prev != "other" && prev != "rather") {
+      // "a higher average delay than": a known comparative a few words back; "wealthier than": unknown.
+      bool known = false;
+      for (size_t k = i; k-- > 0 && k + 6 > i && !known;) known = in(kGreater, words[k]) || in(kLess, words[k]);
+      any = any || !known;
+    } else if (prev == "at" && (words[i] == "least" || words[i] == "most")) {
+      (words[i] == "least" ? ge : le) = true;
+    } else if (words[i] == "since" || words[i] == "starting" || words[i] == "onwards" || words[i] == "onward") {
+      ge = true;
+    } else if (prev == "up" && words[i] == "to") {
+      le = true;
+    }
+  }
+  // Operators written out (BIRD's evidence says "age > 65").
+  for (size_t i = 0; i < question.size(); ++i)
+    if (question[i] == '<' || question[i] == '>') {
+      size_t next = question.find_first_not_of(' ', i + 1);  // "< = 150" too
+      const char after = next == std::string::npos ? '\0' : question[next];
+      (question[i] == '>' ? (after == '=' ? ge : gt) : (after == '=' ? le : lt)) = true;
+      if (question[i] == '<' && after == '>') any = true;
+    }
+  std::vector<std::string> out;
+  if (any || !(gt || ge || lt || le)) return out;
+  for (const auto& [on, op] : {std::pair{lt, "<"}, {le, "<="}, {gt, ">"}, {ge, ">="}})
+    if (on) out.emplace_back(op);
+  return out;
+}
+
 SqlLiteralRules question_literal_rules(const std::string& question) {
   SqlLiteralRules rules;
   // Words: runs of non-space characters without the punctuation around them ("Newport"? -> Newport).
@@ -207,16 +283,13 @@ SqlLiteralRules question_literal_rules(const std::string& question) {
     if (!is_alpha(e)) rules.numbers.push_back(question.substr(i, e - i));
     i = e;
   }
-  static constexpr const char* kNumberWords[] = {"zero", "one", "two", "three", "four", "five", "six",
-                                                 "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
-                                                 "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
-                                                 "nineteen", "twenty"};
   for (const auto& [b, e] : words) {
     const std::string w = sqlexec::lower_ascii(std::string_view(question).substr(b, e - b));
     for (size_t k = 0; k < std::size(kNumberWords); ++k)
       if (w == kNumberWords[k]) rules.numbers.push_back(std::to_string(k));
   }
   rules.limit_numbers.emplace_back("1");
+  rules.comparisons = question_comparisons(question);
   return rules;
 }
 

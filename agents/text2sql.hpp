@@ -94,8 +94,12 @@ PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<s
 //! The literals an answer to `question` may use in its SQL: the values it names (in double quotes, and dates) as
 //! named values in order; its words with a digit or, when nothing is in double quotes, every run of 1–6 of its words;
 //! each of those with LIKE's '%' after LIKE; strftime's formats; the numbers it writes in digits or in words up to
-//! twenty; and 1 after LIMIT.
+//! twenty; 1 after LIMIT; and question_comparisons().
 SqlLiteralRules question_literal_rules(const std::string& question);
+//! The ordering comparisons `question` states ("below 5": <, "5 or more": >=, "no more than 5": <= and >; operators it
+//! writes out); none (any allowed) when it states none or uses a word that points either way (older, between, an
+//! unknown comparative before "than").
+std::vector<std::string> question_comparisons(const std::string& question);
 
 //! Parsers of the answers (tolerant of prose around them).
 std::vector<std::string> parse_keywords(const std::string& text);

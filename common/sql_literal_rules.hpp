@@ -1,5 +1,6 @@
 #pragma once
-//! The literals a generated SQL answer may contain: a decoding constraint the agent states and an engine enforces.
+//! The literals (and ordering comparisons) a generated SQL answer may contain: a decoding constraint the agent states
+//! and an engine enforces.
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ struct SqlLiteralRules {
   std::vector<std::string> formats{};        //!< contents allowed as strftime's first argument ("%Y")
   std::vector<std::string> numbers{};        //!< allowed numeric literals, exactly as written (digits and '.')
   std::vector<std::string> limit_numbers{};  //!< further numbers allowed right after LIMIT or OFFSET
+  //! Ordering comparisons the question states, of "<", "<=", ">", ">=" ("below 1968" states "<"). Empty: any; else
+  //! every ordering operator must be one of them (<> stays allowed with "<" or "<=", != always).
+  std::vector<std::string> comparisons{};
 };
 
 }  // namespace t2s

@@ -1,6 +1,7 @@
 #include "engine/literal_guide.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <limits>
 
@@ -18,6 +19,12 @@ LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots) {
   for (const auto& s : rules.numbers) insert(kNumber, s, ignored);
   for (const auto& s : rules.numbers) insert(kLimitNumber, s, ignored);
   for (const auto& s : rules.limit_numbers) insert(kLimitNumber, s, ignored);
+  if (!rules.comparisons.empty()) {
+    comparisons_ = 0;
+    for (const auto& op : rules.comparisons)
+      for (unsigned bit = 0; bit < 4; ++bit)
+        if (op == std::array<std::string_view, 4>{"<", "<=", ">", ">="}[bit]) comparisons_ |= 1u << bit;
+  }
   // What closes under each node: children have larger indices than their parent, so one backward pass suffices.
   std::vector<int> string_tree(nodes_.size(), 0);
   string_tree[kString] = 1;
@@ -140,6 +147,12 @@ bool SqlLiteralGuide::feed(Lexer& s, char c) const {
     case Mode::QuotedIdent:
       if (c == '"') s.mode = Mode::Sql;
       return true;
+    case Mode::Cmp: {
+      s.mode = Mode::Sql;
+      if (c == '=') return tries_->comparison_allowed(s.cmp, true);
+      if (s.cmp == '<' && c == '>') return true;  // <>: not equal
+      return tries_->comparison_allowed(s.cmp, false) && feed(s, c);
+    }
     case Mode::Sql:
       if (space(c)) return true;  // the keyword before a literal stays known across spaces
       if (c == '`') {             // the closing fence: what follows is prose again, unconstrained
@@ -152,6 +165,11 @@ bool SqlLiteralGuide::feed(Lexer& s, char c) const {
         s.node = s.root;
       } else if (c == '"') {
         s.mode = Mode::QuotedIdent;
+      } else if (c == '<' || c == '>') {  // never into an operator whose every form is refused
+        s.mode = Mode::Cmp;
+        s.cmp = c;
+        s.last_word.clear();
+        return tries_->comparison_allowed(c, false) || tries_->comparison_allowed(c, true);
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
         s.mode = Mode::Num;
         s.root = s.last_word == "LIMIT" || s.last_word == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
@@ -187,13 +205,14 @@ void SqlLiteralGuide::advance(std::string_view bytes) {
 }
 
 namespace {
-// What a token opens when it starts past a literal: a number ('0'-'9'), a string ('\''), something else (0), or
-// nothing (-1: only spaces).
+// What a token opens when it starts past a literal: a number ('0'-'9'), a string ('\''), an ordering operator ('<'
+// or '>'), something else (0), or nothing (-1: only spaces).
 int opens(const std::string& bytes) {
   for (char c : bytes) {
     if (space(c)) continue;
     if (std::isdigit(static_cast<unsigned char>(c))) return '0';
-    return c == '\'' ? '\'' : 0;
+    if (c == '>') return '<';
+    return c == '\'' || c == '<' ? c : 0;
   }
   return -1;
 }

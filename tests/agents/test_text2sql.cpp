@@ -695,12 +695,19 @@ TEST_CASE("question literal rules admit every gold query of a synthetic seed and
   so.questions_per_db = 40;
   auto w = workloads::generate_synthetic(dir.file("synthetic-42"), so);
   REQUIRE(w.questions.size() == 240);
-  size_t with_literal = 0, refused_changes = 0;
+  size_t with_literal = 0, refused_changes = 0, with_comparison = 0, refused_reversals = 0;
   for (const auto& q : w.questions) {
     auto tries = std::make_shared<const engine::LiteralTries>(question_literal_rules(q.question));
     const std::string answer = "Here it is.\n```sql\n" + q.gold_sql + "\n```";
     INFO(q.question << "\n" << q.gold_sql);
     CHECK(engine::SqlLiteralGuide(tries).accepts(answer));
+    // The same query with its comparison turned round is refused too.
+    std::string reversed = q.gold_sql;
+    if (size_t op = reversed.find_first_of("<>"); op != std::string::npos) {
+      reversed[op] = reversed[op] == '<' ? '>' : '<';
+      ++with_comparison;
+      if (!engine::SqlLiteralGuide(tries).accepts("Here it is.\n```sql\n" + reversed + "\n```")) ++refused_reversals;
+    }
     // The same query with its first literal changed (a digit bumped, a letter doubled) is refused.
     std::string changed = q.gold_sql;
     size_t quote = changed.find('\'');
@@ -721,4 +728,23 @@ TEST_CASE("question literal rules admit every gold query of a synthetic seed and
   }
   CHECK(with_literal > 60);
   CHECK(refused_changes == with_literal);
+  CHECK(with_comparison > 20);
+  CHECK(refused_reversals == with_comparison);
+}
+
+TEST_CASE("question comparisons: the directions a question states, or none when it is unclear", "[agents][literal]") {
+  using V = std::vector<std::string>;
+  CHECK(question_comparisons("Give the names of airlines whose founding year is below 1968.") == V{"<"});
+  CHECK(question_comparisons("Which wards have floor greater than 1? List their names.") == V{">"});
+  CHECK(question_comparisons("Find airlines with 3 or more aircraft.") == V{">="});
+  CHECK(question_comparisons("Find airlines with at least 3 aircraft and at most nine pilots.") == V{"<=", ">="});
+  CHECK(question_comparisons("How many museums opened after 2013 or before 2008?") == V{"<", ">"});
+  CHECK(question_comparisons("Which dogs cost no more than 1000?") == V{"<=", ">"});  // <= or NOT IN (… > 1000)
+  CHECK(question_comparisons("List salaries less than or equal to 5.") == V{"<", "<="});
+  CHECK(question_comparisons("Elder users: Age > 65; a score of over 19: Score > = 20") == V{">", ">="});
+  CHECK(question_comparisons("Which singers are older than 40?").empty());  // age > 40 or birth year < …
+  CHECK(question_comparisons("Which rooms have between 3 and 5 beds?").empty());
+  CHECK(question_comparisons("Which students are wealthier than average?").empty());
+  CHECK(question_comparisons("Which airlines have a higher average delay in minutes than all flights?") == V{">"});
+  CHECK(question_comparisons("List the names of all students.").empty());
 }

@@ -135,6 +135,25 @@ TEST_CASE("literal guide: every set has its own trie (nothing of one set is allo
     CHECK(g.accepts(accepted));
 }
 
+TEST_CASE("literal guide: ordering operators point only the ways the rules allow", "[engine][literal]") {
+  auto less = guide_of({.numbers = {"5"}, .comparisons = {"<"}});
+  less.advance(kOpen + "SELECT a FROM t WHERE ");
+  for (const char* accepted : {"n < 5", "n<5", "n <5 AND m <> 5 AND k != 5", "n = 5"}) CHECK(accepts_all(less, accepted));
+  for (const char* refused : {"n > 5", "n >= 5", "n <= 5", "n>5", "(SELECT 1) > n"}) CHECK_FALSE(accepts_all(less, refused));
+  auto or_equal = guide_of({.numbers = {"5"}, .comparisons = {">="}});
+  or_equal.advance(kOpen + "SELECT a FROM t WHERE ");
+  CHECK(or_equal.accepts("n >= 5"));
+  CHECK(or_equal.accepts("n >"));  // may still become >=
+  CHECK_FALSE(or_equal.accepts("n > 5"));
+  CHECK_FALSE(or_equal.accepts("n <"));  // neither < nor <= allowed: <> cannot be entered either
+  CHECK(or_equal.accepts("n != 5"));
+  auto any = guide_of({.numbers = {"5"}});  // no comparisons stated: every operator
+  any.advance(kOpen + "SELECT a FROM t WHERE ");
+  for (const char* op : {"n < 5", "n <= 5", "n > 5", "n >= 5", "n <> 5"}) CHECK(accepts_all(any, op));
+  // Outside the code block and inside literals the operators are text.
+  CHECK(guide_of({.strings = {"a>b"}, .comparisons = {"<"}}).accepts("x > y\n```sql\nSELECT 'a>b'"));
+}
+
 TEST_CASE("literal guide: a wrong token switches the guide off instead of wedging it", "[engine][literal]") {
   auto g = guide_for({"a"}, {"1"});
   g.advance(kOpen + "SELECT 99");  // refused bytes fed anyway
@@ -181,6 +200,15 @@ TEST_CASE("guided sampling picks the best accepted token, and the plain argmax w
     CHECK(sample_guided(spaced.data(), 6, greedy, 0.0, g, vocab, stops, scratch) == 4);
     std::vector<float> wordy{0.0f, 1.0f, 5.0f, 0.5f, 0.2f, -1.0f};  // the favourite is a word: no intent
     CHECK(sample_guided(wordy.data(), 6, greedy, 0.0, g, vocab, stops, scratch) == 2);
+  }
+  {
+    // The favourite writes the comparison the wrong way round: the pick is the best accepted operator.
+    const std::vector<std::string> vocab{"", " >", " name", " <", " = 3"};
+    const std::vector<char> stops{1, 0, 0, 0, 0};
+    auto g = guide_of({.numbers = {"3"}, .comparisons = {"<"}});
+    g.advance(kOpen + "SELECT x FROM t WHERE n");
+    std::vector<float> logits{0.0f, 6.0f, 5.0f, 1.0f, 4.0f};
+    CHECK(sample_guided(logits.data(), 5, greedy, 0.0, g, vocab, stops, scratch) == 3);
   }
   {
     auto g = guide_for({}, {});  // nothing but the stop token is accepted inside a string
