@@ -212,11 +212,18 @@ class Text2SqlWorkflow final : public StagedWorkflow {
     return c;
   }
 
-  // The question's literal rules (built on first use), or null when the guide is off.
+  // The question's literal rules and the database's names (built on first use), or null when the guide is off.
   std::shared_ptr<const SqlLiteralRules> literal_rules() {
-    if (opt_.literal_guide && !literals_)
-      literals_ = std::make_shared<const SqlLiteralRules>(
-          question_literal_rules(question().question + (question().evidence.empty() ? "" : "\n" + question().evidence)));
+    if (opt_.literal_guide && !literals_) {
+      auto rules =
+          question_literal_rules(question().question + (question().evidence.empty() ? "" : "\n" + question().evidence));
+      // The whole schema, not the linked part: a column the linking missed is still a valid name.
+      for (const auto& t : ctx_->backend->schema(question().db_id).tables) {
+        rules.tables.emplace_back(t.name, std::vector<std::string>{});
+        for (const auto& c : t.columns) rules.tables.back().second.push_back(c.name);
+      }
+      literals_ = std::make_shared<const SqlLiteralRules>(std::move(rules));
+    }
     return literals_;
   }
 

@@ -31,8 +31,9 @@ struct AgentOptions {
   //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.
   int few_shot_examples = 0;
   double candidate_temperature = 0.7;  //!< sampling temperature of candidates and revisions
-  //! Candidate and revise calls carry question_literal_rules() of their question (and evidence), so an engine that
-  //! supports it only writes literals the question states (false: free literals).
+  //! Candidate and revise calls carry question_literal_rules() of their question (and evidence) and the database's
+  //! tables and columns, so an engine that supports it only writes literals and comparisons the question states and
+  //! names the schema has (false: free answers).
   bool literal_guide = true;
   uint64_t seed = 1;               //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)

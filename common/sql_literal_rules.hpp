@@ -2,6 +2,7 @@
 //! The literals (and ordering comparisons) a generated SQL answer may contain: a decoding constraint the agent states
 //! and an engine enforces.
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace t2s {
@@ -22,6 +23,10 @@ struct SqlLiteralRules {
   //! Ordering comparisons the question states, of "<", "<=", ">", ">=" ("below 1968" states "<"). Empty: any; else
   //! every ordering operator must be one of them (<> stays allowed with "<" or "<=", != always).
   std::vector<std::string> comparisons{};
+  //! The database's tables, each with its columns. Empty: names are free; else a name after FROM or JOIN must be a
+  //! table, "X.c" a column of X's table, and a bare name after FROM a keyword, a function (then '(' follows), a
+  //! column of a table in scope or an alias; a select list, whose tables come later, may name any column.
+  std::vector<std::pair<std::string, std::vector<std::string>>> tables{};
 };
 
 }  // namespace t2s

@@ -7,7 +7,7 @@
 
 namespace t2s::engine {
 
-LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots) {
+LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots), names_(rules.tables) {
   int strings = 0, ignored = 0;
   for (const auto& s : rules.named_values) insert(kString, s, strings);
   named_ = std::min(strings, 64);  // the order is tracked in 64-bit masks; later named values count as other strings
@@ -91,8 +91,205 @@ bool SqlLiteralGuide::can_end() const {
     case Mode::Str: return false;
     case Mode::StrQuote: return close_allowed(lex_);
     case Mode::Num: return tries_->terminal(lex_.node);
+    case Mode::Ident: {  // only after a whole name, and not after a function name without its '('
+      Lexer probe = lex_;
+      return feed(probe, '\n') && probe.need_paren == 0;
+    }
+    case Mode::Sql: return lex_.need_paren == 0;
     default: return true;
   }
+}
+
+namespace {
+// Keywords after which a FROM clause goes on (another table may follow).
+bool join_word(std::string_view w) {
+  for (std::string_view k : {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "AS"})
+    if (w == k) return true;
+  return false;
+}
+}  // namespace
+
+SqlLiteralGuide::NameRole SqlLiteralGuide::role_of(const Lexer& s) const {
+  if (!tries_->names().checks() || s.names_off) return NameRole::Free;
+  if (s.qualifier != kNoQualifier) return NameRole::Qualified;
+  switch (s.expect) {
+    case Expect::Table: return NameRole::Table;
+    case Expect::TableAlias:  // an alias or the keyword after the table
+    case Expect::Alias: return NameRole::Free;
+    case Expect::Name: break;
+  }
+  return (s.selecting >> s.depth & 1) != 0 ? NameRole::AnyColumn : NameRole::ScopeColumn;
+}
+
+bool SqlLiteralGuide::in_scope(const Lexer& s, std::string_view w, bool prefix, bool columns) const {
+  for (size_t i = 0; i < s.scope_size; ++i) {
+    const ScopeName& n = s.scope[i];
+    if (columns) {
+      if (n.table >= 0 && tries_->names().column(n.table, w, prefix)) return true;
+    } else {
+      const std::string_view name(n.name.data(), n.len);
+      if (prefix ? name.substr(0, w.size()) == w : name == w) return true;
+    }
+  }
+  return false;
+}
+
+void SqlLiteralGuide::add_scope(Lexer& s, std::string_view w, int table) const {
+  if (s.scope_size == s.scope.size() || w.size() > s.scope[0].name.size()) {
+    s.names_off = true;  // more names than the lexer keeps: stop checking rather than refuse a right one
+    return;
+  }
+  ScopeName& n = s.scope[s.scope_size++];
+  std::copy(w.begin(), w.end(), n.name.begin());
+  n.len = static_cast<uint8_t>(w.size());
+  n.table = static_cast<int16_t>(table);
+}
+
+bool SqlLiteralGuide::name_viable(const Lexer& s) const {
+  const std::string_view w(s.ident.data(), s.ident_len);
+  const SqlNames& names = tries_->names();
+  switch (s.role) {
+    case NameRole::Free: return true;
+    case NameRole::Table: return names.table_prefix(w);
+    case NameRole::Qualified: return s.qualifier < 0 || names.column(s.qualifier, w, true);
+    case NameRole::AnyColumn: return true;
+    case NameRole::ScopeColumn:
+      return names.keyword(w, true) || names.function(w, true) || in_scope(s, w, true, true) ||
+             in_scope(s, w, true, false);
+  }
+  return true;
+}
+
+bool SqlLiteralGuide::end_name(Lexer& s, char c) const {
+  const std::string_view w(s.ident.data(), s.ident_len);
+  const SqlNames& names = tries_->names();
+  s.last_word = w.size() <= 9 ? std::string(w) : std::string();
+  const NameRole role = s.role;
+  s.role = NameRole::Free;
+  if (role == NameRole::Table) {
+    const int t = names.table(w);
+    if (t < 0) return false;
+    add_scope(s, w, t);
+    s.last_table = static_cast<int16_t>(t);
+    s.expect = Expect::TableAlias;
+    return true;
+  }
+  if (role == NameRole::Qualified) {
+    const int t = s.qualifier;
+    s.qualifier = kNoQualifier;
+    s.expect = Expect::Name;
+    return t < 0 || names.column(t, w, false);  // a derived table's columns are not the schema's
+  }
+  if (c == '.' && role != NameRole::Free) {  // a qualifier: the table (alias) whose column follows
+    s.qualifier = -1;  // in a select list the FROM that defines it comes later: any column
+    if (role == NameRole::ScopeColumn) {  // the latest definition of the name (a later query may reuse T1)
+      bool found = false;
+      for (size_t i = s.scope_size; i-- > 0 && !found;)
+        if (std::string_view(s.scope[i].name.data(), s.scope[i].len) == w) {
+          s.qualifier = s.scope[i].table;
+          found = true;
+        }
+      if (!found) return false;
+    }
+    return true;
+  }
+  const bool keyword = names.checks() && names.keyword(w, false);
+  const Expect was = s.expect;
+  s.expect = Expect::Name;
+  if (!keyword && role == NameRole::ScopeColumn && !in_scope(s, w, false, true) && !in_scope(s, w, false, false)) {
+    if (!names.function(w, false)) return false;
+    s.need_paren = 1;
+  }
+  if (!keyword) {
+    // Aliases: after a table or AS; in a select list also "expr name" (a name that is no column or function).
+    if (was == Expect::TableAlias || was == Expect::Alias)
+      add_scope(s, w, s.last_table);  // -1 after an expression's or a subquery's AS
+    else if (role == NameRole::AnyColumn && c != '(' && !names.column(-1, w, false) && !names.function(w, false))
+      add_scope(s, w, -1);
+    return true;
+  }
+  if (w == "WITH") s.names_off = true;
+  if (w == "SELECT") s.selecting |= 1u << s.depth;
+  if (w == "FROM") s.selecting &= ~(1u << s.depth);
+  if (w == "FROM" || w == "JOIN") s.expect = Expect::Table;
+  if (w == "AS") {
+    s.expect = Expect::Alias;
+    if (was != Expect::TableAlias) s.last_table = -1;  // AS after an expression or a subquery
+  }
+  s.from_clause = w == "FROM" || w == "JOIN" || (s.from_clause && join_word(w));
+  return true;
+}
+
+bool SqlLiteralGuide::feed_sql(Lexer& s, char c) const {
+  if (s.need_paren != 0) {  // '(' right after the name or one space: no room to wander off in whitespace
+    if (c == ' ' && s.need_paren == 1) {
+      s.need_paren = 2;
+      return true;
+    }
+    if (c != '(') return false;
+    s.need_paren = 0;
+  }
+  if (!ident_char(c)) s.qualifier = kNoQualifier;  // a qualifier holds for the name right after its '.'
+  const bool dash = s.dash;
+  s.dash = c == '-';
+  if (space(c)) return true;  // the keyword before a literal stays known across spaces
+  if (c == '`') {             // the closing fence: what follows is prose again, unconstrained
+    s.mode = Mode::Done;
+  } else if (c == '-' && dash) {
+    s.mode = Mode::Comment;
+  } else if (c == '\'') {
+    s.mode = Mode::Str;
+    s.root = s.last_word == "LIKE"        ? LiteralTries::kLikeString
+            : s.last_word == "STRFTIME(" ? LiteralTries::kFormat
+                                        : LiteralTries::kString;
+    s.node = s.root;
+  } else if (c == '"' || c == '[') {
+    s.mode = Mode::QuotedIdent;
+    s.quote_close = c == '"' ? '"' : ']';
+    s.expect = Expect::Name;
+  } else if (c == '<' || c == '>') {  // never into an operator whose every form is refused
+    s.mode = Mode::Cmp;
+    s.cmp = c;
+    s.last_word.clear();
+    return tries_->comparison_allowed(c, false) || tries_->comparison_allowed(c, true);
+  } else if (std::isdigit(static_cast<unsigned char>(c))) {
+    s.mode = Mode::Num;
+    s.root = s.last_word == "LIMIT" || s.last_word == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
+    s.node = tries_->step(s.root, c);
+    s.last_word.clear();
+    return s.node >= 0;
+  } else if (ident_char(c)) {
+    s.mode = Mode::Ident;
+    s.role = role_of(s);
+    s.ident[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    s.ident_len = 1;
+    return name_viable(s);
+  } else if (c == '(' || c == ')') {
+    if (c == '(' ? s.depth == 31 : s.depth == 0) {
+      s.names_off = true;  // nesting the lexer does not follow
+    } else if (c == '(') {  // inside parentheses a select list goes on until a SELECT opens another
+      const uint32_t bit = 1u << ++s.depth;
+      s.selecting = (s.selecting & ~bit) | ((s.selecting >> (s.depth - 1) & 1u) << s.depth);
+      s.derived = s.expect == Expect::Table ? s.derived | bit : s.derived & ~bit;  // FROM (SELECT …)
+      s.expect = Expect::Name;
+    } else {
+      const bool derived = (s.derived >> s.depth & 1u) != 0;
+      --s.depth;
+      s.from_clause = derived;
+      s.expect = derived ? Expect::TableAlias : Expect::Name;  // "(SELECT …) AS t" or "(SELECT …) t"
+      if (derived) s.last_table = -1;
+    }
+    if (c == '(' && s.last_word == "STRFTIME") {
+      s.last_word = "STRFTIME(";  // its first argument is a format
+      return true;
+    }
+  } else if (c == ',' && s.from_clause) {
+    s.expect = Expect::Table;
+  } else if (c != '.') {
+    s.expect = Expect::Name;
+  }
+  s.last_word.clear();
+  return true;
 }
 
 bool SqlLiteralGuide::feed(Lexer& s, char c) const {
@@ -138,14 +335,21 @@ bool SqlLiteralGuide::feed(Lexer& s, char c) const {
       return feed(s, c);
     case Mode::Ident:
       if (ident_char(c)) {
-        if (s.word.size() < 9) s.word += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-        return true;
+        if (s.ident_len == s.ident.size()) {  // longer than any name the lexer keeps: left alone
+          s.role = NameRole::Free;
+          return true;
+        }
+        s.ident[s.ident_len++] = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        return name_viable(s);
       }
-      s.last_word = s.word;
       s.mode = Mode::Sql;
-      return feed(s, c);
+      if (!end_name(s, c)) return false;
+      return c == '.' && s.qualifier != kNoQualifier ? true : feed(s, c);
     case Mode::QuotedIdent:
-      if (c == '"') s.mode = Mode::Sql;
+      if (c == s.quote_close) s.mode = Mode::Sql;
+      return true;
+    case Mode::Comment:
+      if (c == '\n') s.mode = Mode::Sql;
       return true;
     case Mode::Cmp: {
       s.mode = Mode::Sql;
@@ -154,37 +358,7 @@ bool SqlLiteralGuide::feed(Lexer& s, char c) const {
       return tries_->comparison_allowed(s.cmp, false) && feed(s, c);
     }
     case Mode::Sql:
-      if (space(c)) return true;  // the keyword before a literal stays known across spaces
-      if (c == '`') {             // the closing fence: what follows is prose again, unconstrained
-        s.mode = Mode::Done;
-      } else if (c == '\'') {
-        s.mode = Mode::Str;
-        s.root = s.last_word == "LIKE"        ? LiteralTries::kLikeString
-                : s.last_word == "STRFTIME(" ? LiteralTries::kFormat
-                                            : LiteralTries::kString;
-        s.node = s.root;
-      } else if (c == '"') {
-        s.mode = Mode::QuotedIdent;
-      } else if (c == '<' || c == '>') {  // never into an operator whose every form is refused
-        s.mode = Mode::Cmp;
-        s.cmp = c;
-        s.last_word.clear();
-        return tries_->comparison_allowed(c, false) || tries_->comparison_allowed(c, true);
-      } else if (std::isdigit(static_cast<unsigned char>(c))) {
-        s.mode = Mode::Num;
-        s.root = s.last_word == "LIMIT" || s.last_word == "OFFSET" ? LiteralTries::kLimitNumber : LiteralTries::kNumber;
-        s.node = tries_->step(s.root, c);
-        s.last_word.clear();
-        return s.node >= 0;
-      } else if (ident_char(c)) {
-        s.mode = Mode::Ident;
-        s.word.assign(1, static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-      } else if (c == '(' && s.last_word == "STRFTIME") {
-        s.last_word = "STRFTIME(";  // its first argument is a format
-        return true;
-      }
-      s.last_word.clear();
-      return true;
+      return feed_sql(s, c);
   }
   return true;
 }

@@ -643,6 +643,10 @@ TEST_CASE("candidate and revise calls carry the question's literal rules; other 
     CHECK(std::find(s.begin(), s.end(), "Germany") == s.end());
     CHECK(r.call.literals->numbers.empty());
     CHECK(r.call.literals->limit_numbers == std::vector<std::string>{"1"});
+    // The whole schema's names, not only the linked tables.
+    using Tables = std::vector<std::pair<std::string, std::vector<std::string>>>;
+    CHECK(r.call.literals->tables == Tables{{"singer", {"Singer_ID", "Name", "Country", "Age"}},
+                                            {"concert", {"concert_ID", "Year", "Singer_ID"}}});
   }
   CHECK(with_rules == 2);
 
@@ -697,7 +701,14 @@ TEST_CASE("question literal rules admit every gold query of a synthetic seed and
   REQUIRE(w.questions.size() == 240);
   size_t with_literal = 0, refused_changes = 0, with_comparison = 0, refused_reversals = 0;
   for (const auto& q : w.questions) {
-    auto tries = std::make_shared<const engine::LiteralTries>(question_literal_rules(q.question));
+    // The rules as the agent builds them: the question's literals and comparisons, the schema's names.
+    auto rules = question_literal_rules(q.question);
+    for (const auto& t : w.databases.at(q.db_id).tables) {
+      rules.tables.emplace_back(t.name, std::vector<std::string>{});
+      for (const auto& c : t.columns) rules.tables.back().second.push_back(c.name);
+    }
+    REQUIRE_FALSE(rules.tables.empty());
+    auto tries = std::make_shared<const engine::LiteralTries>(rules);
     const std::string answer = "Here it is.\n```sql\n" + q.gold_sql + "\n```";
     INFO(q.question << "\n" << q.gold_sql);
     CHECK(engine::SqlLiteralGuide(tries).accepts(answer));

@@ -154,6 +154,56 @@ TEST_CASE("literal guide: ordering operators point only the ways the rules allow
   CHECK(guide_of({.strings = {"a>b"}, .comparisons = {"<"}}).accepts("x > y\n```sql\nSELECT 'a>b'"));
 }
 
+TEST_CASE("literal guide: with the schema, names after FROM are tables, columns in scope, keywords or aliases",
+          "[engine][literal]") {
+  const t2s::SqlLiteralRules schema{
+      .numbers = {"3"},
+      .tables = {{"sections", {"id", "semester", "year", "instructor_id"}}, {"Instructors", {"id", "name", "rank"}}}};
+  auto open = guide_of(schema);
+  open.advance(kOpen);
+  for (const char* accepted :
+       {"SELECT count(*) FROM sections WHERE semester IS NULL AND year > 3",
+        "select T2.name from Sections as T1 join instructors T2 on T1.instructor_id = T2.id where T2.rank = T1.year",
+        "SELECT name FROM instructors WHERE id NOT IN (SELECT instructor_id FROM sections)",
+        "SELECT year, count(*) AS n FROM sections GROUP BY year ORDER BY n DESC LIMIT 3",
+        "SELECT max(year) - min(year) span FROM sections ORDER BY span",  // an alias without AS
+        "SELECT t.c FROM (SELECT count(*) AS c FROM sections GROUP BY year) t WHERE t.c > 3",
+        "SELECT T9.anything, whatever FROM sections",  // a select list is not checked (its FROM comes later)
+        "SELECT \"odd name\" FROM sections WHERE [odd name] IS NULL",
+        "-- the instructors' ranks\nSELECT rank FROM instructors",
+        "WITH x AS (SELECT year FROM sections) SELECT year FROM x"}) {
+    INFO(accepted);
+    CHECK(accepts_all(open, accepted));
+  }
+  for (const char* refused :
+       {"SELECT count(*) FROM section ",              // no such table
+        "SELECT count(*) FROM sections WHERE rank = 3",  // a column of a table not in scope (RANK( is a function)
+        "SELECT count(*) FROM sections WHERE hire",   // no such name at all
+        "SELECT count(*) FROM sections AS T1 WHERE T1.name",  // not a column of T1's table
+        "SELECT count(*) FROM sections AS T1 WHERE T3.id",    // no such alias
+        "SELECT count(*) FROM sections WHERE max = 3"}) {     // a function without its '('
+    INFO(refused);
+    CHECK_FALSE(accepts_all(open, refused));
+  }
+  auto partial = open;
+  partial.advance("SELECT count(*) FROM sectio");
+  CHECK_FALSE(partial.can_end());  // not a whole table name yet
+  CHECK_FALSE(partial.accepts("\n```"));
+  auto function = open;
+  function.advance("SELECT count(*) FROM sections WHERE rank");
+  CHECK(function.accepts("("));
+  CHECK_FALSE(function.can_end());  // RANK is a function here, not a column: '(' must follow
+  function.advance(" ");
+  CHECK_FALSE(function.can_end());
+  CHECK(function.accepts("(id)"));
+  CHECK_FALSE(function.accepts(" "));  // one space at most: no wandering off in whitespace
+  CHECK_FALSE(function.accepts("\n"));
+  // Without a schema names are free.
+  auto free = guide_for({}, {"3"});
+  free.advance(kOpen);
+  CHECK(free.accepts("SELECT x FROM nowhere WHERE T7.y = 3"));
+}
+
 TEST_CASE("literal guide: a wrong token switches the guide off instead of wedging it", "[engine][literal]") {
   auto g = guide_for({"a"}, {"1"});
   g.advance(kOpen + "SELECT 99");  // refused bytes fed anyway
