@@ -204,6 +204,46 @@ std::vector<std::string> question_comparisons(const std::string& question) {
   return out;
 }
 
+bool question_asks_count(const std::string& question,
+                         const std::vector<std::pair<std::string, std::vector<std::string>>>& tables) {
+  std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
+  q.erase(0, q.find_first_not_of(" \t"));
+  static constexpr std::string_view kOpenings[] = {
+      "how many ", "count the ", "count all ", "count how many ", "what is the number of ", "what are the number of ",
+      "what is the total number of ", "find the number of ", "find the total number of ", "return the number of ",
+      "return the total number of ", "give the number of ", "give the total number of ", "show the number of ",
+      "tell me the number of ", "compute the number of "};
+  size_t rest = std::string::npos;
+  for (std::string_view o : kOpenings)
+    if (q.rfind(o, 0) == 0) rest = o.size();
+  if (rest == std::string::npos) return false;
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : q + " ") {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      w += c;
+    } else if (!w.empty()) {
+      words.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  // Counts per group put the group first ("For each rank, how many …": SELECT rank, count(*)).
+  for (const auto& x : words)
+    if (x == "per" || x == "each" || x == "every" || x == "by" || x == "respectively") return false;
+  // "the number of credits of the course" asks for a column's value, not a count.
+  std::string next;
+  for (char c : q.substr(rest)) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') break;
+    next += c;
+  }
+  for (const auto& [table, columns] : tables)
+    for (const auto& c : columns) {
+      const std::string col = sqlexec::lower_ascii(c);
+      if (!next.empty() && (col == next || col + "s" == next || col == next + "s")) return false;
+    }
+  return true;
+}
+
 SqlLiteralRules question_literal_rules(const std::string& question) {
   SqlLiteralRules rules;
   // Words: runs of non-space characters without the punctuation around them ("Newport"? -> Newport).

@@ -101,6 +101,11 @@ SqlLiteralRules question_literal_rules(const std::string& question);
 //! writes out); none (any allowed) when it states none or uses a word that points either way (older, between, an
 //! unknown comparative before "than").
 std::vector<std::string> question_comparisons(const std::string& question);
+//! True when `question` (its first line) asks how many ("How many …", "Count the …", "What is the number of …") and
+//! its answer is one aggregate: false when it counts per group (per, each, every, by) or asks for "the number of"
+//! a column of `tables` ("the number of credits").
+bool question_asks_count(const std::string& question,
+                         const std::vector<std::pair<std::string, std::vector<std::string>>>& tables);
 
 //! Parsers of the answers (tolerant of prose around them).
 std::vector<std::string> parse_keywords(const std::string& text);

@@ -7,7 +7,8 @@
 
 namespace t2s::engine {
 
-LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots), names_(rules.tables) {
+LiteralTries::LiteralTries(const SqlLiteralRules& rules)
+    : nodes_(kRoots), names_(rules.tables), count_answer_(rules.count_answer) {
   int strings = 0, ignored = 0;
   for (const auto& s : rules.named_values) insert(kString, s, strings);
   named_ = std::min(strings, 64);  // the order is tracked in 64-bit masks; later named values count as other strings
@@ -65,7 +66,9 @@ int LiteralTries::step(int node, char c) const {
   return -1;
 }
 
-SqlLiteralGuide::SqlLiteralGuide(std::shared_ptr<const LiteralTries> tries) : tries_(std::move(tries)) {}
+SqlLiteralGuide::SqlLiteralGuide(std::shared_ptr<const LiteralTries> tries) : tries_(std::move(tries)) {
+  lex_.count_item = tries_->count_answer() ? 1 : 0;
+}
 
 namespace {
 bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
@@ -95,12 +98,21 @@ bool SqlLiteralGuide::can_end() const {
       Lexer probe = lex_;
       return feed(probe, '\n') && probe.need_paren == 0;
     }
-    case Mode::Sql: return lex_.need_paren == 0;
+    case Mode::Sql: return lex_.need_paren == 0 && lex_.count_item != 2;
     default: return true;
   }
 }
 
 namespace {
+// What a count question's first select item may start with.
+// (Not TOTAL: the bundled model, refused "T2.name", took the T into Total(…).)
+constexpr std::string_view kAggregates[] = {"COUNT", "SUM", "CAST", "DISTINCT"};
+bool aggregate(std::string_view w, bool prefix) {
+  for (std::string_view a : kAggregates)
+    if (prefix ? a.substr(0, w.size()) == w : a == w) return true;
+  return false;
+}
+
 // Keywords after which a FROM clause goes on (another table may follow).
 bool join_word(std::string_view w) {
   for (std::string_view k : {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "AS"})
@@ -110,6 +122,7 @@ bool join_word(std::string_view w) {
 }  // namespace
 
 SqlLiteralGuide::NameRole SqlLiteralGuide::role_of(const Lexer& s) const {
+  if (s.count_item == 2) return NameRole::Aggregate;
   if (!tries_->names().checks() || s.names_off) return NameRole::Free;
   if (s.qualifier != kNoQualifier) return NameRole::Qualified;
   switch (s.expect) {
@@ -153,6 +166,7 @@ bool SqlLiteralGuide::name_viable(const Lexer& s) const {
     case NameRole::Table: return names.table_prefix(w);
     case NameRole::Qualified: return s.qualifier < 0 || names.column(s.qualifier, w, true);
     case NameRole::AnyColumn: return true;
+    case NameRole::Aggregate: return aggregate(w, true);
     case NameRole::ScopeColumn:
       return names.keyword(w, true) || names.function(w, true) || in_scope(s, w, true, true) ||
              in_scope(s, w, true, false);
@@ -166,6 +180,13 @@ bool SqlLiteralGuide::end_name(Lexer& s, char c) const {
   s.last_word = w.size() <= 9 ? std::string(w) : std::string();
   const NameRole role = s.role;
   s.role = NameRole::Free;
+  if (role == NameRole::Aggregate) {
+    if (!aggregate(w, false)) return false;
+    if (w != "DISTINCT") s.count_item = 0, s.need_paren = 1;
+    s.expect = Expect::Name;
+    return true;
+  }
+  if (w == "SELECT" && s.count_item == 1 && s.depth == 0) s.count_item = 2;  // with or without a schema
   if (role == NameRole::Table) {
     const int t = names.table(w);
     if (t < 0) return false;
@@ -230,6 +251,7 @@ bool SqlLiteralGuide::feed_sql(Lexer& s, char c) const {
     s.need_paren = 0;
   }
   if (!ident_char(c)) s.qualifier = kNoQualifier;  // a qualifier holds for the name right after its '.'
+  if (s.count_item == 2 && !space(c) && !std::isalpha(static_cast<unsigned char>(c))) return false;
   const bool dash = s.dash;
   s.dash = c == '-';
   if (space(c)) return true;  // the keyword before a literal stays known across spaces

@@ -700,14 +700,17 @@ TEST_CASE("question literal rules admit every gold query of a synthetic seed and
   auto w = workloads::generate_synthetic(dir.file("synthetic-42"), so);
   REQUIRE(w.questions.size() == 240);
   size_t with_literal = 0, refused_changes = 0, with_comparison = 0, refused_reversals = 0;
+  size_t counts = 0;
   for (const auto& q : w.questions) {
-    // The rules as the agent builds them: the question's literals and comparisons, the schema's names.
+    // The rules as the agent builds them: the question's literals and comparisons, the schema's names, the count.
     auto rules = question_literal_rules(q.question);
     for (const auto& t : w.databases.at(q.db_id).tables) {
       rules.tables.emplace_back(t.name, std::vector<std::string>{});
       for (const auto& c : t.columns) rules.tables.back().second.push_back(c.name);
     }
     REQUIRE_FALSE(rules.tables.empty());
+    rules.count_answer = question_asks_count(q.question, rules.tables);
+    counts += rules.count_answer;
     auto tries = std::make_shared<const engine::LiteralTries>(rules);
     const std::string answer = "Here it is.\n```sql\n" + q.gold_sql + "\n```";
     INFO(q.question << "\n" << q.gold_sql);
@@ -741,6 +744,19 @@ TEST_CASE("question literal rules admit every gold query of a synthetic seed and
   CHECK(refused_changes == with_literal);
   CHECK(with_comparison > 20);
   CHECK(refused_reversals == with_comparison);
+  CHECK(counts > 40);
+}
+
+TEST_CASE("count questions: how many, unless per group or the number of a column", "[agents][literal]") {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> courses{{"courses", {"id", "title", "credits"}}};
+  CHECK(question_asks_count("Count the plays whose listener has country \"USA\".", {}));
+  CHECK(question_asks_count("  How many sections have semester \"Fall\"?", courses));
+  CHECK(question_asks_count("What is the number of courses with 3 credits?", courses));
+  CHECK(question_asks_count("How many people live in Asia?\nUse each country's population.", {}));  // evidence
+  CHECK_FALSE(question_asks_count("For each rank, how many instructors are there?", {}));
+  CHECK_FALSE(question_asks_count("Count the customers per year of join date.", {}));
+  CHECK_FALSE(question_asks_count("What is the number of credits of the course \"Algebra\"?", courses));
+  CHECK_FALSE(question_asks_count("Which airlines have more than 3 aircraft?", {}));
 }
 
 TEST_CASE("question comparisons: the directions a question states, or none when it is unclear", "[agents][literal]") {

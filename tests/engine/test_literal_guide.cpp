@@ -204,6 +204,23 @@ TEST_CASE("literal guide: with the schema, names after FROM are tables, columns 
   CHECK(free.accepts("SELECT x FROM nowhere WHERE T7.y = 3"));
 }
 
+TEST_CASE("literal guide: a count question's first select item is an aggregate", "[engine][literal]") {
+  auto count = guide_of({.count_answer = true});
+  count.advance(kOpen);
+  for (const char* accepted : {"SELECT count(*) FROM t WHERE a IN (SELECT b FROM u)", "select DISTINCT Count (x) from t",
+                               "SELECT CAST(sum(x) AS REAL) / count(*) FROM t", "SELECT sum(a), b FROM t"})
+    CHECK(accepts_all(count, accepted));
+  for (const char* refused :
+       {"SELECT name FROM t", "SELECT T2.title", "SELECT Total(x)", "SELECT *", "SELECT counter", "SELECT count FROM t"})
+    CHECK_FALSE(accepts_all(count, refused));
+  auto pending = count;
+  pending.advance("SELECT ");
+  CHECK_FALSE(pending.can_end());
+  auto plain = guide_of({});
+  plain.advance(kOpen);
+  CHECK(plain.accepts("SELECT name FROM t"));
+}
+
 TEST_CASE("literal guide: a wrong token switches the guide off instead of wedging it", "[engine][literal]") {
   auto g = guide_for({"a"}, {"1"});
   g.advance(kOpen + "SELECT 99");  // refused bytes fed anyway
