@@ -70,7 +70,7 @@ inline void add_sim_flags(CLI::App* cmd, SimFlags& f) {
       ->capture_default_str();
   cmd->add_option("--literals", f.literals,
                   "Text-to-SQL agent: guided (the embedded engine lets candidate and revise SQL use only literals "
-                  "the question states) | free")
+                  "and comparisons the question states and names the schema has) | free")
       ->check(CLI::IsMember({"guided", "free"}))
       ->capture_default_str();
   cmd->add_option("--candidate-temperature", f.candidate_temperature,
