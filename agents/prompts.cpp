@@ -129,22 +129,22 @@ PromptParts tool_picker_prompt(const workloads::Question& q, const std::vector<s
 }
 
 // Number words a question may write instead of digits (index = value).
-constexpr std::string_view kNumberWords[] = {"zero",     "one",     "two",       "three",    "four",     "five",
-                                             "six",      "seven",   "eight",     "nine",     "ten",      "eleven",
-                                             "twelve",   "thirteen", "fourteen", "fifteen",  "sixteen", "seventeen",
+constexpr std::string_view kNumberWords[] = {"zero",     "one",      "two",      "three",   "four",    "five",
+                                             "six",      "seven",    "eight",    "nine",    "ten",     "eleven",
+                                             "twelve",   "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
                                              "eighteen", "nineteen", "twenty"};
 
 std::vector<std::string> question_comparisons(const std::string& question) {
   // Comparatives that state one direction; "or" between a number and one adds equality ("5 or more"), "not"/"no"
-  // before one adds the other direction ("no more than 5"). Words that state either direction (older: age > or birth year <), an unknown comparative
-  // before "than", or "between" leave every comparison open.
-  static constexpr std::string_view kGreater[] = {"greater", "more", "higher", "larger", "bigger", "longer", "above",
-                                                  "over", "exceeds", "exceed", "exceeding", "exceeded", "after",
-                                                  "later", "heavier", "taller", "wider", "costlier", "pricier"};
-  static constexpr std::string_view kLess[] = {"less", "fewer", "lower", "smaller", "shorter", "below", "under",
-                                               "before", "earlier", "lighter", "cheaper", "narrower"};
-  static constexpr std::string_view kEither[] = {"older", "younger", "newer", "between", "within", "outside",
-                                                 "range", "recent"};
+  // before one adds the other direction ("no more than 5"). Words that state either direction (older: age > or birth
+  // year <), an unknown comparative before "than", or "between" leave every comparison open.
+  static constexpr std::string_view kGreater[] = {
+      "greater",   "more",     "higher", "larger", "bigger",  "longer", "above", "over",     "exceeds", "exceed",
+      "exceeding", "exceeded", "after",  "later",  "heavier", "taller", "wider", "costlier", "pricier"};
+  static constexpr std::string_view kLess[] = {"less",  "fewer",  "lower",   "smaller", "shorter", "below",
+                                               "under", "before", "earlier", "lighter", "cheaper", "narrower"};
+  static constexpr std::string_view kEither[] = {"older",  "younger", "newer", "between",
+                                                 "within", "outside", "range", "recent"};
   std::vector<std::string> words;
   std::string w;
   for (char c : question + " ") {
@@ -208,11 +208,22 @@ bool question_asks_count(const std::string& question,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& tables) {
   std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
   q.erase(0, q.find_first_not_of(" \t"));
-  static constexpr std::string_view kOpenings[] = {
-      "how many ", "count the ", "count all ", "count how many ", "what is the number of ", "what are the number of ",
-      "what is the total number of ", "find the number of ", "find the total number of ", "return the number of ",
-      "return the total number of ", "give the number of ", "give the total number of ", "show the number of ",
-      "tell me the number of ", "compute the number of "};
+  static constexpr std::string_view kOpenings[] = {"how many ",
+                                                   "count the ",
+                                                   "count all ",
+                                                   "count how many ",
+                                                   "what is the number of ",
+                                                   "what are the number of ",
+                                                   "what is the total number of ",
+                                                   "find the number of ",
+                                                   "find the total number of ",
+                                                   "return the number of ",
+                                                   "return the total number of ",
+                                                   "give the number of ",
+                                                   "give the total number of ",
+                                                   "show the number of ",
+                                                   "tell me the number of ",
+                                                   "compute the number of "};
   size_t rest = std::string::npos;
   for (std::string_view o : kOpenings)
     if (q.rfind(o, 0) == 0) rest = o.size();
@@ -242,6 +253,38 @@ bool question_asks_count(const std::string& question,
       if (!next.empty() && (col == next || col + "s" == next || col == next + "s")) return false;
     }
   return true;
+}
+
+std::vector<std::string> question_answer_functions(
+    const std::string& question, const std::vector<std::pair<std::string, std::vector<std::string>>>& tables) {
+  if (question_asks_count(question, tables)) return {"COUNT", "SUM", "CAST"};
+  // "What is the average …", "Compute the minimum …": one aggregate of a column, unless per group or a second
+  // question follows ("… and what make is it?", "… ? List their names.").
+  const std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
+  static constexpr std::string_view kOpenings[] = {"what is the ", "what are the ", "compute the ", "find the ",
+                                                   "give the ",    "return the ",   "show the ",    "tell me the "};
+  static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
+      {"average", "AVG"}, {"mean", "AVG"},    {"minimum", "MIN"}, {"lowest", "MIN"}, {"smallest", "MIN"},
+      {"maximum", "MAX"}, {"highest", "MAX"}, {"largest", "MAX"}, {"total", "SUM"}};
+  const size_t start = q.find_first_not_of(" \t");
+  if (start == std::string::npos) return {};
+  for (std::string_view o : kOpenings) {
+    if (q.compare(start, o.size(), o) != 0) continue;
+    const std::string_view rest = std::string_view(q).substr(start + o.size());
+    for (const auto& [word, function] : kWords) {
+      if (rest.substr(0, word.size()) != word ||
+          (rest.size() > word.size() && std::isalpha(static_cast<unsigned char>(rest[word.size()]))))
+        continue;
+      for (std::string_view stop :
+           {" per ", " each ", " every ", " by ", " respectively", " and what", " and which", " and who", " and the ",
+            " and list", " and give", " and show", " and return", ". ", "? "})
+        if (q.find(stop) != std::string::npos) return {};
+      if (function == "SUM") return {"SUM", "COUNT", "CAST"};  // "the total number of …" counts
+      if (function == "AVG") return {"AVG", "CAST"};
+      return {std::string(function)};
+    }
+  }
+  return {};
 }
 
 SqlLiteralRules question_literal_rules(const std::string& question) {

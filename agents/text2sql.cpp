@@ -222,7 +222,7 @@ class Text2SqlWorkflow final : public StagedWorkflow {
         rules.tables.emplace_back(t.name, std::vector<std::string>{});
         for (const auto& c : t.columns) rules.tables.back().second.push_back(c.name);
       }
-      rules.count_answer = question_asks_count(question().question, rules.tables);
+      rules.first_item = question_answer_functions(question().question, rules.tables);
       literals_ = std::make_shared<const SqlLiteralRules>(std::move(rules));
     }
     return literals_;

@@ -26,7 +26,7 @@ struct AgentOptions {
   //! workflow's executor; a live server that never reports correctness turns it off so its event loop is not
   //! blocked by SQLite (has_gold then stays false).
   bool score_correctness = true;
-  int schema_samples = 3;          //!< sample values per column in schema prompts
+  int schema_samples = 3;  //!< sample values per column in schema prompts
   //! Few-shot examples per candidate prompt: question/gold-SQL pairs of the workload from other databases (never
   //! the question's own), as CHESS's long templates carry; ~100 brings candidate prompts near the paper's size.
   int few_shot_examples = 0;
@@ -35,12 +35,12 @@ struct AgentOptions {
   //! tables and columns, so an engine that supports it only writes literals and comparisons the question states and
   //! names the schema has (false: free answers).
   bool literal_guide = true;
-  uint64_t seed = 1;               //!< base sampling seed of the calls
+  uint64_t seed = 1;                   //!< base sampling seed of the calls
   sqlexec::TokenCounter count_tokens;  //!< the active tokenizer (empty: sqlexec::estimate_tokens)
   //! Execution backend; empty: real SQLite when every database file is present, else simulated from the oracle's
   //! labels with the schemas the workload read from tables.json (DatabaseInfo::tables).
   std::shared_ptr<ExecutionBackend> backend;
-  std::string tables_json;         //!< optional Spider-format schema file overriding those schemas
+  std::string tables_json;  //!< optional Spider-format schema file overriding those schemas
   //! The agent's prior for its remaining-work estimates: probability that a candidate needs a revise, and that
   //! a revise round fixes it (updated per question as outcomes arrive).
   double revise_need_prior = 0.3, revise_fix_prior = 0.6;
@@ -58,7 +58,7 @@ struct Text2SqlCallMeta final : CallMeta {
   std::string next_tool;                     //!< tool picker: the tool the workflow will run next
   std::string previous_sql, previous_error;  //!< revise: the failing query and its SQLite error (or finding)
   std::vector<std::pair<std::string, std::vector<std::string>>> schema_columns;  //!< column selection: tables
-  std::vector<std::string> candidate_sqls;   //!< evaluation: the candidates judged
+  std::vector<std::string> candidate_sqls;                                       //!< evaluation: the candidates judged
   std::shared_ptr<const std::vector<std::string>> columns;  //!< column names of the database (for mistakes)
 };
 
@@ -106,12 +106,18 @@ std::vector<std::string> question_comparisons(const std::string& question);
 //! a column of `tables` ("the number of credits").
 bool question_asks_count(const std::string& question,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& tables);
+//! The functions the first select item of an answer to `question` must start with (SqlLiteralRules::first_item):
+//! COUNT, SUM or CAST when it asks how many; AVG (or CAST) for "What is the average …", MIN for "Compute the
+//! minimum …", MAX for "the largest …", SUM, COUNT or CAST for "the total …"; none when it asks per group or a
+//! second question or sentence follows.
+std::vector<std::string> question_answer_functions(
+    const std::string& question, const std::vector<std::pair<std::string, std::vector<std::string>>>& tables);
 
 //! Parsers of the answers (tolerant of prose around them).
 std::vector<std::string> parse_keywords(const std::string& text);
 //! `{"table": ["col", …]}` → pairs, keeping only names of `schema` (case-insensitive), in schema spelling.
 std::vector<std::pair<std::string, std::vector<std::string>>> parse_column_selection(const std::string& text,
-                                                                                   const sqlexec::Schema& schema);
+                                                                                     const sqlexec::Schema& schema);
 //! Numbered or bulleted test lines.
 std::vector<std::string> parse_unit_tests(const std::string& text);
 //! "Candidate i: PASS|FAIL" lines → per-candidate pass (1) / fail (0) / missing (-1).

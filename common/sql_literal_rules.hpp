@@ -27,9 +27,9 @@ struct SqlLiteralRules {
   //! table, "X.c" a column of X's table, and a bare name after FROM a keyword, a function (then '(' follows), a
   //! column of a table in scope or an alias; a select list, whose tables come later, may name any column.
   std::vector<std::pair<std::string, std::vector<std::string>>> tables{};
-  //! The question asks how many: the first item of the first select list is an aggregate (COUNT, SUM or a CAST of
-  //! one; DISTINCT may come before it).
-  bool count_answer = false;
+  //! The functions the first item of the first select list must start with (DISTINCT may come before), as the
+  //! question's opening asks: COUNT, SUM or CAST for "How many …", MIN for "What is the minimum …". Empty: any item.
+  std::vector<std::string> first_item{};
 };
 
 }  // namespace t2s

@@ -7,8 +7,13 @@
 
 namespace t2s::engine {
 
-LiteralTries::LiteralTries(const SqlLiteralRules& rules)
-    : nodes_(kRoots), names_(rules.tables), count_answer_(rules.count_answer) {
+LiteralTries::LiteralTries(const SqlLiteralRules& rules) : nodes_(kRoots), names_(rules.tables) {
+  for (const auto& f : rules.first_item) {
+    first_item_.push_back(f);
+    for (char& c : first_item_.back()) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (!first_item_.empty()) first_item_.emplace_back("DISTINCT");
+  std::sort(first_item_.begin(), first_item_.end());
   int strings = 0, ignored = 0;
   for (const auto& s : rules.named_values) insert(kString, s, strings);
   named_ = std::min(strings, 64);  // the order is tracked in 64-bit masks; later named values count as other strings
@@ -60,6 +65,10 @@ void LiteralTries::insert(int root, std::string_view s, int& count) {
   if (nodes_[static_cast<size_t>(node)].terminal < 0) nodes_[static_cast<size_t>(node)].terminal = count++;
 }
 
+bool LiteralTries::first_item(std::string_view upper, bool prefix) const {
+  return SqlNames::find(first_item_, upper, prefix);
+}
+
 int LiteralTries::step(int node, char c) const {
   for (const auto& [b, child] : nodes_[static_cast<size_t>(node)].next)
     if (b == c) return child;
@@ -67,12 +76,16 @@ int LiteralTries::step(int node, char c) const {
 }
 
 SqlLiteralGuide::SqlLiteralGuide(std::shared_ptr<const LiteralTries> tries) : tries_(std::move(tries)) {
-  lex_.count_item = tries_->count_answer() ? 1 : 0;
+  lex_.first_item = tries_->first_item_rule() ? 1 : 0;
 }
 
 namespace {
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$'; }
-bool space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r'; }
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '$';
+}
+bool space(char c) {
+  return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
 }  // namespace
 
 // Outside LIKE and strftime, named values come first and in order: until each was written, a string literal is the
@@ -91,28 +104,24 @@ bool SqlLiteralGuide::viable(const Lexer& s) const {
 
 bool SqlLiteralGuide::can_end() const {
   switch (lex_.mode) {
-    case Mode::Str: return false;
-    case Mode::StrQuote: return close_allowed(lex_);
-    case Mode::Num: return tries_->terminal(lex_.node);
+    case Mode::Str:
+      return false;
+    case Mode::StrQuote:
+      return close_allowed(lex_);
+    case Mode::Num:
+      return tries_->terminal(lex_.node);
     case Mode::Ident: {  // only after a whole name, and not after a function name without its '('
       Lexer probe = lex_;
       return feed(probe, '\n') && probe.need_paren == 0;
     }
-    case Mode::Sql: return lex_.need_paren == 0 && lex_.count_item != 2;
-    default: return true;
+    case Mode::Sql:
+      return lex_.need_paren == 0 && lex_.first_item < 2;
+    default:
+      return true;
   }
 }
 
 namespace {
-// What a count question's first select item may start with.
-// (Not TOTAL: the bundled model, refused "T2.name", took the T into Total(…).)
-constexpr std::string_view kAggregates[] = {"COUNT", "SUM", "CAST", "DISTINCT"};
-bool aggregate(std::string_view w, bool prefix) {
-  for (std::string_view a : kAggregates)
-    if (prefix ? a.substr(0, w.size()) == w : a == w) return true;
-  return false;
-}
-
 // Keywords after which a FROM clause goes on (another table may follow).
 bool join_word(std::string_view w) {
   for (std::string_view k : {"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "AS"})
@@ -122,14 +131,17 @@ bool join_word(std::string_view w) {
 }  // namespace
 
 SqlLiteralGuide::NameRole SqlLiteralGuide::role_of(const Lexer& s) const {
-  if (s.count_item == 2) return NameRole::Aggregate;
+  if (s.first_item >= 2) return NameRole::Aggregate;
   if (!tries_->names().checks() || s.names_off) return NameRole::Free;
   if (s.qualifier != kNoQualifier) return NameRole::Qualified;
   switch (s.expect) {
-    case Expect::Table: return NameRole::Table;
+    case Expect::Table:
+      return NameRole::Table;
     case Expect::TableAlias:  // an alias or the keyword after the table
-    case Expect::Alias: return NameRole::Free;
-    case Expect::Name: break;
+    case Expect::Alias:
+      return NameRole::Free;
+    case Expect::Name:
+      break;
   }
   return (s.selecting >> s.depth & 1) != 0 ? NameRole::AnyColumn : NameRole::ScopeColumn;
 }
@@ -162,11 +174,16 @@ bool SqlLiteralGuide::name_viable(const Lexer& s) const {
   const std::string_view w(s.ident.data(), s.ident_len);
   const SqlNames& names = tries_->names();
   switch (s.role) {
-    case NameRole::Free: return true;
-    case NameRole::Table: return names.table_prefix(w);
-    case NameRole::Qualified: return s.qualifier < 0 || names.column(s.qualifier, w, true);
-    case NameRole::AnyColumn: return true;
-    case NameRole::Aggregate: return aggregate(w, true);
+    case NameRole::Free:
+      return true;
+    case NameRole::Table:
+      return names.table_prefix(w);
+    case NameRole::Qualified:
+      return s.qualifier < 0 || names.column(s.qualifier, w, true);
+    case NameRole::AnyColumn:
+      return true;
+    case NameRole::Aggregate:
+      return tries_->first_item(w, true);
     case NameRole::ScopeColumn:
       return names.keyword(w, true) || names.function(w, true) || in_scope(s, w, true, true) ||
              in_scope(s, w, true, false);
@@ -181,12 +198,13 @@ bool SqlLiteralGuide::end_name(Lexer& s, char c) const {
   const NameRole role = s.role;
   s.role = NameRole::Free;
   if (role == NameRole::Aggregate) {
-    if (!aggregate(w, false)) return false;
-    if (w != "DISTINCT") s.count_item = 0, s.need_paren = 1;
+    if (!tries_->first_item(w, false)) return false;
+    s.first_item = w == "DISTINCT" ? 2 : 0;
+    if (w != "DISTINCT") s.need_paren = 1;
     s.expect = Expect::Name;
     return true;
   }
-  if (w == "SELECT" && s.count_item == 1 && s.depth == 0) s.count_item = 2;  // with or without a schema
+  if (w == "SELECT" && s.first_item == 1 && s.depth == 0) s.first_item = 2;  // with or without a schema
   if (role == NameRole::Table) {
     const int t = names.table(w);
     if (t < 0) return false;
@@ -202,8 +220,8 @@ bool SqlLiteralGuide::end_name(Lexer& s, char c) const {
     return t < 0 || names.column(t, w, false);  // a derived table's columns are not the schema's
   }
   if (c == '.' && role != NameRole::Free) {  // a qualifier: the table (alias) whose column follows
-    s.qualifier = -1;  // in a select list the FROM that defines it comes later: any column
-    if (role == NameRole::ScopeColumn) {  // the latest definition of the name (a later query may reuse T1)
+    s.qualifier = -1;                        // in a select list the FROM that defines it comes later: any column
+    if (role == NameRole::ScopeColumn) {     // the latest definition of the name (a later query may reuse T1)
       bool found = false;
       for (size_t i = s.scope_size; i-- > 0 && !found;)
         if (std::string_view(s.scope[i].name.data(), s.scope[i].len) == w) {
@@ -251,7 +269,9 @@ bool SqlLiteralGuide::feed_sql(Lexer& s, char c) const {
     s.need_paren = 0;
   }
   if (!ident_char(c)) s.qualifier = kNoQualifier;  // a qualifier holds for the name right after its '.'
-  if (s.count_item == 2 && !space(c) && !std::isalpha(static_cast<unsigned char>(c))) return false;
+  if (s.first_item >= 2) {  // the function asked for comes next, after at most four bytes of whitespace
+    if (space(c) ? s.first_item++ == 6 : !std::isalpha(static_cast<unsigned char>(c))) return false;
+  }
   const bool dash = s.dash;
   s.dash = c == '-';
   if (space(c)) return true;  // the keyword before a literal stays known across spaces
@@ -262,8 +282,8 @@ bool SqlLiteralGuide::feed_sql(Lexer& s, char c) const {
   } else if (c == '\'') {
     s.mode = Mode::Str;
     s.root = s.last_word == "LIKE"        ? LiteralTries::kLikeString
-            : s.last_word == "STRFTIME(" ? LiteralTries::kFormat
-                                        : LiteralTries::kString;
+             : s.last_word == "STRFTIME(" ? LiteralTries::kFormat
+                                          : LiteralTries::kString;
     s.node = s.root;
   } else if (c == '"' || c == '[') {
     s.mode = Mode::QuotedIdent;
@@ -288,7 +308,7 @@ bool SqlLiteralGuide::feed_sql(Lexer& s, char c) const {
     return name_viable(s);
   } else if (c == '(' || c == ')') {
     if (c == '(' ? s.depth == 31 : s.depth == 0) {
-      s.names_off = true;  // nesting the lexer does not follow
+      s.names_off = true;   // nesting the lexer does not follow
     } else if (c == '(') {  // inside parentheses a select list goes on until a SELECT opens another
       const uint32_t bit = 1u << ++s.depth;
       s.selecting = (s.selecting & ~bit) | ((s.selecting >> (s.depth - 1) & 1u) << s.depth);
@@ -432,11 +452,13 @@ int sample_guided(float* logits, int n, const SamplingParams& params, double u, 
     guide.disable();
     return sample_token_with(logits, n, params, u, scratch);
   }
-  const int intent = guide.in_literal() || ok[static_cast<size_t>(top)] ? 0 : opens(token_bytes[static_cast<size_t>(top)]);
+  const int intent =
+      guide.in_literal() || ok[static_cast<size_t>(top)] ? 0 : opens(token_bytes[static_cast<size_t>(top)]);
   if (intent > 0) {
     bool kept = false;
     for (int i = 0; i < n && !kept; ++i)
-      kept = ok[static_cast<size_t>(i)] && !stop[static_cast<size_t>(i)] && opens(token_bytes[static_cast<size_t>(i)]) == intent;
+      kept = ok[static_cast<size_t>(i)] && !stop[static_cast<size_t>(i)] &&
+             opens(token_bytes[static_cast<size_t>(i)]) == intent;
     for (int i = 0; i < n && kept; ++i) {
       const int o = stop[static_cast<size_t>(i)] ? 0 : opens(token_bytes[static_cast<size_t>(i)]);
       if (o != intent && o != -1) ok[static_cast<size_t>(i)] = 0;

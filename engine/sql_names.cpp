@@ -22,15 +22,18 @@ void sort_unique(std::vector<std::string>& v) {
 // SQLite's words that stand on their own (type names only follow AS, where any name is allowed).
 const std::vector<std::string>& keywords() {
   static const std::vector<std::string> k = [] {
-    std::vector<std::string> v{"ALL", "AND", "AS", "ASC", "BETWEEN", "BY", "CASE", "CAST", "COLLATE", "CROSS",
-                               "CURRENT", "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP", "DESC", "DISTINCT",
-                               "ELSE", "END", "ESCAPE", "EXCEPT", "EXISTS", "FALSE", "FILTER", "FIRST", "FOLLOWING",
-                               "FROM", "FULL", "GLOB", "GROUP", "HAVING", "IN", "INNER", "INTERSECT", "IS", "ISNULL",
-                               "JOIN", "LAST", "LEFT", "LIKE", "LIMIT", "MATCH", "NATURAL", "NOCASE", "NOT",
-                               "NOTNULL", "NULL", "NULLS", "OFFSET", "ON", "OR", "ORDER", "OUTER", "OVER",
-                               "PARTITION", "PRECEDING", "RANGE", "RECURSIVE", "REGEXP", "RIGHT", "ROW", "ROWID",
-                               "ROWS", "SELECT", "THEN", "TRUE", "UNBOUNDED", "UNION", "USING", "VALUES", "WHEN",
-                               "WHERE", "WITH"};
+    std::vector<std::string> v{
+        "ALL",       "AND",      "AS",        "ASC",       "BETWEEN",      "BY",           "CASE",
+        "CAST",      "COLLATE",  "CROSS",     "CURRENT",   "CURRENT_DATE", "CURRENT_TIME", "CURRENT_TIMESTAMP",
+        "DESC",      "DISTINCT", "ELSE",      "END",       "ESCAPE",       "EXCEPT",       "EXISTS",
+        "FALSE",     "FILTER",   "FIRST",     "FOLLOWING", "FROM",         "FULL",         "GLOB",
+        "GROUP",     "HAVING",   "IN",        "INNER",     "INTERSECT",    "IS",           "ISNULL",
+        "JOIN",      "LAST",     "LEFT",      "LIKE",      "LIMIT",        "MATCH",        "NATURAL",
+        "NOCASE",    "NOT",      "NOTNULL",   "NULL",      "NULLS",        "OFFSET",       "ON",
+        "OR",        "ORDER",    "OUTER",     "OVER",      "PARTITION",    "PRECEDING",    "RANGE",
+        "RECURSIVE", "REGEXP",   "RIGHT",     "ROW",       "ROWID",        "ROWS",         "SELECT",
+        "THEN",      "TRUE",     "UNBOUNDED", "UNION",     "USING",        "VALUES",       "WHEN",
+        "WHERE",     "WITH"};
     sort_unique(v);
     return v;
   }();
@@ -39,13 +42,15 @@ const std::vector<std::string>& keywords() {
 
 const std::vector<std::string>& functions() {
   static const std::vector<std::string> f = [] {
-    std::vector<std::string> v{"ABS", "AVG", "CEIL", "CEILING", "CHAR", "COALESCE", "COUNT", "CUME_DIST", "DATE",
-                               "DATETIME", "DENSE_RANK", "EXP", "FIRST_VALUE", "FLOOR", "FORMAT", "GROUP_CONCAT",
-                               "HEX", "IFNULL", "IIF", "INSTR", "JULIANDAY", "LAG", "LAST_VALUE", "LEAD", "LENGTH",
-                               "LN", "LOG", "LOWER", "LTRIM", "MAX", "MIN", "MOD", "NTH_VALUE", "NTILE", "NULLIF",
-                               "PERCENT_RANK", "POW", "POWER", "PRINTF", "QUOTE", "RANDOM", "RANK", "REPLACE",
-                               "ROUND", "ROW_NUMBER", "RTRIM", "SIGN", "SQRT", "STRFTIME", "SUBSTR", "SUBSTRING",
-                               "SUM", "TIME", "TOTAL", "TRIM", "TYPEOF", "UNICODE", "UNIXEPOCH", "UPPER"};
+    std::vector<std::string> v{
+        "ABS",       "AVG",       "CEIL",       "CEILING",      "CHAR",        "COALESCE", "COUNT",      "CUME_DIST",
+        "DATE",      "DATETIME",  "DENSE_RANK", "EXP",          "FIRST_VALUE", "FLOOR",    "FORMAT",     "GROUP_CONCAT",
+        "HEX",       "IFNULL",    "IIF",        "INSTR",        "JULIANDAY",   "LAG",      "LAST_VALUE", "LEAD",
+        "LENGTH",    "LN",        "LOG",        "LOWER",        "LTRIM",       "MAX",      "MIN",        "MOD",
+        "NTH_VALUE", "NTILE",     "NULLIF",     "PERCENT_RANK", "POW",         "POWER",    "PRINTF",     "QUOTE",
+        "RANDOM",    "RANK",      "REPLACE",    "ROUND",        "ROW_NUMBER",  "RTRIM",    "SIGN",       "SQRT",
+        "STRFTIME",  "SUBSTR",    "SUBSTRING",  "SUM",          "TIME",        "TOTAL",    "TRIM",       "TYPEOF",
+        "UNICODE",   "UNIXEPOCH", "UPPER"};
     sort_unique(v);
     return v;
   }();
@@ -73,7 +78,8 @@ SqlNames::SqlNames(const std::vector<std::pair<std::string, std::vector<std::str
 }
 
 bool SqlNames::find(const std::vector<std::string>& sorted, std::string_view s, bool prefix) {
-  auto it = std::lower_bound(sorted.begin(), sorted.end(), s, [](const std::string& a, std::string_view b) { return a < b; });
+  auto it =
+      std::lower_bound(sorted.begin(), sorted.end(), s, [](const std::string& a, std::string_view b) { return a < b; });
   if (it == sorted.end()) return false;
   return prefix ? std::string_view(*it).substr(0, s.size()) == s : *it == s;
 }
@@ -89,7 +95,9 @@ bool SqlNames::column(int t, std::string_view upper_name, bool prefix) const {
   return find(t < 0 ? all_columns_ : columns_[static_cast<size_t>(t)], upper_name, prefix);
 }
 
-bool SqlNames::keyword(std::string_view upper_name, bool prefix) const { return find(keywords(), upper_name, prefix); }
+bool SqlNames::keyword(std::string_view upper_name, bool prefix) const {
+  return find(keywords(), upper_name, prefix);
+}
 
 bool SqlNames::function(std::string_view upper_name, bool prefix) const {
   return find(functions(), upper_name, prefix);

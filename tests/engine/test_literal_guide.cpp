@@ -138,8 +138,10 @@ TEST_CASE("literal guide: every set has its own trie (nothing of one set is allo
 TEST_CASE("literal guide: ordering operators point only the ways the rules allow", "[engine][literal]") {
   auto less = guide_of({.numbers = {"5"}, .comparisons = {"<"}});
   less.advance(kOpen + "SELECT a FROM t WHERE ");
-  for (const char* accepted : {"n < 5", "n<5", "n <5 AND m <> 5 AND k != 5", "n = 5"}) CHECK(accepts_all(less, accepted));
-  for (const char* refused : {"n > 5", "n >= 5", "n <= 5", "n>5", "(SELECT 1) > n"}) CHECK_FALSE(accepts_all(less, refused));
+  for (const char* accepted : {"n < 5", "n<5", "n <5 AND m <> 5 AND k != 5", "n = 5"})
+    CHECK(accepts_all(less, accepted));
+  for (const char* refused : {"n > 5", "n >= 5", "n <= 5", "n>5", "(SELECT 1) > n"})
+    CHECK_FALSE(accepts_all(less, refused));
   auto or_equal = guide_of({.numbers = {"5"}, .comparisons = {">="}});
   or_equal.advance(kOpen + "SELECT a FROM t WHERE ");
   CHECK(or_equal.accepts("n >= 5"));
@@ -176,9 +178,9 @@ TEST_CASE("literal guide: with the schema, names after FROM are tables, columns 
     CHECK(accepts_all(open, accepted));
   }
   for (const char* refused :
-       {"SELECT count(*) FROM section ",              // no such table
-        "SELECT count(*) FROM sections WHERE rank = 3",  // a column of a table not in scope (RANK( is a function)
-        "SELECT count(*) FROM sections WHERE hire",   // no such name at all
+       {"SELECT count(*) FROM section ",                      // no such table
+        "SELECT count(*) FROM sections WHERE rank = 3",       // a column of a table not in scope (RANK( is a function)
+        "SELECT count(*) FROM sections WHERE hire",           // no such name at all
         "SELECT count(*) FROM sections AS T1 WHERE T1.name",  // not a column of T1's table
         "SELECT count(*) FROM sections AS T1 WHERE T3.id",    // no such alias
         "SELECT count(*) FROM sections WHERE max = 3"}) {     // a function without its '('
@@ -204,18 +206,27 @@ TEST_CASE("literal guide: with the schema, names after FROM are tables, columns 
   CHECK(free.accepts("SELECT x FROM nowhere WHERE T7.y = 3"));
 }
 
-TEST_CASE("literal guide: a count question's first select item is an aggregate", "[engine][literal]") {
-  auto count = guide_of({.count_answer = true});
+TEST_CASE("literal guide: a count (aggregate) question's first select item starts with the function asked for",
+          "[engine][literal]") {
+  auto count = guide_of({.first_item = {"COUNT", "SUM", "CAST"}});
   count.advance(kOpen);
-  for (const char* accepted : {"SELECT count(*) FROM t WHERE a IN (SELECT b FROM u)", "select DISTINCT Count (x) from t",
-                               "SELECT CAST(sum(x) AS REAL) / count(*) FROM t", "SELECT sum(a), b FROM t"})
+  for (const char* accepted :
+       {"SELECT count(*) FROM t WHERE a IN (SELECT b FROM u)", "select DISTINCT Count (x) from t",
+        "SELECT CAST(sum(x) AS REAL) / count(*) FROM t", "SELECT sum(a), b FROM t"})
     CHECK(accepts_all(count, accepted));
-  for (const char* refused :
-       {"SELECT name FROM t", "SELECT T2.title", "SELECT Total(x)", "SELECT *", "SELECT counter", "SELECT count FROM t"})
+  for (const char* refused : {"SELECT name FROM t", "SELECT T2.title", "SELECT Total(x)", "SELECT *", "SELECT counter",
+                              "SELECT count FROM t"})
     CHECK_FALSE(accepts_all(count, refused));
   auto pending = count;
   pending.advance("SELECT ");
   CHECK_FALSE(pending.can_end());
+  CHECK(pending.accepts("\n  count(*)"));
+  CHECK_FALSE(pending.accepts("\n   "));  // no wandering off in whitespace: the function comes within 4 bytes
+  auto minimum = guide_of({.first_item = {"min"}});  // "Compute the minimum …"
+  minimum.advance(kOpen);
+  CHECK(accepts_all(minimum, "SELECT min(founded) FROM airlines"));
+  CHECK_FALSE(accepts_all(minimum, "SELECT max(founded) FROM airlines"));
+  CHECK_FALSE(accepts_all(minimum, "SELECT name FROM airlines ORDER BY founded LIMIT 1"));
   auto plain = guide_of({});
   plain.advance(kOpen);
   CHECK(plain.accepts("SELECT name FROM t"));
