@@ -28,6 +28,29 @@ const char* kStyles[] = {
     "```sql\nSELECT Name FROM singer WHERE Citizenship != \"France\"\n```\n",
 };
 
+// The lower-case runs of letters and digits (and '_' when `underscores`) of `text`, in order.
+std::vector<std::string> lower_words(std::string_view text, bool underscores) {
+  std::vector<std::string> words;
+  std::string w;
+  for (char c : text) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || (underscores && c == '_')) {
+      w += sqlexec::lower_ascii(c);
+    } else if (!w.empty()) {
+      words.push_back(std::move(w));
+      w.clear();
+    }
+  }
+  if (!w.empty()) words.push_back(std::move(w));
+  return words;
+}
+
+// The question's first line (the evidence follows on later lines), lower case, without leading blanks.
+std::string lower_first_line(const std::string& question) {
+  std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
+  q.erase(0, q.find_first_not_of(" \t"));
+  return q;
+}
+
 }  // namespace
 
 std::string sql_prefix(const std::string& schema_text) {
@@ -145,16 +168,7 @@ std::vector<std::string> question_comparisons(const std::string& question) {
                                                "under", "before", "earlier", "lighter", "cheaper", "narrower"};
   static constexpr std::string_view kEither[] = {"older",  "younger", "newer", "between",
                                                  "within", "outside", "range", "recent"};
-  std::vector<std::string> words;
-  std::string w;
-  for (char c : question + " ") {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    } else if (!w.empty()) {
-      words.push_back(std::move(w));
-      w.clear();
-    }
-  }
+  const std::vector<std::string> words = lower_words(question, false);
   auto in = [](const auto& list, const std::string& x) {
     return std::find(std::begin(list), std::end(list), x) != std::end(list);
   };
@@ -206,8 +220,7 @@ std::vector<std::string> question_comparisons(const std::string& question) {
 
 bool question_asks_count(const std::string& question,
                          const std::vector<std::pair<std::string, std::vector<std::string>>>& tables) {
-  std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
-  q.erase(0, q.find_first_not_of(" \t"));
+  const std::string q = lower_first_line(question);
   static constexpr std::string_view kOpenings[] = {"how many ",
                                                    "count the ",
                                                    "count all ",
@@ -228,18 +241,8 @@ bool question_asks_count(const std::string& question,
   for (std::string_view o : kOpenings)
     if (q.rfind(o, 0) == 0) rest = o.size();
   if (rest == std::string::npos) return false;
-  std::vector<std::string> words;
-  std::string w;
-  for (char c : q + " ") {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      w += c;
-    } else if (!w.empty()) {
-      words.push_back(std::move(w));
-      w.clear();
-    }
-  }
   // Counts per group put the group first ("For each rank, how many …": SELECT rank, count(*)).
-  for (const auto& x : words)
+  for (const auto& x : lower_words(q, true))
     if (x == "per" || x == "each" || x == "every" || x == "by" || x == "respectively") return false;
   // "the number of credits of the course" asks for a column's value, not a count.
   std::string next;
@@ -260,17 +263,15 @@ std::vector<std::string> question_answer_functions(
   if (question_asks_count(question, tables)) return {"COUNT", "SUM", "CAST"};
   // "What is the average …", "Compute the minimum …": one aggregate of a column, unless per group or a second
   // question follows ("… and what make is it?", "… ? List their names.").
-  const std::string q = sqlexec::lower_ascii(std::string_view(question).substr(0, question.find('\n')));
+  const std::string q = lower_first_line(question);
   static constexpr std::string_view kOpenings[] = {"what is the ", "what are the ", "compute the ", "find the ",
                                                    "give the ",    "return the ",   "show the ",    "tell me the "};
   static constexpr std::pair<std::string_view, std::string_view> kWords[] = {
       {"average", "AVG"}, {"mean", "AVG"},    {"minimum", "MIN"}, {"lowest", "MIN"}, {"smallest", "MIN"},
       {"maximum", "MAX"}, {"highest", "MAX"}, {"largest", "MAX"}, {"total", "SUM"}};
-  const size_t start = q.find_first_not_of(" \t");
-  if (start == std::string::npos) return {};
   for (std::string_view o : kOpenings) {
-    if (q.compare(start, o.size(), o) != 0) continue;
-    const std::string_view rest = std::string_view(q).substr(start + o.size());
+    if (q.rfind(o, 0) != 0) continue;
+    const std::string_view rest = std::string_view(q).substr(o.size());
     for (const auto& [word, function] : kWords) {
       if (rest.substr(0, word.size()) != word ||
           (rest.size() > word.size() && std::isalpha(static_cast<unsigned char>(rest[word.size()]))))
